@@ -1,0 +1,53 @@
+"""The interface every workbook adapter offers to the pipeline."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..contract import Table
+
+
+class TableMissing(LookupError):
+    """The sheet or the Excel table is not in the workbook."""
+
+    def __init__(self, sheet: str, table: str, what: str):
+        super().__init__(f"{what}")
+        self.sheet, self.table, self.what = sheet, table, what
+
+
+@dataclass
+class RawTable:
+    """A table exactly as the workbook holds it: header texts and rows of raw cell values."""
+    sheet: str
+    table: str
+    headers: list[Any]
+    rows: list[list[Any]]
+    first_row: int          # Excel row number of the first body row
+    first_col: int          # 1-based column of the first table column
+    merged: list[str] = field(default_factory=list)  # merged ranges that overlap the table body
+
+
+class FormulaCell:
+    """An input cell holding a formula: its text and the value the spreadsheet last computed (None if
+    never computed, e.g. a file written by a program that does not calculate)."""
+    __slots__ = ("formula", "value")
+
+    def __init__(self, formula: str, value: Any):
+        self.formula, self.value = formula, value
+
+    def __repr__(self):
+        return f"{self.formula} -> {self.value!r}"
+
+
+class WorkbookAdapter(Protocol):
+    label: str  # what to call the workbook in messages
+
+    def read_table(self, table: Table) -> RawTable: ...
+    def read_setting(self, name: str) -> Any: ...
+    def has_setting(self, name: str) -> bool: ...
+    def write_table(self, table: Table, rows: list[list[Any]]) -> None: ...
+    def append_rows(self, table: Table, rows: list[list[Any]]) -> None: ...
+    def write_named(self, name: str, value: Any) -> None: ...
+    def status(self, text: str | None) -> None: ...
+    def save(self) -> None: ...
+    def close(self) -> None: ...

@@ -1,0 +1,188 @@
+"""A workbook file on disk, read and written with openpyxl (the headless path: CLI and tests)."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter, range_boundaries
+
+from .. import ribbon
+from ..contract import Table
+from ..locking import WorkbookLock
+from ..safe_io import atomic_save, check_package
+from .base import FormulaCell, RawTable, TableMissing
+
+
+class FileBook:
+    """An .xlsm/.xlsx file. Nothing touches the file on disk until ``save()``, which is atomic."""
+
+    def __init__(self, path, *, writable: bool = True, lock: bool = True, progress=None):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"workbook not found: {self.path}")
+        check_package(self.path)  # size limits and zip sanity before any XML is parsed
+        self.label = self.path.name
+        self._progress = progress
+        self._lock = WorkbookLock(self.path) if (writable and lock) else None
+        if self._lock:
+            self._lock.acquire()
+        try:
+            self._keep_vba = self.path.suffix.lower() in (".xlsm", ".xltm", ".xlam")
+            self._custom_ui = ribbon.read_custom_ui(self.path)
+            self.wb = load_workbook(self.path, keep_vba=self._keep_vba)
+        except BaseException:
+            if self._lock:
+                self._lock.release()
+            raise
+        self._values_wb = None  # loaded on demand for cached formula results
+
+    # ----------------------------------------------------------------------------------- reading
+    def _sheet(self, table: Table):
+        if table.sheet not in self.wb.sheetnames:
+            raise TableMissing(table.sheet, table.name, f"sheet '{table.sheet}' is missing")
+        ws = self.wb[table.sheet]
+        if table.name not in ws.tables:
+            raise TableMissing(table.sheet, table.name,
+                               f"Excel table '{table.name}' is missing on sheet '{table.sheet}'")
+        return ws
+
+    def _bounds(self, ws, table: Table):
+        return range_boundaries(ws.tables[table.name].ref)  # min_col, min_row, max_col, max_row
+
+    def read_table(self, table: Table) -> RawTable:
+        ws = self._sheet(table)
+        min_col, min_row, max_col, max_row = self._bounds(ws, table)
+        grid = [list(r) for r in ws.iter_rows(min_row=min_row, max_row=max_row, min_col=min_col,
+                                               max_col=max_col, values_only=True)]
+        headers, rows = grid[0], grid[1:]
+        formula_cells = [(i, j) for i, row in enumerate(rows) for j, v in enumerate(row)
+                         if isinstance(v, str) and v.startswith("=")]
+        if formula_cells:
+            cached = self._cached_values(table.sheet, min_row + 1, max_row, min_col, max_col)
+            for i, j in formula_cells:
+                rows[i][j] = FormulaCell(rows[i][j], cached[i][j])
+        merged = [str(rng) for rng in ws.merged_cells.ranges
+                  if not (rng.max_row < min_row or rng.min_row > max_row
+                          or rng.max_col < min_col or rng.min_col > max_col)]
+        # Trailing all-blank rows are the empty row Excel keeps in an empty table.
+        while rows and all(v is None or (isinstance(v, str) and not v.strip()) for v in rows[-1]):
+            rows.pop()
+        return RawTable(table.sheet, table.name, headers, rows, min_row + 1, min_col, merged)
+
+    def _cached_values(self, sheet, min_row, max_row, min_col, max_col):
+        if self._values_wb is None:
+            self._values_wb = load_workbook(self.path, data_only=True, read_only=True)
+        ws = self._values_wb[sheet]
+        return [list(r) for r in ws.iter_rows(min_row=min_row, max_row=max_row, min_col=min_col,
+                                               max_col=max_col, values_only=True)]
+
+    def _named_cell(self, name: str):
+        defined = self.wb.defined_names.get(name)
+        if defined is None:
+            raise KeyError(name)
+        sheet, coord = next(iter(defined.destinations))
+        return self.wb[sheet][coord.replace("$", "")]
+
+    def has_setting(self, name: str) -> bool:
+        return self.wb.defined_names.get(name) is not None
+
+    def read_setting(self, name: str) -> Any:
+        value = self._named_cell(name).value
+        if isinstance(value, str) and value.startswith("="):
+            cell = self._named_cell(name)
+            if self._values_wb is None:
+                self._values_wb = load_workbook(self.path, data_only=True, read_only=True)
+            return FormulaCell(value, self._values_wb[cell.parent.title][cell.coordinate].value)
+        return value
+
+    # ----------------------------------------------------------------------------------- writing
+    def write_named(self, name: str, value: Any) -> None:
+        self._named_cell(name).value = value
+
+    def write_table(self, table: Table, rows: list[list[Any]]) -> None:
+        ws = self._sheet(table)
+        min_col, min_row, max_col, old_max_row = self._bounds(ws, table)
+        width = len(table.columns)
+        if max_col - min_col + 1 != width:
+            raise TableMissing(table.sheet, table.name,
+                               f"table '{table.name}' on sheet '{table.sheet}' has {max_col - min_col + 1} "
+                               f"columns, expected {width}: rebuild it from the template")
+        formats = [c.number_format for c in table.columns]
+        first = min_row + 1
+        for r in range(first, old_max_row + 1):  # clear the old body
+            for c in range(min_col, max_col + 1):
+                ws.cell(r, c).value = None
+        for i, row in enumerate(rows):
+            for j, value in enumerate(row):
+                cell = ws.cell(first + i, min_col + j)
+                cell.value = _cell_value(value)
+                if formats[j] != "General":
+                    cell.number_format = formats[j]
+        self._set_ref(ws, table, min_col, min_row, max_col, first + max(len(rows), 1) - 1)
+
+    def append_rows(self, table: Table, rows: list[list[Any]]) -> None:
+        existing = self.read_table(table).rows
+        plain = [[v.value if isinstance(v, FormulaCell) else v for v in row] for row in existing]
+        self.write_table(table, plain + rows)
+
+    @staticmethod
+    def _set_ref(ws, table: Table, min_col, min_row, max_col, max_row):
+        ref = f"{get_column_letter(min_col)}{min_row}:{get_column_letter(max_col)}{max_row}"
+        lo = ws.tables[table.name]
+        lo.ref = ref
+        if lo.autoFilter is not None:
+            lo.autoFilter.ref = ref
+
+    def status(self, text: str | None) -> None:
+        if self._progress and text:
+            self._progress(text)
+
+    def save(self, path=None) -> Path:
+        target = Path(path) if path else self.path
+        custom_ui = self._custom_ui
+
+        def write(tmp: Path):
+            self.wb.save(tmp)
+            if custom_ui:  # openpyxl drops the ribbon relationship on save: put it back
+                ribbon.add_custom_ui(tmp, custom_ui, atomic=False)
+
+        atomic_save(target, write, backup=(target == self.path))
+        return target
+
+    def close(self) -> None:
+        if self._values_wb is not None:
+            self._values_wb.close()
+            self._values_wb = None
+        if self._lock:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _cell_value(value):
+    """Frame values to what openpyxl writes: NaN/NaT -> blank, numpy scalars -> Python."""
+    if value is None:
+        return None
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        try:
+            value = value.item()
+        except (ValueError, AttributeError):
+            pass
+    if isinstance(value, float) and value != value:
+        return None
+    if hasattr(value, "to_pydatetime"):
+        if str(value) == "NaT":
+            return None
+        value = value.to_pydatetime()
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.replace(tzinfo=None)
+    if isinstance(value, (int, float, str, bool, datetime, date)):
+        return value
+    return str(value)

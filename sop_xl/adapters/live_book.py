@@ -1,0 +1,99 @@
+"""The workbook open in Excel, through xlwings (the ribbon path).
+
+Unverified here: no Excel runs on the Linux development machines, so this adapter is exercised only
+against a duck-typed stand-in in the tests. It uses plain xlwings Book/Sheet/Table/Range calls that
+xlwings documents for Windows and macOS.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..contract import Table
+from .base import RawTable, TableMissing
+
+
+class LiveBook:
+    def __init__(self, book=None):
+        if book is None:
+            import xlwings as xw
+            book = xw.Book.caller()
+        self.book = book
+        self.label = book.name
+
+    def _table(self, table: Table):
+        names = [s.name for s in self.book.sheets]
+        if table.sheet not in names:
+            raise TableMissing(table.sheet, table.name, f"sheet '{table.sheet}' is missing")
+        sheet = self.book.sheets[table.sheet]
+        try:
+            return sheet, sheet.tables[table.name]
+        except Exception:  # noqa: BLE001 - xlwings raises KeyError or a COM error
+            raise TableMissing(table.sheet, table.name,
+                               f"Excel table '{table.name}' is missing on sheet '{table.sheet}'") from None
+
+    def read_table(self, table: Table) -> RawTable:
+        sheet, lo = self._table(table)
+        header = lo.header_row_range
+        headers = header.options(ndim=1).value
+        body = lo.data_body_range
+        rows = body.options(ndim=2).value if body is not None else []
+        merged = []
+        if body is not None and body.merge_cells:  # True, False, or None when mixed
+            merged = [body.address]
+        while rows and all(v is None or (isinstance(v, str) and not v.strip()) for v in rows[-1]):
+            rows.pop()
+        return RawTable(table.sheet, table.name, list(headers), [list(r) for r in rows],
+                        header.row + 1, header.column, merged)
+
+    def _name(self, name: str):
+        try:
+            return self.book.names[name].refers_to_range
+        except Exception:  # noqa: BLE001
+            raise KeyError(name) from None
+
+    def has_setting(self, name: str) -> bool:
+        try:
+            self._name(name)
+            return True
+        except KeyError:
+            return False
+
+    def read_setting(self, name: str) -> Any:
+        return self._name(name).value
+
+    def write_named(self, name: str, value: Any) -> None:
+        self._name(name).value = value
+
+    def write_table(self, table: Table, rows: list[list[Any]]) -> None:
+        sheet, lo = self._table(table)
+        header = lo.header_row_range
+        body = lo.data_body_range
+        if body is not None:
+            body.clear_contents()
+        n = max(len(rows), 1)
+        lo.resize(sheet.range((header.row, header.column),
+                              (header.row + n, header.column + len(table.columns) - 1)))
+        if rows:
+            # One COM call for the whole block: cell-by-cell writes are slow in Excel.
+            sheet.range((header.row + 1, header.column)).value = [[_plain(v) for v in r] for r in rows]
+
+    def append_rows(self, table: Table, rows: list[list[Any]]) -> None:
+        existing = self.read_table(table).rows
+        self.write_table(table, existing + rows)
+
+    def status(self, text: str | None) -> None:
+        try:
+            self.book.app.status_bar = text if text else False
+        except Exception:  # noqa: BLE001 - the status bar is a courtesy, never a failure
+            pass
+
+    def save(self) -> None:
+        """Excel holds the document: the planner saves it. Nothing to do."""
+
+    def close(self) -> None:
+        self.status(None)
+
+
+def _plain(value):
+    from .file_book import _cell_value
+    return _cell_value(value)

@@ -1,0 +1,449 @@
+"""The workbook contract, declared once.
+
+Every sheet name, Excel table (ListObject) name, column header, type, unit and named settings cell
+lives here. The template builder, the readers, the writers and the validators all read this module;
+nothing else in the code base spells a sheet or header name. Engine code sees only the snake_case
+``field`` names (see docs/engine-frames.md).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+# Column kinds. Validation turns each into a typed pandas column.
+TEXT, NUMBER, INTEGER, DATE, CHOICE, PERCENT = "text", "number", "integer", "date", "choice", "percent"
+
+INPUT, OUTPUT, MIXED = "input", "output", "mixed"
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    field: str
+    kind: str = NUMBER
+    unit: str = ""
+    required: bool = True
+    default: Any = None
+    min: float | None = None
+    max: float | None = None
+    min_inclusive: bool = True
+    choices: tuple[str, ...] = ()
+    help: str = ""
+    width: int = 12
+    # Excel formula for computed columns; {r} is the Excel row, {C:field} the column letter of field.
+    formula: str | None = None
+    editable: bool = True  # False: written by the add-in, even inside an input table
+
+    @property
+    def number_format(self) -> str:
+        return {
+            DATE: "yyyy-mm",
+            PERCENT: "0.0%",
+            INTEGER: "0",
+            NUMBER: "#,##0.00",
+        }.get(self.kind, "General")
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A foreign key: values of ``field`` must exist in ``table``.``target_field``."""
+    field: str
+    table: str
+    target_field: str = "item"
+
+
+@dataclass(frozen=True)
+class Table:
+    sheet: str
+    name: str  # the Excel ListObject name
+    role: str
+    title: str
+    description: str
+    columns: tuple[Column, ...]
+    keys: tuple[str, ...] = ()
+    refs: tuple[Ref, ...] = ()
+    min_rows: int = 0  # an input table that must hold data
+
+    @property
+    def headers(self) -> list[str]:
+        return [c.header for c in self.columns]
+
+    @property
+    def fields(self) -> list[str]:
+        return [c.field for c in self.columns]
+
+    def column(self, field_name: str) -> Column:
+        for c in self.columns:
+            if c.field == field_name:
+                return c
+        raise KeyError(f"{self.name} has no field {field_name!r}")
+
+    # Header row and first column of the table on its sheet (rows 1-3 hold title and description).
+    header_row: int = 4
+    first_col: int = 1
+
+
+def C(header, field_name, kind=NUMBER, **kw) -> Column:  # noqa: N802 - reads like a declaration
+    return Column(header, field_name, kind, **kw)
+
+
+_item = C("Item", "item", TEXT, help="Item code, as in the Items table", width=14)
+_period = C("Period", "period", DATE, help="First day of the month", width=11)
+_family = C("Family", "family", TEXT, width=14)
+_resource = C("Resource", "resource", TEXT, width=14)
+
+ITEMS = Table(
+    "Items", "tblItems", INPUT, "Items",
+    "One row per item: finished goods (FG), sub-assemblies (SA) and components (RM).",
+    (
+        _item,
+        C("Description", "description", TEXT, required=False, default="", width=28),
+        C("Family", "family", TEXT, required=False, default="", width=14,
+          help="Product family for finance and scenarios (finished goods)"),
+        C("Type", "item_type", CHOICE, choices=("FG", "SA", "RM"), width=6,
+          help="FG finished good, SA sub-assembly, RM raw material / component"),
+        C("Price", "price", NUMBER, unit="currency/unit", required=False, default=0.0, min=0),
+        C("InitialInventory", "initial_inventory", NUMBER, unit="units", required=False, default=0.0, min=0),
+        C("SafetyStock", "safety_stock", NUMBER, unit="units", required=False, default=0.0, min=0),
+        C("MaxInventory", "max_inventory", NUMBER, unit="units", required=False, default=None, min=0,
+          help="Blank = no limit"),
+        C("HoldingCost", "holding_cost", NUMBER, unit="currency/unit/period", required=False, default=0.0, min=0),
+        C("ShortageCost", "shortage_cost", NUMBER, unit="currency/unit/period", required=False, default=None,
+          min=0, help="Cost of a unit backlogged one period, or lost; blank = the price"),
+        C("Policy", "policy", CHOICE, choices=("backlog", "lost"), required=False, default="backlog", width=9),
+        C("LeadTime", "lead_time", INTEGER, unit="periods", required=False, default=0, min=0, max=1, width=9),
+    ),
+    keys=("item",), min_rows=1,
+)
+
+HISTORY = Table(
+    "History", "tblHistory", INPUT, "Sales history",
+    "Long and paste-friendly: one row per item and month. Returns may be negative.",
+    (_item, _period, C("Qty", "qty", NUMBER, unit="units")),
+    keys=("item", "period"), refs=(Ref("item", "tblItems"),), min_rows=1,
+)
+
+DEMAND = Table(
+    "Demand", "tblDemand", MIXED, "Consensus demand",
+    "Stat forecast is written by Forecast. Type overrides and event uplifts; Consensus is a formula.",
+    (
+        _item, _period,
+        C("StatForecast", "stat_forecast", NUMBER, unit="units", required=False, editable=False, default=0.0),
+        C("SalesOverride", "sales_override", NUMBER, unit="units", required=False, min=0,
+          help="Replaces the statistical forecast when filled"),
+        C("EventUplift", "event_uplift", NUMBER, unit="units", required=False, default=0.0,
+          help="Units added for promotions and events"),
+        C("Consensus", "consensus", NUMBER, unit="units", required=False, editable=False,
+          formula="=IF(ISNUMBER({C:sales_override}{r}),{C:sales_override}{r},{C:stat_forecast}{r})"
+                  "+N({C:event_uplift}{r})"),
+    ),
+    keys=("item", "period"), refs=(Ref("item", "tblItems"),),
+)
+
+RESOURCES = Table(
+    "Resources", "tblResources", INPUT, "Resource capacity",
+    "Hours available per resource and month, and how much overtime is possible at what cost.",
+    (
+        _resource, _period,
+        C("AvailableHours", "available_hours", NUMBER, unit="hours", min=0),
+        C("MaxOvertimeHours", "max_overtime_hours", NUMBER, unit="hours", required=False, default=0.0, min=0),
+        C("OvertimeCost", "overtime_cost", NUMBER, unit="currency/hour", required=False, default=0.0, min=0),
+    ),
+    keys=("resource", "period"), min_rows=1,
+)
+
+ROUTING = Table(
+    "Routing", "tblRouting", INPUT, "Routing",
+    "Hours of each resource needed to make one unit of an item.",
+    (_item, _resource, C("HoursPerUnit", "hours_per_unit", NUMBER, unit="hours/unit", min=0)),
+    keys=("item", "resource"),
+    refs=(Ref("item", "tblItems"), Ref("resource", "tblResources", "resource")),
+)
+
+BOM = Table(
+    "BOM", "tblBOM", INPUT, "Bill of materials",
+    "One row per parent-component line. Scrap is a percentage of the quantity.",
+    (
+        C("Parent", "parent", TEXT, width=14), C("Component", "component", TEXT, width=14),
+        C("QtyPer", "qty_per", NUMBER, unit="units/unit", min=0, min_inclusive=False),
+        C("ScrapPct", "scrap_pct", PERCENT, required=False, default=0.0, min=0, max=0.99),
+    ),
+    keys=("parent", "component"),
+    refs=(Ref("parent", "tblItems"), Ref("component", "tblItems")),
+)
+
+COSTS = Table(
+    "Costs", "tblCosts", INPUT, "Own costs per unit",
+    "Cost added at this level only; components are rolled up from the BOM.",
+    (
+        _item,
+        C("Material", "material", NUMBER, unit="currency/unit", required=False, default=0.0, min=0),
+        C("Labour", "labour", NUMBER, unit="currency/unit", required=False, default=0.0, min=0),
+        C("Overhead", "overhead", NUMBER, unit="currency/unit", required=False, default=0.0, min=0),
+    ),
+    keys=("item",), refs=(Ref("item", "tblItems"),),
+)
+
+BUDGET = Table(
+    "Budget", "tblBudget", INPUT, "Budget",
+    "Revenue and cost of goods sold budgeted per family and month.",
+    (
+        _family, _period,
+        C("Revenue", "revenue", NUMBER, unit="currency", min=0),
+        C("COGS", "cogs", NUMBER, unit="currency", min=0),
+    ),
+    keys=("family", "period"),
+)
+
+SCENARIOS = Table(
+    "Scenarios", "tblScenarios", INPUT, "Scenarios",
+    "Each row changes one thing in a named scenario: demand by family, capacity by resource, or cost by item.",
+    (
+        C("Scenario", "scenario", TEXT, width=14),
+        C("Change", "change", CHOICE, choices=("demand", "capacity", "cost"), width=10),
+        C("Target", "target", TEXT, width=14, help="Family (demand), resource (capacity) or item (cost); * = all"),
+        C("Factor", "factor", NUMBER, min=0, help="1.10 = +10 %"),
+    ),
+    keys=("scenario", "change", "target"),
+)
+
+# ----------------------------------------------------------------------------- outputs
+FORECAST = Table(
+    "Forecast", "tblForecast", OUTPUT, "Statistical forecast",
+    "Written by Forecast: the forecast and its prediction intervals per item and month.",
+    (
+        _item, _period,
+        C("Forecast", "yhat", NUMBER, unit="units"),
+        C("Lo80", "lo_80", NUMBER, unit="units"), C("Hi80", "hi_80", NUMBER, unit="units"),
+        C("Lo95", "lo_95", NUMBER, unit="units"), C("Hi95", "hi_95", NUMBER, unit="units"),
+        C("Model", "model", TEXT, width=18),
+    ),
+)
+
+FORECAST_MODELS = Table(
+    "ForecastModels", "tblForecastModels", OUTPUT, "Model choice and accuracy",
+    "Per item: demand class, chosen model and why, holdout accuracy, value added vs seasonal naive.",
+    (
+        _item,
+        C("DemandClass", "demand_class", TEXT),
+        C("Model", "model", TEXT, width=18),
+        C("Observations", "n_obs", INTEGER),
+        C("MASE", "mase"), C("sMAPE", "smape"), C("WAPE", "wape", PERCENT), C("Bias", "bias", PERCENT),
+        C("FVA", "fva", PERCENT, help="Forecast value added vs seasonal naive"),
+        C("Note", "note", TEXT, width=48),
+    ),
+)
+
+SUPPLY_PLAN = Table(
+    "SupplyPlan", "tblSupplyPlan", OUTPUT, "Supply plan",
+    "Written by Balance: a plan that respects capacity.",
+    (
+        _item, _period,
+        C("Demand", "demand", NUMBER, unit="units"), C("Production", "production", NUMBER, unit="units"),
+        C("Inventory", "inventory", NUMBER, unit="units"), C("Backlog", "backlog", NUMBER, unit="units"),
+        C("Lost", "lost", NUMBER, unit="units"), C("Served", "served", NUMBER, unit="units"),
+        C("Cover", "cover", NUMBER, unit="periods"),
+    ),
+)
+
+UTILIZATION = Table(
+    "Utilization", "tblUtilization", OUTPUT, "Capacity utilisation",
+    "Load against available hours; the shadow price is what one more hour would save.",
+    (
+        _resource, _period,
+        C("LoadHours", "load_hours", NUMBER, unit="hours"),
+        C("AvailableHours", "available_hours", NUMBER, unit="hours"),
+        C("OvertimeHours", "overtime_hours", NUMBER, unit="hours"),
+        C("Utilization", "utilization", PERCENT),
+        C("ShadowPrice", "shadow_price", NUMBER, unit="currency/hour"),
+    ),
+)
+
+BOTTLENECKS = Table(
+    "Bottlenecks", "tblBottlenecks", OUTPUT, "Bottlenecks",
+    "Resource-months ranked by what one more hour is worth, with the items they hold back.",
+    (
+        C("Rank", "rank", INTEGER, width=6), _resource, _period,
+        C("ShadowPrice", "shadow_price", NUMBER, unit="currency/hour"),
+        C("Utilization", "utilization", PERCENT),
+        C("Items", "items", TEXT, width=40),
+    ),
+)
+
+UNMET = Table(
+    "Unmet", "tblUnmet", OUTPUT, "Unmet demand",
+    "Demand the plan cannot serve on time, and why.",
+    (
+        _item, _period, C("Demand", "demand", NUMBER, unit="units"), C("Unmet", "unmet", NUMBER, unit="units"),
+        C("Reason", "reason", TEXT, width=48),
+    ),
+)
+
+BALANCE_COSTS = Table(
+    "BalanceCosts", "tblBalanceCosts", OUTPUT, "Plan cost",
+    "Cost of the capacity-constrained plan beside the unconstrained (infinite capacity) plan.",
+    (
+        C("Component", "component", TEXT, width=22),
+        C("Constrained", "constrained", NUMBER, unit="currency"),
+        C("Unconstrained", "unconstrained", NUMBER, unit="currency"),
+        C("Delta", "delta", NUMBER, unit="currency"),
+    ),
+)
+
+COST_ROLLUP = Table(
+    "CostRollup", "tblCostRollup", OUTPUT, "Cost roll-up",
+    "Unit cost of every item rolled up through the BOM, by cost element.",
+    (
+        _item, C("Level", "level", INTEGER, width=7),
+        C("Material", "material", unit="currency/unit"), C("Labour", "labour", unit="currency/unit"),
+        C("Overhead", "overhead", unit="currency/unit"), C("OwnCost", "own_cost", unit="currency/unit"),
+        C("ChildrenCost", "children_cost", unit="currency/unit"), C("UnitCost", "unit_cost", unit="currency/unit"),
+    ),
+)
+
+REQUIREMENTS = Table(
+    "Requirements", "tblRequirements", OUTPUT, "Component requirements",
+    "The supply plan exploded through the BOM: dependent demand per component and month.",
+    (_item, _period, C("Qty", "qty", NUMBER, unit="units")),
+)
+
+FINANCIALS = Table(
+    "Financials", "tblFinancials", OUTPUT, "Financial plan",
+    "Revenue, cost of goods sold and margin per family and month, against budget.",
+    (
+        _family, _period, C("Units", "units", unit="units"),
+        C("Revenue", "revenue", unit="currency"), C("COGS", "cogs", unit="currency"),
+        C("Margin", "margin", unit="currency"), C("MarginPct", "margin_pct", PERCENT),
+        C("BudgetRevenue", "budget_revenue", unit="currency"), C("BudgetMargin", "budget_margin", unit="currency"),
+        C("RevenueVar", "revenue_var", unit="currency"), C("MarginVar", "margin_var", unit="currency"),
+        C("InventoryValue", "inventory_value", unit="currency"),
+    ),
+)
+
+EXCEPTIONS = Table(
+    "Exceptions", "tblExceptions", OUTPUT, "Exceptions",
+    "What needs a decision in the review: overloads, unmet demand, low stock, low margin, biased forecasts.",
+    (
+        C("Kind", "kind", TEXT, width=18), C("Subject", "subject", TEXT, width=14), _period,
+        C("Value", "value"), C("Threshold", "threshold"), C("Message", "message", TEXT, width=60),
+    ),
+)
+
+SCENARIO_RESULTS = Table(
+    "ScenarioResults", "tblScenarioResults", OUTPUT, "Scenarios side by side",
+    "Each scenario run through consensus, balance and finance.",
+    (
+        C("Scenario", "scenario", TEXT, width=14), C("ServiceLevel", "service_level", PERCENT),
+        C("Revenue", "revenue", unit="currency"), C("Margin", "margin", unit="currency"),
+        C("MarginPct", "margin_pct", PERCENT), C("OvertimeHours", "overtime_hours", unit="hours"),
+        C("AvgInventory", "avg_inventory", unit="units"), C("Unmet", "unmet", unit="units"),
+        C("PlanCost", "plan_cost", unit="currency"),
+    ),
+)
+
+SNAPSHOTS = Table(
+    "Snapshots", "tblSnapshots", OUTPUT, "Plan snapshots",
+    "Saved versions of the plan (consensus, supply, financials) for plan-vs-last-plan.",
+    (
+        C("Version", "version", TEXT, width=26), C("Measure", "measure", TEXT, width=14),
+        C("Key", "key", TEXT, width=14), _period, C("Value", "value"),
+    ),
+)
+
+PLAN_CHANGES = Table(
+    "PlanChanges", "tblPlanChanges", OUTPUT, "Plan vs last snapshot",
+    "What changed since the last snapshot, largest changes first.",
+    (
+        C("Measure", "measure", TEXT, width=14), C("Key", "key", TEXT, width=14), _period,
+        C("Previous", "previous"), C("Current", "current"), C("Change", "change"),
+        C("ChangePct", "change_pct", PERCENT),
+    ),
+)
+
+LOG = Table(
+    "Log", "tblLog", OUTPUT, "Run log",
+    "One row per run of a step.",
+    (
+        C("Timestamp", "timestamp", TEXT, width=20), C("User", "user", TEXT), C("Step", "step", TEXT),
+        C("Status", "status", TEXT, width=8), C("Seconds", "seconds"), C("Message", "message", TEXT, width=70),
+    ),
+)
+
+INPUT_TABLES = (ITEMS, HISTORY, DEMAND, RESOURCES, ROUTING, BOM, COSTS, BUDGET, SCENARIOS)
+OUTPUT_TABLES = (FORECAST, FORECAST_MODELS, SUPPLY_PLAN, UTILIZATION, BOTTLENECKS, UNMET, BALANCE_COSTS,
+                 COST_ROLLUP, REQUIREMENTS, FINANCIALS, EXCEPTIONS, SCENARIO_RESULTS, SNAPSHOTS,
+                 PLAN_CHANGES, LOG)
+TABLES = {t.name: t for t in INPUT_TABLES + OUTPUT_TABLES}
+
+
+# ----------------------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class Setting:
+    name: str  # also the workbook-level defined name of the cell
+    label: str
+    kind: str
+    default: Any
+    help: str = ""
+    choices: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    unit: str = ""
+
+
+SETTINGS = (
+    Setting("PlanStart", "Plan start", DATE, date(2026, 1, 1), "First month of the plan (first day of a month)"),
+    Setting("Horizon", "Horizon", INTEGER, 18, "Months to plan", min=1, max=120, unit="months"),
+    Setting("PeriodType", "Period type", CHOICE, "Month", "Planning bucket", choices=("Month",)),
+    Setting("SeasonLength", "Season length", INTEGER, 12, "Periods per seasonal cycle", min=1, max=52,
+            unit="periods"),
+    Setting("ServiceLevel", "Service level", PERCENT, 0.95, "Target for safety stock and exceptions",
+            min=0.5, max=0.999),
+    Setting("Currency", "Currency", TEXT, "EUR", "Shown in money columns"),
+    Setting("ForecastModel", "Forecast model", CHOICE, "auto",
+            "auto = best per item by holdout; or a fixed model",
+            choices=("auto", "ensemble", "AutoETS", "AutoTheta", "AutoARIMA", "AutoCES", "SeasonalNaive",
+                     "Naive", "CrostonSBA", "TSB", "ADIDA", "IMAPA")),
+    Setting("Scenario", "Scenario", TEXT, "Base", "Scenario applied by Run all (Base = none)"),
+    Setting("Solver", "Solver", CHOICE, "highs", "LP solver", choices=("highs", "cbc")),
+    Setting("SolverMethod", "Solver method", CHOICE, "auto", "auto, simplex or interior point",
+            choices=("auto", "simplex", "ipm")),
+    Setting("MaxUtilization", "Overload threshold", PERCENT, 0.95, "Utilisation above this is an exception",
+            min=0, max=5),
+    Setting("MinMarginPct", "Margin threshold", PERCENT, 0.25, "Margin % below this is an exception",
+            min=-1, max=1),
+    Setting("MaxBiasPct", "Bias threshold", PERCENT, 0.15, "Forecast bias beyond ± this is an exception",
+            min=0, max=1),
+)
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+# Sheets that hold no table, in workbook order around the table sheets.
+START_SHEET = "Start"
+SETTINGS_SHEET = "Settings"
+DASHBOARD_SHEET = "Dashboard"
+XLWINGS_CONF_SHEET = "xlwings.conf"  # read by the xlwings VBA module; name fixed by xlwings
+LAST_RUN_NAME = "LastRunStatus"  # a named cell on Start
+
+SHEET_ORDER = (
+    [START_SHEET, DASHBOARD_SHEET, EXCEPTIONS.sheet, SETTINGS_SHEET]
+    + [t.sheet for t in (ITEMS, HISTORY, DEMAND, RESOURCES, ROUTING, BOM, COSTS, BUDGET, SCENARIOS)]
+    + [t.sheet for t in (FORECAST, FORECAST_MODELS, SUPPLY_PLAN, UTILIZATION, BOTTLENECKS, UNMET, BALANCE_COSTS,
+                         COST_ROLLUP, REQUIREMENTS, FINANCIALS, SCENARIO_RESULTS, PLAN_CHANGES, SNAPSHOTS, LOG)]
+    + [XLWINGS_CONF_SHEET]
+)
+
+
+def table_by_sheet(sheet: str) -> Table | None:
+    return next((t for t in TABLES.values() if t.sheet == sheet), None)
+
+
+@dataclass
+class Settings:
+    """Typed settings as the engine steps use them."""
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None

@@ -1,0 +1,155 @@
+"""A seeded demo company, generated offline: 'Nordwind Outdoor', a maker of outdoor gear.
+
+40 finished goods in 4 families, ~120 sub-assemblies and components over 4 BOM levels, 6 resources,
+36 months of history with trend, seasonality, intermittent items and a promotion, a peak season in
+which capacity is tight, and a budget by family. Frames use the contract's field names.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+FAMILIES = {
+    # family: (seasonal peak month, seasonal amplitude, resources used)
+    "Tents": (5, 0.55, ("Cutting", "Sewing", "Assembly", "Packing")),
+    "Backpacks": (7, 0.30, ("Cutting", "Sewing", "Packing")),
+    "SleepingBags": (10, 0.45, ("Cutting", "Sewing", "Filling", "Packing")),
+    "Stoves": (11, 0.35, ("Machining", "Assembly", "Packing")),
+}
+RESOURCES = ("Cutting", "Sewing", "Filling", "Machining", "Assembly", "Packing")
+HISTORY_MONTHS = 36
+PLAN_START = datetime(2026, 1, 1)
+HORIZON = 18
+
+
+def make_demo(seed: int = 7, *, plan_start: datetime = PLAN_START, horizon: int = HORIZON,
+              items_per_family: int = 10) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Frames keyed by Excel table name, and settings keyed by setting name."""
+    rng = np.random.default_rng(seed)
+    hist_periods = pd.date_range(end=plan_start - pd.offsets.MonthBegin(1), periods=HISTORY_MONTHS, freq="MS")
+    plan_periods = pd.date_range(plan_start, periods=horizon, freq="MS")
+
+    items, bom, costs, routing, history = [], [], [], [], []
+    # Shared components (level 3) and sub-sub-assemblies (level 2), used across families.
+    rm = [f"RM{n:03d}" for n in range(1, 81)]
+    for code in rm:
+        items.append(_item(code, f"Component {code[2:]}", "", "RM"))
+        costs.append({"item": code, "material": round(float(rng.uniform(0.5, 12)), 2), "labour": 0.0,
+                      "overhead": 0.0})
+    sa2 = [f"SB{n:03d}" for n in range(1, 16)]
+    for code in sa2:
+        items.append(_item(code, f"Sub-assembly {code}", "", "SA"))
+        costs.append({"item": code, "material": 0.0, "labour": round(float(rng.uniform(1, 4)), 2),
+                      "overhead": round(float(rng.uniform(0.5, 2)), 2)})
+        for comp in rng.choice(rm, size=int(rng.integers(2, 5)), replace=False):
+            bom.append({"parent": code, "component": str(comp), "qty_per": float(rng.integers(1, 5)),
+                        "scrap_pct": float(rng.choice([0.0, 0.01, 0.02, 0.05]))})
+    sa1 = [f"SA{n:03d}" for n in range(1, 26)]
+    for code in sa1:
+        items.append(_item(code, f"Assembly {code}", "", "SA"))
+        costs.append({"item": code, "material": 0.0, "labour": round(float(rng.uniform(2, 8)), 2),
+                      "overhead": round(float(rng.uniform(1, 3)), 2)})
+        for comp in rng.choice(sa2, size=int(rng.integers(1, 3)), replace=False):
+            bom.append({"parent": code, "component": str(comp), "qty_per": float(rng.integers(1, 3)),
+                        "scrap_pct": 0.0})
+        for comp in rng.choice(rm, size=int(rng.integers(1, 4)), replace=False):
+            bom.append({"parent": code, "component": str(comp), "qty_per": float(rng.integers(1, 6)),
+                        "scrap_pct": float(rng.choice([0.0, 0.02]))})
+
+    t = np.arange(HISTORY_MONTHS)
+    fg_codes = []
+    for f_idx, (family, (peak, amp, res)) in enumerate(FAMILIES.items()):
+        for k in range(items_per_family):
+            code = f"{family[:2].upper()}{k + 1:02d}"
+            fg_codes.append(code)
+            price = round(float(rng.uniform(40, 400)), 2)
+            intermittent = k >= items_per_family - 2  # two spare-part-like items per family
+            level = float(rng.uniform(5, 12) if intermittent else rng.uniform(60, 400))
+            rec = _item(code, f"{family} model {k + 1}", family, "FG", price=price)
+            rec.update(initial_inventory=round(level * 0.8), safety_stock=round(level * 0.3),
+                       holding_cost=round(price * 0.02, 2), shortage_cost=round(price * 0.3, 2),
+                       policy="lost" if family == "Backpacks" else "backlog")
+            items.append(rec)
+            costs.append({"item": code, "material": round(float(rng.uniform(2, 15)), 2),
+                          "labour": round(float(rng.uniform(5, 20)), 2),
+                          "overhead": round(float(rng.uniform(3, 10)), 2)})
+            for comp in rng.choice(sa1, size=int(rng.integers(1, 3)), replace=False):
+                bom.append({"parent": code, "component": str(comp), "qty_per": float(rng.integers(1, 3)),
+                            "scrap_pct": 0.0})
+            for comp in rng.choice(rm, size=int(rng.integers(1, 3)), replace=False):
+                bom.append({"parent": code, "component": str(comp), "qty_per": float(rng.integers(1, 4)),
+                            "scrap_pct": float(rng.choice([0.0, 0.03]))})
+            for r in res:
+                routing.append({"item": code, "resource": r, "hours_per_unit": round(float(rng.uniform(0.05, 0.4)), 3)})
+            # demand history
+            season = 1 + amp * np.cos(2 * np.pi * ((hist_periods.month.to_numpy() - peak) / 12))
+            trend = 1 + float(rng.uniform(-0.005, 0.015)) * t
+            if intermittent:
+                hits = rng.random(HISTORY_MONTHS) < 0.3
+                qty = np.where(hits, rng.poisson(level * 2.5, HISTORY_MONTHS), 0).astype(float)
+            else:
+                qty = rng.poisson(level * season * trend).astype(float)
+            if f_idx == 1 and k == 0:  # a promotion: a spike and a dip after it
+                qty[HISTORY_MONTHS - 8] *= 2.2
+                qty[HISTORY_MONTHS - 7] *= 0.7
+            if f_idx == 2 and k == 3:  # a few returns booked as negative sales
+                qty[5] = -4.0
+            history += [{"item": code, "period": p, "qty": float(q)} for p, q in zip(hist_periods, qty)]
+
+    items_df = pd.DataFrame(items)
+    history_df = pd.DataFrame(history)
+    routing_df = pd.DataFrame(routing)
+
+    # Capacity: enough on average, tight in the peak season (so balancing matters).
+    hist = history_df.merge(routing_df, on="item")
+    hist["hours"] = hist["qty"].clip(lower=0) * hist["hours_per_unit"]
+    load = hist.groupby(["resource", hist["period"].dt.month])["hours"].mean().unstack(fill_value=0)
+    resources = []
+    for r in RESOURCES:
+        monthly = load.loc[r] if r in load.index else pd.Series(0.0, index=range(1, 13))
+        base = float(monthly.mean()) * 1.18  # comfortable off-peak, short at the peak
+        for p in plan_periods:
+            holiday = 0.8 if p.month in (8, 12) else 1.0
+            resources.append({"resource": r, "period": p, "available_hours": round(base * holiday, 1),
+                              "max_overtime_hours": round(base * 0.08, 1),
+                              "overtime_cost": 45.0 if r != "Machining" else 70.0})
+
+    # Budget: last year's revenue by family and month, grown 8 %, COGS at 58 % of revenue.
+    last = history_df[history_df["period"] >= hist_periods[-12]].merge(items_df[["item", "family", "price"]],
+                                                                       on="item")
+    last["revenue"] = last["qty"].clip(lower=0) * last["price"]
+    by_fm = last.groupby(["family", last["period"].dt.month])["revenue"].sum()
+    budget = []
+    for family in FAMILIES:
+        for p in plan_periods:
+            rev = float(by_fm.get((family, p.month), 0.0)) * 1.08
+            budget.append({"family": family, "period": p, "revenue": round(rev, 0), "cogs": round(rev * 0.58, 0)})
+
+    scenarios = pd.DataFrame([
+        {"scenario": "Upside", "change": "demand", "target": "*", "factor": 1.15},
+        {"scenario": "Upside", "change": "capacity", "target": "Sewing", "factor": 1.10},
+        {"scenario": "Downside", "change": "demand", "target": "*", "factor": 0.85},
+        {"scenario": "TentBoom", "change": "demand", "target": "Tents", "factor": 1.30},
+        {"scenario": "CostUp", "change": "cost", "target": "*", "factor": 1.07},
+    ])
+
+    frames = {
+        "tblItems": items_df,
+        "tblHistory": history_df,
+        "tblResources": pd.DataFrame(resources),
+        "tblRouting": routing_df,
+        "tblBOM": pd.DataFrame(bom),
+        "tblCosts": pd.DataFrame(costs),
+        "tblBudget": pd.DataFrame(budget),
+        "tblScenarios": scenarios,
+    }
+    settings = {"PlanStart": plan_start, "Horizon": horizon, "SeasonLength": 12}
+    return frames, settings
+
+
+def _item(code, description, family, item_type, price=0.0):
+    return {"item": code, "description": description, "family": family, "item_type": item_type,
+            "price": price, "initial_inventory": 0.0, "safety_stock": 0.0, "max_inventory": None,
+            "holding_cost": 0.0, "shortage_cost": None, "policy": "backlog", "lead_time": 0}

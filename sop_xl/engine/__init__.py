@@ -1,0 +1,1 @@
+"""Pure planning engine: pandas frames in, frames out. No xlwings, no files, no Excel types."""

@@ -1,0 +1,62 @@
+"""Consensus demand: statistical forecast, sales overrides and event uplifts in one frame.
+
+The Demand sheet computes Consensus with a live Excel formula; this is the same rule in Python, so a
+headless run (where nothing recalculates) plans on exactly what Excel would show.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+KEYS = ["item", "period"]
+
+
+def consensus_rule(stat, override, uplift):
+    """IF(ISNUMBER(override), override, stat) + N(uplift) — the Excel formula, vectorised."""
+    stat = np.nan_to_num(np.asarray(stat, dtype=float))
+    override = np.asarray(override, dtype=float)
+    uplift = np.nan_to_num(np.asarray(uplift, dtype=float))
+    return np.where(np.isnan(override), stat, override) + uplift
+
+
+def merge_forecast(stat: pd.DataFrame, existing: pd.DataFrame | None, periods) -> pd.DataFrame:
+    """New consensus rows for the plan periods.
+
+    ``stat``: item, period, stat_forecast. ``existing``: the Demand table as it stands (item, period,
+    stat_forecast, sales_override, event_uplift). Overrides and uplifts typed by people are kept for
+    every (item, period) still in the horizon; only the statistical column is replaced.
+    """
+    periods = pd.DatetimeIndex(periods)
+    cols = ["item", "period", "stat_forecast", "sales_override", "event_uplift"]
+    stat = stat[["item", "period", "stat_forecast"]]
+    if existing is None or existing.empty:
+        frame = stat.assign(sales_override=np.nan, event_uplift=np.nan)
+    else:
+        keep = existing[existing["period"].isin(periods)][["item", "period", "sales_override", "event_uplift"]]
+        frame = stat.merge(keep, on=KEYS, how="outer")
+    frame = frame[cols].sort_values(KEYS, kind="stable").reset_index(drop=True)
+    frame["stat_forecast"] = frame["stat_forecast"].fillna(0.0)
+    frame["consensus"] = consensus_rule(frame["stat_forecast"], frame["sales_override"], frame["event_uplift"])
+    return frame
+
+
+def with_consensus(demand: pd.DataFrame) -> pd.DataFrame:
+    out = demand.copy()
+    out["consensus"] = consensus_rule(out["stat_forecast"], out["sales_override"], out["event_uplift"])
+    return out
+
+
+def apply_demand_factors(demand: pd.DataFrame, items: pd.DataFrame, factors: dict[str, float]) -> pd.DataFrame:
+    """Scale consensus by family ('*' = every family) for a scenario."""
+    if not factors:
+        return demand
+    fam = demand.merge(items[["item", "family"]], on="item", how="left")["family"].fillna("")
+    mult = np.ones(len(demand))
+    if "*" in factors:
+        mult *= factors["*"]
+    for family, f in factors.items():
+        if family != "*":
+            mult = np.where(fam.to_numpy() == family, mult * f, mult)
+    out = demand.copy()
+    out["consensus"] = out["consensus"] * mult
+    return out
