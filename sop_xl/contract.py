@@ -370,10 +370,19 @@ LOG = Table(
     ),
 )
 
+DASHBOARD_MONTHS = 18  # months the dashboard's monthly block and heat map show
+HEATMAP = Table(
+    "Dashboard", "tblHeatmap", OUTPUT, "Utilisation heat map",
+    "Load / available hours by resource and plan month (written by Balance).",
+    (C("Resource", "resource", TEXT, width=14),)
+    + tuple(C(f"M{m:02d}", f"m{m:02d}", PERCENT, width=7) for m in range(1, DASHBOARD_MONTHS + 1)),
+    header_row=33,
+)
+
 INPUT_TABLES = (ITEMS, HISTORY, DEMAND, RESOURCES, ROUTING, BOM, COSTS, BUDGET, SCENARIOS)
 OUTPUT_TABLES = (FORECAST, FORECAST_MODELS, SUPPLY_PLAN, UTILIZATION, BOTTLENECKS, UNMET, BALANCE_COSTS,
                  COST_ROLLUP, REQUIREMENTS, FINANCIALS, EXCEPTIONS, SCENARIO_RESULTS, SNAPSHOTS,
-                 PLAN_CHANGES, LOG)
+                 PLAN_CHANGES, LOG, HEATMAP)
 TABLES = {t.name: t for t in INPUT_TABLES + OUTPUT_TABLES}
 
 
@@ -434,7 +443,8 @@ SHEET_ORDER = (
 
 
 def table_by_sheet(sheet: str) -> Table | None:
-    return next((t for t in TABLES.values() if t.sheet == sheet), None)
+    """The table that owns a sheet (the Dashboard's heat map does not own its sheet)."""
+    return next((t for t in TABLES.values() if t.sheet == sheet and t is not HEATMAP), None)
 
 
 @dataclass

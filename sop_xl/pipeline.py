@@ -356,3 +356,10 @@ def run(book, steps: list[str], progress: Callable[[str], None] | None = None) -
                                           f"in {elapsed:.1f} s")
     book.status(None)
     return RunReport(steps, elapsed, ctx.summary, ctx.warnings, written)
+
+
+def validate(book) -> Context:
+    """Check every input table and setting; raises ValidationError listing all problems."""
+    ctx = Context(book)
+    ctx.load(k.INPUT_TABLES)
+    return ctx

@@ -139,6 +139,9 @@ class FileBook:
         if self._progress and text:
             self._progress(text)
 
+    def alert(self, text: str, title: str = "S&OP") -> None:
+        self.status(f"{title}: {text}")
+
     def save(self, path=None) -> Path:
         target = Path(path) if path else self.path
         custom_ui = self._custom_ui

@@ -66,6 +66,7 @@ class LiveBook:
 
     def write_table(self, table: Table, rows: list[list[Any]]) -> None:
         sheet, lo = self._table(table)
+        protected = _unprotect(sheet)
         header = lo.header_row_range
         body = lo.data_body_range
         if body is not None:
@@ -76,6 +77,8 @@ class LiveBook:
         if rows:
             # One COM call for the whole block: cell-by-cell writes are slow in Excel.
             sheet.range((header.row + 1, header.column)).value = [[_plain(v) for v in r] for r in rows]
+        if protected:
+            _protect(sheet)
 
     def append_rows(self, table: Table, rows: list[list[Any]]) -> None:
         existing = self.read_table(table).rows
@@ -87,11 +90,36 @@ class LiveBook:
         except Exception:  # noqa: BLE001 - the status bar is a courtesy, never a failure
             pass
 
+    def alert(self, text: str, title: str = "S&OP") -> None:
+        try:
+            self.book.app.alert(text, title=title)
+        except Exception:  # noqa: BLE001 - no dialog (e.g. automation): the status bar still shows it
+            self.status(text[:250])
+
     def save(self) -> None:
         """Excel holds the document: the planner saves it. Nothing to do."""
 
     def close(self) -> None:
         self.status(None)
+
+
+def _unprotect(sheet) -> bool:
+    """Output sheets are protected without a password; lift it while the add-in writes (Windows COM)."""
+    try:
+        if sheet.api.ProtectContents:
+            sheet.api.Unprotect()
+            return True
+    except Exception:  # noqa: BLE001 - macOS or an unprotected sheet
+        pass
+    return False
+
+
+def _protect(sheet) -> None:
+    try:
+        sheet.api.Protect(DrawingObjects=False, Contents=True, AllowFiltering=True, AllowSorting=True,
+                          AllowFormattingColumns=True)
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def _plain(value):

@@ -1,0 +1,205 @@
+"""The ``sop-xl`` command: the ribbon's steps, headless, on a saved workbook."""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+
+EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_LOCKED = 0, 1, 2, 3
+
+
+def _progress(quiet: bool):
+    start = time.perf_counter()
+
+    def say(text: str) -> None:
+        if not quiet:
+            print(f"  [{time.perf_counter() - start:6.1f} s] {text}", file=sys.stderr, flush=True)
+    return say
+
+
+def cmd_demo(args) -> int:
+    from .demo_workbook import make_demo_workbook
+    from .pipeline import STEP_ORDER, run
+    from .adapters import open_file
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".xlsm":
+        out = out / "SOP_Demo.xlsm"
+    say = _progress(args.quiet)
+    say(f"Filling a copy of the template with the demo company (seed {args.seed}) …")
+    make_demo_workbook(out, seed=args.seed)
+    with open_file(out, progress=say) as book:
+        report = run(book, list(STEP_ORDER), progress=None)
+        say("Saving …")
+        book.save()
+    _print_report(report, out)
+    return EXIT_OK
+
+
+def _print_report(report, path: Path) -> None:
+    print(f"sop-xl {__version__}: {', '.join(report.steps)} in {report.seconds:.1f} s")
+    for line in report.summary:
+        print(f"  {line}")
+    if report.warnings:
+        print(f"  {len(report.warnings)} warning(s), first: {report.warnings[0]}")
+    print(f"Workbook: {path.resolve()}")
+
+
+def cmd_run(args) -> int:
+    from .adapters import open_file
+    from .pipeline import STEP_ORDER, run
+
+    steps = args.steps.split(",") if args.steps else list(STEP_ORDER)
+    path = Path(args.workbook)
+    say = _progress(args.quiet)
+    with open_file(path, progress=say) as book:
+        report = run(book, steps)
+        book.save(args.out)
+    _print_report(report, Path(args.out) if args.out else path)
+    return EXIT_OK
+
+
+def cmd_validate(args) -> int:
+    from .adapters import open_file
+    from .pipeline import validate
+
+    with open_file(args.workbook, writable=False) as book:
+        validate(book)
+    print(f"{args.workbook}: all input tables and settings are valid")
+    return EXIT_OK
+
+
+def cmd_build_template(args) -> int:
+    from .template.builder import REPO_TEMPLATE, build_template
+
+    if args.check:
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            fresh = build_template(Path(tmp) / "fresh.xlsm")
+            same = REPO_TEMPLATE.exists() and fresh.read_bytes() == REPO_TEMPLATE.read_bytes()
+        print(f"{REPO_TEMPLATE}: {'up to date' if same else 'DIFFERS from a fresh build: run sop-xl build-template'}")
+        return EXIT_OK if same else EXIT_ERROR
+    out = build_template(args.out) if args.out else build_template()
+    print(f"Template written: {out}")
+    return EXIT_OK
+
+
+def cmd_setup_excel(args) -> int:
+    from .setup_excel import setup_workbook
+
+    for line in setup_workbook(Path(args.workbook), python=args.python, out=args.out):
+        print(line)
+    return EXIT_OK
+
+
+def cmd_new(args) -> int:
+    from .template.builder import template_path
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        print(f"{out} exists; use --force to replace it", file=sys.stderr)
+        return EXIT_ERROR
+    shutil.copyfile(template_path(), out)
+    print(f"New workbook from the template: {out.resolve()}")
+    return EXIT_OK
+
+
+def cmd_review(args) -> int:
+    from . import review
+    from .adapters import open_file
+
+    say = _progress(args.quiet)
+    with open_file(args.workbook, progress=say) as book:
+        if args.command == "scenarios":
+            result = review.run_scenarios(book)
+        elif args.command == "snapshot":
+            result = review.take_snapshot(book, label=args.label)
+        else:
+            result = review.publish(book, out_dir=args.out)
+        if args.command != "publish":
+            book.save()
+    print(result)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sop-xl", description="S&OP planning in an Excel workbook, headless.")
+    p.add_argument("--version", action="version", version=f"sop-xl {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="fill a copy of the template with the demo company and run every step")
+    d.add_argument("--out", default="out", help="folder or .xlsm path (default: out/SOP_Demo.xlsm)")
+    d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(func=cmd_demo)
+
+    r = sub.add_parser("run", help="run planning steps on a workbook and save it")
+    r.add_argument("workbook")
+    r.add_argument("--steps", help="comma-separated: forecast,balance,cost_rollup,financials,exceptions "
+                                   "(default: all, in that order)")
+    r.add_argument("--out", help="save to this path instead of over the workbook")
+    r.add_argument("--quiet", action="store_true")
+    r.set_defaults(func=cmd_run)
+
+    v = sub.add_parser("validate", help="check every input table and setting; change nothing")
+    v.add_argument("workbook")
+    v.set_defaults(func=cmd_validate)
+
+    b = sub.add_parser("build-template", help="regenerate workbook/SOP_Template.xlsm from the sources")
+    b.add_argument("--out", help="write here instead of workbook/SOP_Template.xlsm")
+    b.add_argument("--check", action="store_true", help="only check that the committed template is up to date")
+    b.set_defaults(func=cmd_build_template)
+
+    n = sub.add_parser("new", help="copy the template to start a new planning workbook")
+    n.add_argument("out")
+    n.add_argument("--force", action="store_true")
+    n.set_defaults(func=cmd_new)
+
+    s = sub.add_parser("setup-excel", help="point a workbook at this Python and repair an xlwings version mismatch")
+    s.add_argument("workbook")
+    s.add_argument("--python", help="interpreter to write (default: this one; pythonw.exe on Windows)")
+    s.add_argument("--out", help="write the set-up copy here (default: in place)")
+    s.set_defaults(func=cmd_setup_excel)
+
+    for name, text in (("scenarios", "run every scenario and write the side-by-side comparison"),
+                       ("snapshot", "store the current plan as a version for plan-vs-last-plan"),
+                       ("publish", "write a values-only .xlsx (and a PDF where LibreOffice is installed)")):
+        q = sub.add_parser(name, help=text)
+        q.add_argument("workbook")
+        q.add_argument("--quiet", action="store_true")
+        if name == "snapshot":
+            q.add_argument("--label", help="version label (default: date and user)")
+        if name == "publish":
+            q.add_argument("--out", help="folder for the published files (default: beside the workbook)")
+        q.set_defaults(func=cmd_review)
+    return p
+
+
+def main(argv=None) -> int:
+    from .locking import WorkbookLocked
+    from .safe_io import UnsafeWorkbook
+    from .validation import ValidationError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValidationError as exc:
+        print(exc.summary(), file=sys.stderr)
+        return EXIT_INVALID
+    except WorkbookLocked as exc:
+        print(f"sop-xl: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except (UnsafeWorkbook, FileNotFoundError) as exc:
+        print(f"sop-xl: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("sop-xl: interrupted; the workbook was not changed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Review meeting steps: scenarios side by side, plan snapshots and plan-vs-last-plan.
+
+(Publishing a values-only copy lives in sop_xl/publish.py.)
+"""
+from __future__ import annotations
+
+import getpass
+import time
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from . import contract as k
+from . import pipeline
+from .validation import ROW, Problem, ValidationError
+
+BASE = "Base"
+
+
+# ------------------------------------------------------------------------------------ scenarios
+def _scaled(frame: pd.DataFrame, key: str, columns: list[str], factors: dict[str, float]) -> pd.DataFrame:
+    """Multiply ``columns`` where ``key`` matches a target ('*' = every row)."""
+    out = frame.copy()
+    mult = np.full(len(out), factors.get("*", 1.0))
+    for target, f in factors.items():
+        if target != "*":
+            mult = np.where(out[key].to_numpy() == target, mult * f, mult)
+    for c in columns:
+        out[c] = out[c] * mult
+    return out
+
+
+def scenario_context(base: pipeline.Context, changes: pd.DataFrame) -> pipeline.Context:
+    ctx = pipeline.Context(base.book)
+    ctx.settings = dict(base.settings)
+    ctx.frames = dict(base.frames)
+    by = {kind: dict(zip(grp["target"], grp["factor"])) for kind, grp in changes.groupby("change")}
+    if "demand" in by:
+        dem = ctx.frames[k.DEMAND.name].merge(ctx.frames[k.ITEMS.name][["item", "family"]], on="item", how="left")
+        dem = _scaled(dem, "family", ["stat_forecast", "sales_override", "event_uplift"], by["demand"])
+        ctx.frames[k.DEMAND.name] = dem.drop(columns="family")
+    if "capacity" in by:
+        ctx.frames[k.RESOURCES.name] = _scaled(ctx.frames[k.RESOURCES.name], "resource",
+                                               ["available_hours", "max_overtime_hours"], by["capacity"])
+    if "cost" in by:
+        ctx.frames[k.COSTS.name] = _scaled(ctx.frames[k.COSTS.name], "item", ["material", "labour", "overhead"],
+                                           by["cost"])
+    return ctx
+
+
+def _kpis(name: str, ctx: pipeline.Context) -> dict:
+    plan = ctx.results[k.SUPPLY_PLAN.name]
+    util = ctx.results[k.UTILIZATION.name]
+    fin = ctx.results[k.FINANCIALS.name]
+    costs = ctx.results[k.BALANCE_COSTS.name]
+    demand = float(plan["demand"].sum())
+    revenue, margin = float(fin["revenue"].sum()), float(fin["margin"].sum())
+    total = costs.loc[costs["component"] == "total", "constrained"]
+    return {
+        "scenario": name,
+        "service_level": float(plan["served"].sum()) / demand if demand else np.nan,
+        "revenue": revenue, "margin": margin, "margin_pct": margin / revenue if revenue else np.nan,
+        "overtime_hours": float(util["overtime_hours"].sum()),
+        "avg_inventory": float(plan.groupby("period")["inventory"].sum().mean()) if len(plan) else 0.0,
+        "unmet": float((plan["demand"] - plan["served"]).clip(lower=0).sum()),
+        "plan_cost": float(total.iloc[0]) if len(total) else np.nan,
+    }
+
+
+def run_scenarios(book, progress=None) -> pd.DataFrame:
+    """Run the base plan and every scenario through consensus -> balance -> finance, side by side."""
+    started = time.perf_counter()
+    base = pipeline.Context(book, progress)
+    base.load(pipeline.tables_for(["balance", "financials"]) + (k.SCENARIOS,))
+    scen = base.frame(k.SCENARIOS)
+    if k.DEMAND.name not in base.frames or base.frames[k.DEMAND.name].empty:
+        raise ValidationError([Problem(k.DEMAND.sheet, k.DEMAND.name, None, None, "the consensus demand is empty",
+                                       "Run Forecast first")])
+    rows = []
+    names = [BASE] + [n for n in dict.fromkeys(scen["scenario"]) if n != BASE]
+    for i, name in enumerate(names, start=1):
+        base.status(f"Scenario {i} of {len(names)}: {name} …")
+        ctx = scenario_context(base, scen[scen["scenario"] == name])
+        pipeline.step_balance(ctx)
+        pipeline.step_financials(ctx)
+        rows.append(_kpis(name, ctx))
+    result = pd.DataFrame(rows)
+    book.write_table(k.SCENARIO_RESULTS, pipeline.rows_for(k.SCENARIO_RESULTS, result, 0))
+    book.append_rows(k.LOG, [pipeline.log_row("scenarios", "OK", time.perf_counter() - started,
+                                              f"{len(names)} scenarios: {', '.join(names)}")])
+    book.status(None)
+    return result
+
+
+# ------------------------------------------------------------------------------------ snapshots
+MEASURES = ("consensus", "production", "revenue", "margin")
+
+
+def current_plan(ctx: pipeline.Context) -> pd.DataFrame:
+    """The plan in long form: measure, key, period, value."""
+    parts = []
+    dem = ctx.previous(k.DEMAND)
+    if len(dem):
+        parts.append(pd.DataFrame({"measure": "consensus", "key": dem["item"], "period": dem["period"],
+                                   "value": pd.to_numeric(dem["consensus"], errors="coerce")}))
+    plan = ctx.previous(k.SUPPLY_PLAN)
+    if len(plan):
+        parts.append(pd.DataFrame({"measure": "production", "key": plan["item"], "period": plan["period"],
+                                   "value": plan["production"]}))
+    fin = ctx.previous(k.FINANCIALS)
+    if len(fin):
+        for m in ("revenue", "margin"):
+            parts.append(pd.DataFrame({"measure": m, "key": fin["family"], "period": fin["period"], "value": fin[m]}))
+    if not parts:
+        return pd.DataFrame(columns=["measure", "key", "period", "value"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def _consensus_frame(ctx: pipeline.Context) -> pd.DataFrame:
+    from .engine.demand import with_consensus
+    return with_consensus(ctx.frame(k.DEMAND))
+
+
+def plan_changes(previous: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
+    keys = ["measure", "key", "period"]
+    merged = previous[keys + ["value"]].merge(current[keys + ["value"]], on=keys, how="outer",
+                                              suffixes=("_prev", "_cur"))
+    merged = merged.rename(columns={"value_prev": "previous", "value_cur": "current"})
+    merged[["previous", "current"]] = merged[["previous", "current"]].fillna(0.0)
+    merged["change"] = merged["current"] - merged["previous"]
+    merged["change_pct"] = np.where(merged["previous"].abs() > 1e-9, merged["change"] / merged["previous"].abs(),
+                                    np.nan)
+    merged = merged[merged["change"].abs() > 1e-6]
+    order = merged["change"].abs().sort_values(ascending=False, kind="stable").index
+    return merged.loc[order].reset_index(drop=True)
+
+
+def take_snapshot(book, label: str | None = None, progress=None) -> str:
+    """Store the current plan under a version label and show what changed since the last one."""
+    started = time.perf_counter()
+    ctx = pipeline.Context(book, progress)
+    ctx.load((k.ITEMS, k.DEMAND))
+    ctx.results[k.DEMAND.name] = _consensus_frame(ctx)
+    current = current_plan(ctx)
+    if current.empty:
+        raise ValidationError([Problem(k.DEMAND.sheet, k.DEMAND.name, None, None, "there is no plan to snapshot",
+                                       "Run Forecast and Balance first")])
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001
+        user = "unknown"
+    version = label or f"{datetime.now():%Y-%m-%d %H:%M} {user}"
+    snaps = ctx.previous(k.SNAPSHOTS)
+    if len(snaps):
+        last_version = snaps["version"].iloc[-1]
+        last = snaps[snaps["version"] == last_version]
+        changes = plan_changes(last, current)
+        book.write_table(k.PLAN_CHANGES, pipeline.rows_for(k.PLAN_CHANGES, changes, 0))
+        note = f"{len(changes)} changes vs {last_version}"
+    else:
+        note = "first snapshot"
+    new_rows = pipeline.rows_for(k.SNAPSHOTS, current.assign(version=version), 0)
+    book.append_rows(k.SNAPSHOTS, new_rows)
+    book.append_rows(k.LOG, [pipeline.log_row("snapshot", "OK", time.perf_counter() - started,
+                                              f"{version}: {len(current)} values; {note}")])
+    book.status(None)
+    return f"snapshot '{version}': {len(current)} values; {note}"
+
+
+__all__ = ["run_scenarios", "take_snapshot", "plan_changes", "current_plan", "ROW"]

@@ -1,0 +1,222 @@
+"""Sheet layout of the S&OP workbook, generated from the contract with openpyxl.
+
+Inputs look different from outputs: input tables are blue with data validation, add-in-written
+columns are grey, output sheets are protected without a password (people read them; the add-in
+writes them). Header rows are frozen, and every sheet prints landscape, one page wide.
+"""
+from __future__ import annotations
+
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.workbook import Workbook
+from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.table import Table as XlTable
+from openpyxl.worksheet.table import TableStyleInfo
+
+from .. import contract as k
+from ..cells import column_letter
+
+TITLE = Font(size=16, bold=True, color="1F3864")
+SUBTITLE = Font(italic=True, color="595959")
+UNIT = Font(size=8, italic=True, color="808080")
+BOLD = Font(bold=True)
+INPUT_FILL = PatternFill("solid", fgColor="FFF2CC")     # pale yellow: type here
+COMPUTED_FILL = PatternFill("solid", fgColor="EDEDED")  # grey: the add-in or a formula fills this
+TAB_INPUT, TAB_OUTPUT, TAB_REVIEW, TAB_SETUP = "2F75B5", "548235", "C55A11", "7F7F7F"
+MAX_ROW = 1048576
+
+
+def title_block(ws, title: str, description: str) -> None:
+    ws["A1"] = title
+    ws["A1"].font = TITLE
+    ws["A2"] = description
+    ws["A2"].font = SUBTITLE
+    ws.row_dimensions[1].height = 24
+
+
+def print_setup(ws, title_rows: str | None = None) -> None:
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_options.gridLines = False
+    ws.oddFooter.center.text = "&A — page &P of &N"
+    if title_rows:
+        ws.print_title_rows = title_rows
+
+
+def add_table_sheet(wb: Workbook, table: k.Table) -> None:
+    ws = wb.create_sheet(table.sheet)
+    title_block(ws, table.title, table.description)
+    hr, c0 = table.header_row, table.first_col
+    for j, col in enumerate(table.columns):
+        letter = column_letter(c0 + j)
+        head = ws.cell(hr, c0 + j, col.header)
+        head.font = BOLD
+        if col.unit or col.kind == k.PERCENT:
+            ws.cell(hr - 1, c0 + j, col.unit or "%").font = UNIT
+        ws.column_dimensions[letter].width = max(col.width, len(col.header) + 3)
+        body = ws.cell(hr + 1, c0 + j)
+        body.number_format = col.number_format
+        writable_by_people = table.role != k.OUTPUT and col.editable and col.formula is None
+        if table.role == k.MIXED:
+            body.fill = INPUT_FILL if writable_by_people else COMPUTED_FILL
+    last = column_letter(c0 + len(table.columns) - 1)
+    ref = f"{column_letter(c0)}{hr}:{last}{hr + 1}"
+    xl = XlTable(displayName=table.name, ref=ref)
+    style = "TableStyleMedium2" if table.role != k.OUTPUT else "TableStyleLight15"
+    xl.tableStyleInfo = TableStyleInfo(name=style, showRowStripes=True)
+    ws.add_table(xl)
+    ws.freeze_panes = ws.cell(hr + 1, c0)
+    print_setup(ws, f"{hr}:{hr}")
+    if table.role == k.OUTPUT:
+        ws.sheet_properties.tabColor = TAB_OUTPUT
+        protect(ws)
+    else:
+        ws.sheet_properties.tabColor = TAB_INPUT
+        add_validation(ws, table)
+
+
+def protect(ws) -> None:
+    """Protected without a password: a guard against accidental typing, not a security feature."""
+    ws.protection.sheet = True
+    ws.protection.autoFilter = False  # False = allowed
+    ws.protection.sort = False
+    ws.protection.formatColumns = False
+    ws.protection.selectLockedCells = False
+    ws.protection.selectUnlockedCells = False
+
+
+def add_validation(ws, table: k.Table) -> None:
+    first = table.header_row + 1
+    for j, col in enumerate(table.columns):
+        if not col.editable or col.formula:
+            continue
+        letter = column_letter(table.first_col + j)
+        dv = None
+        if col.kind == k.CHOICE:
+            dv = DataValidation(type="list", formula1='"' + ",".join(col.choices) + '"', allow_blank=not col.required)
+        elif col.kind in (k.NUMBER, k.PERCENT, k.INTEGER) and col.min is not None:
+            kind = "whole" if col.kind == k.INTEGER else "decimal"
+            if col.max is not None:
+                dv = DataValidation(type=kind, operator="between", formula1=str(col.min), formula2=str(col.max))
+            else:
+                dv = DataValidation(type=kind, operator="greaterThanOrEqual" if col.min_inclusive else "greaterThan",
+                                    formula1=str(col.min))
+        elif col.kind in (k.NUMBER, k.PERCENT):
+            dv = DataValidation(type="decimal", operator="between", formula1="-1E+12", formula2="1E+12")
+        elif col.kind == k.DATE:
+            dv = DataValidation(type="date", operator="greaterThan", formula1="1")
+        if dv is None:
+            continue
+        dv.allow_blank = not col.required
+        dv.error = col.help or f"{col.header}: {'one of ' + ', '.join(col.choices) if col.choices else col.kind}"
+        dv.errorTitle = f"{table.sheet}: {col.header}"
+        dv.prompt = col.help or ""
+        dv.showErrorMessage = True
+        dv.showInputMessage = bool(col.help)
+        dv.add(f"{letter}{first}:{letter}{MAX_ROW}")
+        ws.add_data_validation(dv)
+
+
+def add_settings_sheet(wb: Workbook) -> None:
+    ws = wb.create_sheet(k.SETTINGS_SHEET)
+    ws.sheet_properties.tabColor = TAB_INPUT
+    title_block(ws, "Settings", "Named cells the planning steps read. Yellow cells are yours to change.")
+    for j, head in enumerate(("Setting", "Value", "Unit", "What it means", "Name"), start=1):
+        ws.cell(4, j, head).font = BOLD
+    for i, s in enumerate(k.SETTINGS):
+        r = 5 + i
+        ws.cell(r, 1, s.label)
+        cell = ws.cell(r, 2, s.default)
+        cell.fill = INPUT_FILL
+        cell.number_format = {k.DATE: "yyyy-mm-dd", k.PERCENT: "0.0%", k.INTEGER: "0"}.get(s.kind, "General")
+        ws.cell(r, 3, s.unit).font = UNIT
+        ws.cell(r, 4, s.help)
+        ws.cell(r, 5, s.name).font = UNIT
+        wb.defined_names[s.name] = DefinedName(s.name, attr_text=f"{quote(k.SETTINGS_SHEET)}!$B${r}")
+        dv = None
+        if s.choices:
+            dv = DataValidation(type="list", formula1='"' + ",".join(s.choices) + '"')
+        elif s.kind in (k.INTEGER, k.NUMBER, k.PERCENT) and s.min is not None:
+            dv = DataValidation(type="whole" if s.kind == k.INTEGER else "decimal", operator="between",
+                                formula1=str(s.min), formula2=str(s.max))
+        elif s.kind == k.DATE:
+            dv = DataValidation(type="date", operator="greaterThan", formula1="1")
+        if dv is not None:
+            dv.error, dv.errorTitle, dv.showErrorMessage = s.help, s.label, True
+            dv.add(f"B{r}")
+            ws.add_data_validation(dv)
+    for letter, width in zip("ABCDE", (20, 14, 10, 56, 16)):
+        ws.column_dimensions[letter].width = width
+    ws.freeze_panes = "A5"
+    print_setup(ws)
+
+
+START_TEXT = (
+    ("How to use this workbook", True),
+    ("1. Paste or type inputs on the blue sheets: Items, History, Resources, Routing, BOM, Costs, Budget.", False),
+    ("2. S&OP tab > Forecast: statistical forecast per item; then adjust the Demand sheet "
+     "(SalesOverride, EventUplift).", False),
+    ("3. S&OP tab > Balance: a plan that fits capacity, with unmet demand and bottlenecks.", False),
+    ("4. S&OP tab > Cost roll-up and Financials: unit costs from the BOM, revenue and margin against budget.", False),
+    ("5. S&OP tab > Scenarios, Snapshot, Publish for review.", False),
+    ("Headless: sop-xl run WORKBOOK.xlsm (see README). Errors name the sheet, table, row and column.", False),
+    ("Green sheets are written by the add-in and protected (no password). Grey columns are computed.", False),
+)
+
+
+def add_start_sheet(wb: Workbook) -> None:
+    ws = wb.active
+    ws.title = k.START_SHEET
+    ws.sheet_properties.tabColor = TAB_REVIEW
+    title_block(ws, "S&OP planning workbook", "sop-xl: forecasting, capacity balancing and BOM costing in Python.")
+    ws["A4"] = "Last run"
+    ws["A4"].font = BOLD
+    ws["B4"] = "not run yet"
+    ws["B4"].fill = COMPUTED_FILL
+    wb.defined_names[k.LAST_RUN_NAME] = DefinedName(k.LAST_RUN_NAME, attr_text=f"{quote(k.START_SHEET)}!$B$4")
+    for i, (text, bold) in enumerate(START_TEXT):
+        cell = ws.cell(6 + i, 1, text)
+        cell.font = BOLD if bold else Font()
+    row = 7 + len(START_TEXT)
+    ws.cell(row, 1, "Sheets").font = BOLD
+    for i, name in enumerate(k.SHEET_ORDER[1:]):
+        cell = ws.cell(row + 1 + i, 1, name)
+        cell.hyperlink = f"#{quote(name)}!A1"
+        cell.font = Font(color="0563C1", underline="single")
+        table = k.table_by_sheet(name)
+        ws.cell(row + 1 + i, 2, table.description if table else "")
+    ws.column_dimensions["A"].width = 22
+    ws.column_dimensions["B"].width = 100
+    for r in range(6, 6 + len(START_TEXT)):
+        ws.cell(r, 1).alignment = Alignment(wrap_text=False)
+    print_setup(ws)
+
+
+XLWINGS_CONF = (
+    # key, value, why — xlwings reads column A (keys) and B (values) from A1 down, without headers.
+    ("Interpreter_Win", "", "Full path to pythonw.exe of the environment with sop-xl (sop-xl setup-excel fills it)"),
+    ("Interpreter_Mac", "", "Full path to python on macOS (macros only; UDFs need Windows)"),
+    ("UDF Modules", "sop_xl.udfs", "Python module with the SOP_ functions"),
+    ("Use UDF Server", True, "Keep Python running between calls: fast recalculation"),
+    ("Show Console", False, "Show a console window with Python's output"),
+    ("PYTHONPATH", "", "Extra folders for Python (not needed when sop-xl is installed)"),
+)
+
+
+def add_xlwings_conf_sheet(wb: Workbook) -> None:
+    ws = wb.create_sheet(k.XLWINGS_CONF_SHEET)
+    ws.sheet_properties.tabColor = TAB_SETUP
+    for i, (key, value, why) in enumerate(XLWINGS_CONF, start=1):
+        ws.cell(i, 1, key)
+        ws.cell(i, 2, value)
+        ws.cell(i, 3, why).font = UNIT
+    ws.column_dimensions["A"].width = 18
+    ws.column_dimensions["B"].width = 60
+    ws.column_dimensions["C"].width = 70
+
+
+def quote(sheet: str) -> str:
+    return "'" + sheet.replace("'", "''") + "'" if not sheet.isalnum() else sheet
