@@ -149,7 +149,7 @@ class FileBook:
         def write(tmp: Path):
             self.wb.save(tmp)
             if custom_ui:  # openpyxl drops the ribbon relationship on save: put it back
-                ribbon.add_custom_ui(tmp, custom_ui, atomic=False)
+                ribbon.add_custom_ui(tmp, custom_ui)
 
         atomic_save(target, write, backup=(target == self.path))
         return target

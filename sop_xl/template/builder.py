@@ -48,6 +48,9 @@ def vba_modules() -> list:
     modules = vba.xlwings_modules() + vba.load_source_modules()
     modules.append(vba.VbaModule(UDF_MODULE, "standard", wrapper_source()))
     modules.append(vba.VbaModule("SopUdfRegister", "standard", register_source()))
+    # Descriptions and the S&OP category for the Insert Function dialog, registered on open.
+    modules.append(vba.VbaModule("ThisWorkbook", "document",
+                                 "Private Sub Workbook_Open()\n    SopRegisterFunctions\nEnd Sub\n"))
     return modules
 
 
@@ -59,7 +62,6 @@ def build_template(out: Path | str = REPO_TEMPLATE) -> Path:
         layout_workbook().save(tmp)
         vba.write_vba_project(tmp, vba_modules())
         ribbon.add_custom_ui(tmp, ribbon.template_custom_ui())
-        vba.normalize_package(tmp)  # fixed zip timestamps and part order: byte-identical rebuilds
         vba.atomic_write(out, tmp.read_bytes())
     return out
 
