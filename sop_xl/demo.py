@@ -99,17 +99,29 @@ def make_demo(seed: int = 7, *, plan_start: datetime = PLAN_START, horizon: int 
             history += [{"item": code, "period": p, "qty": float(q)} for p, q in zip(hist_periods, qty)]
 
     items_df = pd.DataFrame(items)
+    # Prices follow the rolled-up cost, so margins look like a real business (35-50 %).
+    from .engine.bom import rollup
+    unit = rollup(pd.DataFrame(bom), pd.DataFrame(costs), items_df["item"].tolist()).unit_cost.set_index("item")["unit_cost"]
+    fg = items_df["item_type"] == "FG"
+    markup = rng.uniform(1.55, 2.0, int(fg.sum()))
+    items_df.loc[fg, "price"] = np.round(items_df.loc[fg, "item"].map(unit).to_numpy() * markup, 2)
+    items_df.loc[fg, "holding_cost"] = np.round(items_df.loc[fg, "price"] * 0.02, 2)
+    # Backlog costs goodwill per month late; a lost sale costs its price (blank = the price).
+    backlog = fg & (items_df["policy"] == "backlog")
+    items_df.loc[backlog, "shortage_cost"] = np.round(items_df.loc[backlog, "price"] * 0.08, 2)
+    items_df.loc[fg & (items_df["policy"] == "lost"), "shortage_cost"] = None
     history_df = pd.DataFrame(history)
     routing_df = pd.DataFrame(routing)
 
     # Capacity: enough on average, tight in the peak season (so balancing matters).
     hist = history_df.merge(routing_df, on="item")
     hist["hours"] = hist["qty"].clip(lower=0) * hist["hours_per_unit"]
-    load = hist.groupby(["resource", hist["period"].dt.month])["hours"].mean().unstack(fill_value=0)
+    per_month = hist.groupby(["resource", "period"])["hours"].sum().reset_index()
+    load = per_month.groupby(["resource", per_month["period"].dt.month])["hours"].mean().unstack(fill_value=0)
     resources = []
     for r in RESOURCES:
         monthly = load.loc[r] if r in load.index else pd.Series(0.0, index=range(1, 13))
-        base = float(monthly.mean()) * 1.18  # comfortable off-peak, short at the peak
+        base = float(monthly.mean()) * 1.32  # comfortable off-peak, short at the peak
         for p in plan_periods:
             holiday = 0.8 if p.month in (8, 12) else 1.0
             resources.append({"resource": r, "period": p, "available_hours": round(base * holiday, 1),
