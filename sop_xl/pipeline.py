@@ -183,6 +183,7 @@ def step_balance(ctx: Context) -> None:
     ctx.put(k.BOTTLENECKS, res.bottlenecks)
     ctx.put(k.UNMET, res.unmet)
     ctx.put(k.BALANCE_COSTS, res.costs)
+    ctx.put(k.HEATMAP, heatmap(res.utilization, ctx.periods))
     ctx.warnings += list(res.messages)
     served = float(res.plan["served"].sum())
     total = float(res.plan["demand"].sum())
@@ -191,6 +192,15 @@ def step_balance(ctx: Context) -> None:
             f"({top.iloc[0]['shadow_price']:.2f}/h)") if len(top) and top.iloc[0]["shadow_price"] > 0 else ""
     ctx.summary.append(f"balance: {res.status}; service {served / total:.1%} of {total:,.0f} units; "
                        f"unmet {res.unmet['unmet'].sum():,.0f}{neck}" if total else f"balance: {res.status}")
+
+
+def heatmap(utilization: pd.DataFrame, periods: pd.DatetimeIndex) -> pd.DataFrame:
+    """Resource x first DASHBOARD_MONTHS plan months of utilisation, for the dashboard's heat map."""
+    months = list(periods[: k.DASHBOARD_MONTHS])
+    wide = utilization.pivot_table(index="resource", columns="period", values="utilization", aggfunc="sum")
+    wide = wide.reindex(columns=months)
+    wide.columns = [f"m{i + 1:02d}" for i in range(len(months))]
+    return wide.reset_index()
 
 
 def step_cost_rollup(ctx: Context, quiet: bool = False) -> None:

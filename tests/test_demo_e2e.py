@@ -1,0 +1,105 @@
+"""The vertical slice end to end: template copy -> demo data -> every step headless -> saved workbook."""
+import zipfile
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from sop_xl import contract as k
+from sop_xl import libreoffice, ribbon, vba
+from sop_xl.cli import main
+from sop_xl.template.builder import REPO_TEMPLATE
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "SOP_Demo.xlsm"
+    assert main(["demo", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def _table(path, table):
+    return pd.read_excel(path, sheet_name=table.sheet, header=table.header_row - 1)
+
+
+def test_demo_fills_every_result_table(demo):
+    for table in (k.FORECAST, k.FORECAST_MODELS, k.DEMAND, k.SUPPLY_PLAN, k.UTILIZATION, k.BOTTLENECKS,
+                  k.BALANCE_COSTS, k.COST_ROLLUP, k.REQUIREMENTS, k.FINANCIALS, k.EXCEPTIONS, k.HEATMAP, k.LOG):
+        frame = _table(demo, table)
+        assert len(frame.dropna(how="all")) > 0, table.name
+    fc = _table(demo, k.FORECAST)
+    assert fc["Item"].nunique() == 40
+    assert (fc["Lo95"] <= fc["Forecast"] + 1e-9).all() and (fc["Forecast"] <= fc["Hi95"] + 1e-9).all()
+    log = _table(demo, k.LOG)
+    assert set(log["Step"]) >= {"forecast", "balance", "cost_rollup", "financials"}
+    assert (log["Status"] == "OK").all()
+
+
+def test_consensus_formula_and_python_rule_agree(demo):
+    wb = load_workbook(demo)
+    ws = wb[k.DEMAND.sheet]
+    first = k.DEMAND.header_row + 1
+    cons_col = k.DEMAND.first_col + k.DEMAND.fields.index("consensus")
+    assert str(ws.cell(first, cons_col).value).startswith("=IF(ISNUMBER(")
+
+
+def test_financials_reconcile(demo):
+    fin = _table(demo, k.FINANCIALS)
+    assert (fin["Revenue"] - fin["COGS"] - fin["Margin"]).abs().max() < 1e-6
+    plan = _table(demo, k.SUPPLY_PLAN)
+    assert plan["Served"].sum() <= plan["Demand"].sum() + 1e-6
+
+
+def test_saved_workbook_keeps_vba_ribbon_charts_tables_names_and_validation(demo):
+    assert vba.vba_project_bytes(demo) == vba.vba_project_bytes(REPO_TEMPLATE)
+    assert ribbon.read_custom_ui(demo) == ribbon.read_custom_ui(REPO_TEMPLATE)
+    wb = load_workbook(demo, keep_vba=True)
+    tpl = load_workbook(REPO_TEMPLATE, keep_vba=True)
+    assert len(wb[k.DASHBOARD_SHEET]._charts) == len(tpl[k.DASHBOARD_SHEET]._charts) == 4
+    for table in k.TABLES.values():
+        assert table.name in wb[table.sheet].tables
+    assert set(wb.defined_names.keys()) == set(tpl.defined_names.keys())
+    for sheet in (k.ITEMS.sheet, k.HISTORY.sheet, k.SETTINGS_SHEET):
+        assert len(wb[sheet].data_validations.dataValidation) == len(tpl[sheet].data_validations.dataValidation)
+    with zipfile.ZipFile(demo) as zf:
+        assert "application/vnd.ms-excel.sheet.macroEnabled.main+xml" in zf.read("[Content_Types].xml").decode()
+    assert "OK" in str(wb[k.START_SHEET]["B4"].value)
+
+
+def test_a_second_run_on_the_saved_workbook_keeps_overrides(demo, tmp_path):
+    copy = tmp_path / "again.xlsm"
+    copy.write_bytes(demo.read_bytes())
+    wb = load_workbook(copy, keep_vba=True)
+    ws = wb[k.DEMAND.sheet]
+    row = k.DEMAND.header_row + 1
+    item = ws.cell(row, 1).value
+    period = ws.cell(row, 2).value
+    ws.cell(row, k.DEMAND.fields.index("sales_override") + 1, 999.0)
+    wb.save(copy)
+    ribbon.add_custom_ui(copy, ribbon.read_custom_ui(REPO_TEMPLATE))
+    assert main(["run", str(copy), "--steps", "forecast,balance", "--quiet"]) == 0
+    dem = _table(copy, k.DEMAND)
+    hit = dem[(dem["Item"] == item) & (pd.to_datetime(dem["Period"]) == pd.Timestamp(period))]
+    assert hit["SalesOverride"].iloc[0] == 999.0
+    plan = _table(copy, k.SUPPLY_PLAN)
+    got = plan[(plan["Item"] == item) & (pd.to_datetime(plan["Period"]) == pd.Timestamp(period))]
+    assert got["Demand"].iloc[0] == pytest.approx(999.0 + (hit["EventUplift"].fillna(0).iloc[0]))
+
+
+@pytest.mark.libreoffice
+@pytest.mark.skipif(not libreoffice.available(), reason="LibreOffice not installed")
+def test_libreoffice_opens_template_and_demo_sees_vba_and_no_formula_errors(demo):
+    with libreoffice.LibreOfficeSession(timeout=240) as lo:
+        template, filled = lo.inspect_many([REPO_TEMPLATE, demo], sheets_for_values=[k.DASHBOARD_SHEET])
+    for insp in (template, filled):
+        assert k.DASHBOARD_SHEET in insp.sheets
+        for name in ("xlwings", "SopRibbon", "xlwings_udfs"):
+            assert name in insp.basic_modules, name
+        assert "RunPython" in insp.basic_modules["SopRibbon"]
+        errors = [e for e in insp.formula_errors if "SOP_" not in e["formula"].upper()]
+        assert errors == [], errors[:5]
+        assert insp.formula_count > 100
+    # The dashboard's service level, recalculated by LibreOffice, equals the plan's.
+    plan = _table(demo, k.SUPPLY_PLAN)
+    kpi = filled.values[k.DASHBOARD_SHEET][4][0]  # A5: service level
+    assert kpi == pytest.approx(plan["Served"].sum() / plan["Demand"].sum(), rel=1e-9)
