@@ -119,9 +119,9 @@ def cmd_review(args) -> int:
         elif args.command == "snapshot":
             result = review.take_snapshot(book, label=args.label)
         else:
-            result = review.publish(book, out_dir=args.out)
-        if args.command != "publish":
-            book.save()
+            from .publish import publish
+            result = publish(book, out_dir=args.out)
+        book.save()  # the Log row (and the snapshot or scenario results)
     print(result)
     return EXIT_OK
 

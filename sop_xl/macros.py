@@ -7,6 +7,7 @@ or an xlwings Book from a script); by default it is ``xlwings.Book.caller()``.
 from __future__ import annotations
 
 from . import pipeline, review
+from .publish import publish as publish_step
 from .adapters import for_caller
 from .validation import ValidationError
 
@@ -72,6 +73,6 @@ def snapshot(book=None):
 
 def publish(book=None):
     adapter = for_caller(book)
-    result = review.publish(adapter)
+    result = publish_step(adapter)
     adapter.alert(f"Published: {result.xlsx}" + (f" and {result.pdf}" if result.pdf else ""), TITLE)
     return result

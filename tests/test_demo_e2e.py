@@ -12,10 +12,8 @@ from sop_xl.template.builder import REPO_TEMPLATE
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo") / "SOP_Demo.xlsm"
-    assert main(["demo", "--out", str(out), "--quiet"]) == 0
-    return out
+def demo(demo_workbook):
+    return demo_workbook
 
 
 def _table(path, table):

@@ -1,9 +1,14 @@
 """A workbook file on disk, read and written with openpyxl (the headless path: CLI and tests)."""
 from __future__ import annotations
 
+import zipfile
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from xml.etree.ElementTree import ParseError
+
+from defusedxml import DefusedXmlException
 
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter, range_boundaries
@@ -11,7 +16,7 @@ from openpyxl.utils import get_column_letter, range_boundaries
 from .. import ribbon
 from ..contract import Table
 from ..locking import WorkbookLock
-from ..safe_io import atomic_save, check_package
+from ..safe_io import UnsafeWorkbook, atomic_save, check_package, remove_stale_temps
 from .base import FormulaCell, RawTable, TableMissing
 
 
@@ -28,10 +33,12 @@ class FileBook:
         self._lock = WorkbookLock(self.path) if (writable and lock) else None
         if self._lock:
             self._lock.acquire()
+            remove_stale_temps(self.path)  # left by a save that was killed; no one else saves now
         try:
             self._keep_vba = self.path.suffix.lower() in (".xlsm", ".xltm", ".xlam")
-            self._custom_ui = ribbon.read_custom_ui(self.path)
-            self.wb = load_workbook(self.path, keep_vba=self._keep_vba)
+            with _refusing(self.path):
+                self._custom_ui = ribbon.read_custom_ui(self.path)
+                self.wb = load_workbook(self.path, keep_vba=self._keep_vba)
         except BaseException:
             if self._lock:
                 self._lock.release()
@@ -72,11 +79,12 @@ class FileBook:
         return RawTable(table.sheet, table.name, headers, rows, min_row + 1, min_col, merged)
 
     def _cached_values(self, sheet, min_row, max_row, min_col, max_col):
-        if self._values_wb is None:
-            self._values_wb = load_workbook(self.path, data_only=True, read_only=True)
-        ws = self._values_wb[sheet]
-        return [list(r) for r in ws.iter_rows(min_row=min_row, max_row=max_row, min_col=min_col,
-                                               max_col=max_col, values_only=True)]
+        with _refusing(self.path):
+            if self._values_wb is None:
+                self._values_wb = load_workbook(self.path, data_only=True, read_only=True)
+            ws = self._values_wb[sheet]
+            return [list(r) for r in ws.iter_rows(min_row=min_row, max_row=max_row, min_col=min_col,
+                                                   max_col=max_col, values_only=True)]
 
     def _named_cell(self, name: str):
         defined = self.wb.defined_names.get(name)
@@ -92,9 +100,10 @@ class FileBook:
         value = self._named_cell(name).value
         if isinstance(value, str) and value.startswith("="):
             cell = self._named_cell(name)
-            if self._values_wb is None:
-                self._values_wb = load_workbook(self.path, data_only=True, read_only=True)
-            return FormulaCell(value, self._values_wb[cell.parent.title][cell.coordinate].value)
+            with _refusing(self.path):
+                if self._values_wb is None:
+                    self._values_wb = load_workbook(self.path, data_only=True, read_only=True)
+                return FormulaCell(value, self._values_wb[cell.parent.title][cell.coordinate].value)
         return value
 
     # ----------------------------------------------------------------------------------- writing
@@ -142,6 +151,10 @@ class FileBook:
     def alert(self, text: str, title: str = "S&OP") -> None:
         self.status(f"{title}: {text}")
 
+    def save_copy(self, path) -> None:
+        """The workbook as it stands in memory, to another file (publishing works on such a copy)."""
+        self.wb.save(path)
+
     def save(self, path=None) -> Path:
         target = Path(path) if path else self.path
         custom_ui = self._custom_ui
@@ -167,6 +180,27 @@ class FileBook:
 
     def __exit__(self, *exc):
         self.close()
+
+
+@contextmanager
+def _refusing(path: Path):
+    """Parse errors in an untrusted package become UnsafeWorkbook with a plain message (the CLI exits 1)
+    instead of a traceback from deep inside openpyxl or defusedxml."""
+    try:
+        yield
+    except (DefusedXmlException, ParseError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, KeyError,
+            IndexError, TypeError, ValueError, AttributeError) as exc:
+        if isinstance(exc, UnsafeWorkbook):
+            raise
+        cause: BaseException | None = exc  # openpyxl wraps parser errors in its own ValueError
+        while cause is not None and not isinstance(cause, DefusedXmlException):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:
+            raise UnsafeWorkbook(
+                f"{path.name} contains XML constructs that are not allowed in a workbook "
+                f"({type(cause).__name__}: entity definitions or external references); refusing to open it") from exc
+        raise UnsafeWorkbook(f"{path.name} is damaged or not a valid Excel workbook and could not be read "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})") from exc
 
 
 def _cell_value(value):

@@ -96,6 +96,20 @@ class LiveBook:
         except Exception:  # noqa: BLE001 - no dialog (e.g. automation): the status bar still shows it
             self.status(text[:250])
 
+    def save_copy(self, path) -> None:
+        self.book.api.SaveCopyAs(str(path))  # Windows COM; unverified here
+
+    def live_values(self, sheets: list[str]) -> dict[str, list[list[Any]]]:
+        """Values Excel computed, per sheet, as a grid anchored at A1."""
+        out = {}
+        for name in sheets:
+            used = self.book.sheets[name].used_range
+            grid = used.options(ndim=2).value or []
+            top, left = used.row, used.column
+            out[name] = [[None] * (left - 1 + len(grid[0]) if grid else 0) for _ in range(top - 1)] + [
+                [None] * (left - 1) + list(r) for r in grid]
+        return out
+
     def save(self) -> None:
         """Excel holds the document: the planner saves it. Nothing to do."""
 

@@ -181,6 +181,13 @@ def add_start_sheet(wb: Workbook) -> None:
         cell = ws.cell(6 + i, 1, text)
         cell.font = BOLD if bold else Font()
     row = 7 + len(START_TEXT)
+    # A cell function example (Windows Excel with Python); LibreOffice and a Mac show #NAME? here.
+    hist = k.HISTORY
+    qty = column_letter(hist.first_col + hist.fields.index("qty"))
+    first = hist.header_row + 1
+    ws.cell(row, 1, "Model for the first 36 months of History").font = Font(italic=True)
+    ws.cell(row, 2, f"=SOP_MODEL({quote(hist.sheet)}!{qty}{first}:{qty}{first + 35})")
+    row += 2
     ws.cell(row, 1, "Sheets").font = BOLD
     for i, name in enumerate(k.SHEET_ORDER[1:]):
         cell = ws.cell(row + 1 + i, 1, name)

@@ -1,0 +1,87 @@
+"""Publish for review: values-only .xlsx without VBA, SOP_ formulas replaced, same numbers, a PDF."""
+import zipfile
+
+import pytest
+from openpyxl import load_workbook
+
+from sop_xl import contract as k
+from sop_xl import libreoffice
+from sop_xl.adapters import open_file
+from sop_xl.publish import evaluate_sop_formula, publish
+
+pytestmark = [pytest.mark.libreoffice,
+              pytest.mark.skipif(not libreoffice.available(), reason="LibreOffice not installed")]
+
+
+@pytest.fixture(scope="module")
+def published(demo_workbook, tmp_path_factory):
+    work = tmp_path_factory.mktemp("pub")
+    src = work / "plan.xlsm"
+    src.write_bytes(demo_workbook.read_bytes())
+    with open_file(src) as book:
+        result = publish(book, out_dir=work / "out")
+        book.save()
+    return src, result
+
+
+def test_published_copy_has_no_vba_and_no_formulas_calling_sop(published):
+    src, result = published
+    assert result.xlsx.exists() and result.xlsx.suffix == ".xlsx"
+    with zipfile.ZipFile(result.xlsx) as zf:
+        names = zf.namelist()
+        types = zf.read("[Content_Types].xml").decode()
+    assert not any("vbaProject" in n for n in names)
+    assert "macroEnabled" not in types
+    wb = load_workbook(result.xlsx)
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                assert not (isinstance(cell.value, str) and cell.value.startswith("=")), (ws.title, cell.coordinate)
+    assert result.formulas > 100 and result.sop_cells >= 1
+    assert len(wb[k.DASHBOARD_SHEET]._charts) == 4
+
+
+def test_published_numbers_equal_the_source_and_libreoffice_opens_it(published):
+    src, result = published
+    with libreoffice.LibreOfficeSession(timeout=240) as lo:
+        pub, orig = lo.inspect_many([result.xlsx, src], sheets_for_values=[k.DASHBOARD_SHEET, k.SUPPLY_PLAN.sheet])
+    assert pub.formula_count == 0
+    assert "SopRibbon" not in pub.basic_modules
+    for sheet in (k.DASHBOARD_SHEET, k.SUPPLY_PLAN.sheet):
+        a, b = pub.values[sheet], orig.values[sheet]
+        for r in range(min(len(a), len(b), 40)):
+            for c in range(min(len(a[r]), len(b[r]), 12)):
+                if isinstance(b[r][c], float) and isinstance(a[r][c], float):
+                    assert a[r][c] == pytest.approx(b[r][c], rel=1e-9, abs=1e-9), (sheet, r, c)
+
+
+def test_sop_formula_value_comes_from_our_function(published):
+    from sop_xl.engine.forecast import MODEL_NAMES
+
+    src, result = published
+    source = load_workbook(src)[k.START_SHEET]
+    coords = [c.coordinate for row in source.iter_rows() for c in row
+              if isinstance(c.value, str) and c.value.startswith("=SOP_MODEL(")]
+    assert coords, "the template's SOP_MODEL example is missing"
+    value = load_workbook(result.xlsx)[k.START_SHEET][coords[0]].value
+    assert value in MODEL_NAMES or str(value).split()[0] in MODEL_NAMES, value
+
+
+def test_pdf_of_dashboard_and_exceptions(published):
+    _src, result = published
+    assert result.pdf is not None and result.pdf.read_bytes()[:4] == b"%PDF"
+
+
+def test_publish_adds_a_log_row(published):
+    src, _ = published
+    wb = load_workbook(src)
+    ws = wb[k.LOG.sheet]
+    steps = [ws.cell(r, 3).value for r in range(k.LOG.header_row + 1, ws.max_row + 1)]
+    assert "publish" in steps
+
+
+def test_evaluator_reads_ranges_across_sheets():
+    values = {"History": [[None, None, None]] * 4 + [[None, None, float(v)] for v in [10, 12, 14, 16, 18, 20] * 4]}
+    out = evaluate_sop_formula("=SOP_FORECAST(History!C5:C28, 3)", "Start", values)
+    assert isinstance(out, list) and len(out) == 3
+    assert evaluate_sop_formula("=SOP_FORECAST(1+2)", "Start", values).startswith("#N/A")
