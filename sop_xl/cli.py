@@ -122,7 +122,10 @@ def cmd_review(args) -> int:
             from .publish import publish
             result = publish(book, out_dir=args.out)
         book.save()  # the Log row (and the snapshot or scenario results)
-    print(result)
+    if hasattr(result, "to_string"):
+        print(result.to_string(index=False, float_format=lambda v: f"{v:,.3f}" if abs(v) < 10 else f"{v:,.0f}"))
+    else:
+        print(result)
     return EXIT_OK
 
 

@@ -1,0 +1,81 @@
+"""Review meeting: scenarios side by side, snapshots and plan-vs-last-plan, the dashboard's charts."""
+import re
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from sop_xl import contract as k
+from sop_xl import libreoffice
+from sop_xl.cli import main
+
+
+@pytest.fixture()
+def plan(demo_workbook, tmp_path):
+    path = tmp_path / "plan.xlsm"
+    path.write_bytes(demo_workbook.read_bytes())
+    return path
+
+
+def _table(path, table):
+    return pd.read_excel(path, sheet_name=table.sheet, header=table.header_row - 1)
+
+
+def test_scenarios_side_by_side(plan):
+    assert main(["scenarios", str(plan), "--quiet"]) == 0
+    res = _table(plan, k.SCENARIO_RESULTS).set_index("Scenario")
+    assert list(res.index) == ["Base", "Upside", "Downside", "TentBoom", "CostUp"]
+    # More demand sells more (capacity permitting); costlier inputs earn less margin on the same volume.
+    assert res.loc["Upside", "Revenue"] > res.loc["Base", "Revenue"] > res.loc["Downside", "Revenue"]
+    assert res.loc["CostUp", "Margin"] < res.loc["Base", "Margin"]
+    assert (res["ServiceLevel"] <= 1 + 1e-9).all()
+    base_fin = _table(plan, k.FINANCIALS)
+    assert res.loc["Base", "Revenue"] == pytest.approx(base_fin["Revenue"].sum(), rel=1e-6)
+    assert "scenarios" in set(_table(plan, k.LOG)["Step"])
+
+
+def test_snapshot_then_change_then_plan_vs_last(plan):
+    assert main(["snapshot", str(plan), "--label", "v1", "--quiet"]) == 0
+    snaps = _table(plan, k.SNAPSHOTS)
+    assert set(snaps["Version"]) == {"v1"}
+    assert set(snaps["Measure"]) == {"consensus", "production", "revenue", "margin"}
+    # Someone raises an override; the plan is re-run; the second snapshot shows the change.
+    wb = load_workbook(plan, keep_vba=True)
+    ws = wb[k.DEMAND.sheet]
+    r = k.DEMAND.header_row + 1
+    item = ws.cell(r, 1).value
+    stat = ws.cell(r, 3).value
+    ws.cell(r, 4).value = float(stat) + 500.0
+    wb.save(plan)
+    assert main(["run", str(plan), "--steps", "balance,financials", "--quiet"]) == 0
+    assert main(["snapshot", str(plan), "--label", "v2", "--quiet"]) == 0
+    changes = _table(plan, k.PLAN_CHANGES)
+    hit = changes[(changes["Measure"] == "consensus") & (changes["Key"] == item)]
+    assert hit["Change"].iloc[0] == pytest.approx(500.0)
+    assert set(_table(plan, k.SNAPSHOTS)["Version"]) == {"v1", "v2"}
+
+
+def test_every_chart_series_refers_to_a_range_that_exists(plan):
+    wb = load_workbook(plan)
+    ws = wb[k.DASHBOARD_SHEET]
+    refs = []
+    for chart in ws._charts:
+        for series in chart.series:
+            refs += [series.val.numRef.f, series.cat.numRef.f if series.cat.numRef else series.cat.strRef.f]
+            if series.tx and series.tx.strRef:
+                refs.append(series.tx.strRef.f)
+    assert len(refs) >= 11 * 2
+    for ref in refs:
+        m = re.fullmatch(r"'?([^'!]+)'?!\$?([A-Z]+)\$?(\d+)(?::\$?([A-Z]+)\$?(\d+))?", ref)
+        assert m, ref
+        assert m.group(1) in wb.sheetnames
+        top = ws[f"{m.group(2)}{m.group(3)}"]
+        assert top.value is not None, f"{ref} starts on an empty cell"
+
+
+@pytest.mark.libreoffice
+@pytest.mark.skipif(not libreoffice.available(), reason="LibreOffice not installed")
+def test_dashboard_renders_to_pdf(plan, tmp_path):
+    pdf = libreoffice.convert(plan, tmp_path / "dashboard.pdf", sheets=[k.DASHBOARD_SHEET, k.EXCEPTIONS.sheet])
+    data = pdf.read_bytes()
+    assert data[:4] == b"%PDF" and len(data) > 20_000
