@@ -278,7 +278,9 @@ def layout(md: ModelData, end_backlog_penalty: float, safety_split: bool = True)
     hi[iidx.ravel()] = np.repeat(md.max_inv, T)
     bm = bidx >= 0
     bc = np.repeat(md.shortage[:, None], T, axis=1)
-    bc[:, -1] *= 1.0 + end_backlog_penalty
+    # Backlog still open at the horizon end must never be cheaper than making the unit: otherwise
+    # the plan stops producing in its last months whenever unit cost exceeds the backlog cost.
+    bc[:, -1] = np.maximum(bc[:, -1] * (1.0 + end_backlog_penalty), md.unit_cost + md.shortage)
     cost[bidx[bm]] = bc[bm]
     lm = lidx >= 0
     cost[lidx[lm]] = np.repeat(md.shortage[:, None], T, axis=1)[lm]

@@ -94,7 +94,7 @@ def add_dashboard(wb) -> None:
             cell.number_format = fmt
     last = FIRST_MONTH_ROW + k.DASHBOARD_MONTHS - 1
     for c in range(1, 2 + len(cols)):
-        ws.column_dimensions[column_letter(c)].width = 13
+        ws.column_dimensions[column_letter(c)].width = 15
     _charts(ws, last)
     _heatmap_header(ws)
     print_setup(ws)

@@ -313,3 +313,14 @@ def test_bulk_loader_matches_stock_pulp_highs():
     assert pulp.value(prob2.objective) == pytest.approx(obj_stock, rel=1e-9)
     c0, c1 = lay.row_blocks["capacity"]
     np.testing.assert_allclose([c.pi for c in rows2][c0:c1], pi_stock[c0:c1], atol=1e-7)
+
+
+def test_last_periods_are_produced_even_when_unit_cost_exceeds_backlog_cost():
+    # Unit cost 50 > backlog cost 2 per period (x3 with the end penalty = 6): without the floor on the
+    # end-of-horizon cost the LP would stop producing and leave the last demand open for free.
+    d, it, r, ro = frames({"A": [10] * 6}, [{"item": "A", "unit_cost": 50.0, "shortage_cost": 2.0}],
+                          {"M": [100] * 6}, [("A", "M", 1.0)])
+    res = balance(d, it, r, ro)
+    assert res.status == "optimal"
+    assert col(res.plan, "production").sum() == pytest.approx(60.0)
+    assert col(res.plan, "backlog")[-1] == pytest.approx(0.0)
