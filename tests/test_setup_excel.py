@@ -1,0 +1,49 @@
+"""setup-excel: the interpreter goes into xlwings.conf; an xlwings version mismatch is repaired."""
+import xlwings
+from openpyxl import load_workbook
+
+from sop_xl import contract as k
+from sop_xl import ribbon, vba
+from sop_xl.cli import main
+from sop_xl.setup_excel import module_version
+from sop_xl.template.builder import REPO_TEMPLATE, vba_modules
+
+
+def _conf(path):
+    ws = load_workbook(path, keep_vba=True)[k.XLWINGS_CONF_SHEET]
+    return {str(ws.cell(r, 1).value).upper(): ws.cell(r, 2).value for r in range(1, ws.max_row + 1)
+            if ws.cell(r, 1).value}
+
+
+def test_writes_the_interpreter_and_keeps_vba_and_ribbon(tmp_path):
+    path = tmp_path / "plan.xlsm"
+    path.write_bytes(REPO_TEMPLATE.read_bytes())
+    assert main(["setup-excel", str(path), "--python", r"C:\Envs\sop\pythonw.exe"]) == 0
+    conf = _conf(path)
+    assert conf["INTERPRETER_WIN"] == r"C:\Envs\sop\pythonw.exe"
+    assert conf["UDF MODULES"] == "sop_xl.udfs"
+    assert vba.vba_project_bytes(path) == vba.vba_project_bytes(REPO_TEMPLATE)
+    assert ribbon.read_custom_ui(path) == ribbon.read_custom_ui(REPO_TEMPLATE)
+    keys = [load_workbook(path)[k.XLWINGS_CONF_SHEET].cell(r, 1).value for r in range(1, 8)]
+    assert None not in keys[: len(conf)]  # xlwings reads keys contiguously from A1
+
+
+def test_detects_and_repairs_an_xlwings_version_mismatch(tmp_path, capsys):
+    path = tmp_path / "old.xlsm"
+    path.write_bytes(REPO_TEMPLATE.read_bytes())
+    installed = xlwings.__version__
+    old = []
+    for m in vba_modules():
+        if m.name == "xlwings":
+            m = vba.VbaModule(m.name, m.kind, m.code.replace(installed, "0.30.0"))
+        old.append(m)
+    vba.write_vba_project(path, old)
+    ribbon.add_custom_ui(path, ribbon.read_custom_ui(REPO_TEMPLATE))
+    assert module_version(path) == "0.30.0"
+    assert main(["setup-excel", str(path), "--python", "/usr/bin/python3"]) == 0
+    out = capsys.readouterr().out
+    assert "0.30.0 does not match installed xlwings" in out
+    assert module_version(path) == installed
+    assert "xlwings64-0.30.0.dll" not in vba.read_vba_modules(path)["xlwings"]
+    assert ribbon.read_custom_ui(path) is not None
+    assert _conf(path)["INTERPRETER_MAC"] == "/usr/bin/python3"
