@@ -8,6 +8,7 @@ float, int, str, bool, None, datetime/date, and Excel errors (openpyxl gives the
 from __future__ import annotations
 
 import math
+import re
 from datetime import date, datetime, timedelta
 
 EXCEL_ERRORS = frozenset({
@@ -17,6 +18,7 @@ EXCEL_ERRORS = frozenset({
 # Excel's serial day 0 (with the 1900 leap-year bug folded in, as Excel and xlwings do)
 EXCEL_EPOCH = datetime(1899, 12, 30)
 _SERIAL_MIN, _SERIAL_MAX = 1, 2958465  # 1900-01-01 .. 9999-12-31
+_THOUSANDS = re.compile(r"[-+]?\d{1,3}(,\d{3})+")
 _DATE_FORMATS = ("%Y-%m-%d", "%Y-%m", "%Y/%m/%d", "%Y/%m", "%d.%m.%Y", "%m/%d/%Y", "%b %Y", "%B %Y",
                  "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 
@@ -60,8 +62,10 @@ def to_number(value, *, what: str = "a number") -> float:
                 raise CellError(f"holds text {_describe(value)}, expected {what}") from None
         else:
             try:
-                number = float(text.replace(",", "")) if text.count(",") and "." in text else float(
-                    text.replace(",", "."))
+                if _THOUSANDS.fullmatch(text) or ("," in text and "." in text):
+                    number = float(text.replace(",", ""))  # 1,234 or 1,234.5: thousands separators
+                else:
+                    number = float(text.replace(",", "."))  # 2,5: a decimal comma
             except ValueError:
                 raise CellError(f"holds text {_describe(value)}, expected {what}") from None
     elif isinstance(value, (datetime, date)):

@@ -7,7 +7,7 @@ from sop_xl.cells import CellError
 
 
 @pytest.mark.parametrize("value,expected", [
-    (3.0, 3.0), (7, 7.0), ("12", 12.0), (" 1,234.5 ", 1234.5), ("2,5", 2.5), ("15%", 0.15), (-4.0, -4.0),
+    (3.0, 3.0), (7, 7.0), ("12", 12.0), (" 1,234.5 ", 1234.5), ("2,5", 2.5), ("1,000", 1000.0), ("12,345,678", 12345678.0), ("15%", 0.15), (-4.0, -4.0),
 ])
 def test_to_number_accepts_numbers_and_numeric_text(value, expected):
     assert cells.to_number(value) == pytest.approx(expected)

@@ -1,0 +1,622 @@
+"""SOP_* worksheet functions, called with exactly what xlwings hands a UDF (ndim=2 raw cell values).
+
+The forecast UDFs are tested against a small stand-in engine with the agreed API (so the parsing,
+caching and output shape are checked whatever state the real engine is in); the tests at the end
+run the real ``sop_xl.engine.forecast`` once it exists. BOM tests use the real BOM engine.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import statistics
+import sys
+import types
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sop_xl import udfs
+from sop_xl.udfs import (REGISTRY, SOP_ACCURACY, SOP_BOM_COST, SOP_FORECAST, SOP_FORECAST_BAND,
+                         SOP_FORECAST_TABLE, SOP_MODEL, SOP_SAFETY_STOCK, SOP_WHERE_USED)
+
+HIST = [[10.0], [12.0], [11.0], [13.0], [12.0], [14.0], [None], [None]]  # a column, trailing blanks
+VALUES = [10.0, 12.0, 11.0, 13.0, 12.0, 14.0]
+
+
+# ============================================================================ stand-in engine
+@dataclass
+class FakeResult:
+    forecasts: pd.DataFrame
+    selection: pd.DataFrame
+    accuracy: pd.DataFrame
+    warnings: list
+
+
+class FakeForecastEngine(types.ModuleType):
+    """``sop_xl.engine.forecast`` as agreed: forecast(df[unique_id, ds, y], horizon, season_length,
+    freq, model, levels) -> ForecastResult; the forecast is the series mean (+ 0.1 per step)."""
+
+    MODEL_NAMES = ("AutoETS", "AutoARIMA", "Naive", "SeasonalNaive", "CrostonSBA")
+
+    def __init__(self):
+        super().__init__("sop_xl.engine.forecast")
+        self.calls: list[dict] = []
+        self.fail: Exception | None = None
+
+    def forecast(self, history, horizon, season_length=12, freq="MS", model="auto", levels=(80, 95)):
+        self.calls.append(dict(history=history.copy(), horizon=horizon, season_length=season_length, freq=freq,
+                               model=model, levels=tuple(levels)))
+        if self.fail is not None:
+            raise self.fail
+        rows, sel = [], []
+        chosen = "AutoETS" if model == "auto" else model
+        for uid, g in history.groupby("unique_id", sort=False):
+            last = pd.Timestamp(g["ds"].max())
+            mean = float(g["y"].mean())
+            for h in range(1, horizon + 1):
+                y = mean + 0.1 * h
+                rows.append(dict(unique_id=uid, ds=last + pd.DateOffset(months=h), model=chosen, yhat=y,
+                                 lo_80=y - 1, hi_80=y + 1, lo_95=y - 2, hi_95=y + 2))
+            sel.append(dict(unique_id=uid, demand_class="smooth", model=chosen, n_obs=len(g), note=""))
+        return FakeResult(pd.DataFrame(rows), pd.DataFrame(sel), pd.DataFrame(), [])
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    udfs.clear_cache()
+    yield
+    udfs.clear_cache()
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    eng = FakeForecastEngine()
+    monkeypatch.setitem(sys.modules, "sop_xl.engine.forecast", eng)
+    return eng
+
+
+# ============================================================================ registry
+def test_registry_lists_every_udf_with_its_signature():
+    assert set(REGISTRY) == {"SOP_FORECAST", "SOP_FORECAST_BAND", "SOP_MODEL", "SOP_ACCURACY", "SOP_SAFETY_STOCK",
+                             "SOP_FORECAST_TABLE", "SOP_BOM_COST", "SOP_WHERE_USED"}
+    for name, spec in REGISTRY.items():
+        f = getattr(udfs, name)
+        sig = inspect.signature(f)
+        assert [p[0] for p in spec.params] == list(sig.parameters)
+        for pname, optional, doc in spec.params:
+            param = sig.parameters[pname]
+            assert optional == (param.default is not inspect.Parameter.empty)
+            assert pname.isidentifier() and pname.replace("_", "").isalnum() and pname.isascii()
+            assert 0 < len(doc) <= 255  # Excel's limit for an argument description
+            assert param.annotation is inspect.Parameter.empty  # xlwings would convert annotated args
+        assert 0 < len(spec.description) <= 255
+        assert f.__doc__ == spec.description
+        assert sig.return_annotation is inspect.Signature.empty
+        # VBA is case-insensitive and the wrapper is a Function named like the UDF
+        lowered = [p[0].lower() for p in spec.params]
+        assert len(set(lowered)) == len(lowered) and name.lower() not in lowered
+
+
+VBA_RESERVED = {"and", "as", "boolean", "byref", "byte", "byval", "call", "case", "const", "currency", "date",
+                "debug", "dim", "do", "double", "each", "else", "end", "enum", "erase", "error", "event", "exit",
+                "false", "for", "function", "get", "global", "goto", "if", "in", "integer", "is", "let", "like",
+                "long", "loop", "me", "mod", "name", "new", "next", "not", "nothing", "object", "on", "option",
+                "optional", "or", "private", "property", "public", "resume", "select", "set", "single", "static",
+                "step", "stop", "string", "sub", "then", "to", "true", "type", "until", "variant", "wend",
+                "while", "with", "xor", "py"}
+
+
+def test_parameter_names_are_not_vba_keywords():
+    for spec in REGISTRY.values():
+        for pname, _, _ in spec.params:
+            assert pname.lower() not in VBA_RESERVED, (spec.name, pname)
+
+
+def test_optional_parameters_follow_required_ones():
+    for spec in REGISTRY.values():
+        flags = [opt for _, opt, _ in spec.params]
+        assert flags == sorted(flags), spec.name  # False (required) before True (optional)
+
+
+# ============================================================================ SOP_FORECAST
+def test_forecast_column_spills_a_column_and_sends_a_synthetic_monthly_index(fake):
+    out = SOP_FORECAST(HIST, 6.0)
+    assert isinstance(out, list) and len(out) == 6 and all(isinstance(r, list) and len(r) == 1 for r in out)
+    assert out[0][0] == pytest.approx(np.mean(VALUES) + 0.1)
+    call = fake.calls[0]
+    df = call["history"]
+    assert list(df.columns) == ["unique_id", "ds", "y"]
+    assert df["y"].tolist() == VALUES  # trailing blanks dropped
+    assert list(df["ds"]) == list(pd.date_range("2000-01-01", periods=6, freq="MS"))
+    assert (call["horizon"], call["season_length"], call["freq"], call["model"]) == (6, 12, "MS", "auto")
+
+
+def test_forecast_defaults_and_row_range_equal_column_range(fake):
+    col = SOP_FORECAST(HIST)
+    row = SOP_FORECAST([[10.0, 12.0, 11.0, 13.0, 12.0, 14.0, None]], None, None, None)
+    assert len(col) == 18 and col == row
+    assert len(fake.calls) == 1  # same parsed arguments: the second call is a cache hit
+
+
+def test_forecast_single_cell_numeric_text_and_leading_blanks(fake):
+    assert len(SOP_FORECAST([[5.0]], [[3.0]])) == 3
+    assert fake.calls[-1]["history"]["y"].tolist() == [5.0]
+    SOP_FORECAST([[None], [None], ["7"], [8.0], [" 1,234.5 "]], 2.0)  # item launched in month 3; text numbers
+    df = fake.calls[-1]["history"]
+    assert df["y"].tolist() == [7.0, 8.0, 1234.5]
+    assert df["ds"].iloc[0] == pd.Timestamp("2000-01-01")
+
+
+@pytest.mark.parametrize("history,message", [
+    ([[1.0], [2.0], ["#N/A"], [4.0]], "SOP_FORECAST: history: cell 3 is #N/A"),
+    ([[1.0], [2.0], [3.0], [4.0], ["abc"]], "SOP_FORECAST: history: cell 5 holds text 'abc', expected a number"),
+    ([[1.0], [None], [3.0]], "SOP_FORECAST: history: cell 2 is blank"),
+    ([[1.0], [True]], "SOP_FORECAST: history: cell 2 holds TRUE/FALSE, expected a number"),
+    ([[1.0], [datetime(2024, 1, 1)]], "SOP_FORECAST: history: cell 2 holds a date, expected a number"),
+    ([[1.0, 2.0], [3.0, 4.0]], "SOP_FORECAST: history: give one row or one column (got 2 rows × 2 columns)"),
+    ([[None], [None]], "SOP_FORECAST: history: no numbers (the range is empty)"),
+    ([[None]], "SOP_FORECAST: history: no numbers (the range is empty)"),
+    ([[1.0], ["#DIV/0!"]], "SOP_FORECAST: history: cell 2 is #DIV/0!"),
+    ([[1e300]], "SOP_FORECAST: history: cell 1 is 1e+300, too large (a typing or paste error?)"),
+])
+def test_forecast_bad_history_gives_one_line_with_the_position(fake, history, message):
+    assert SOP_FORECAST(history) == message
+    assert fake.calls == []
+
+
+@pytest.mark.parametrize("args,message", [
+    ((0.0,), "SOP_FORECAST: horizon must be 1 to 240"),
+    ((241.0,), "SOP_FORECAST: horizon must be 1 to 240"),
+    ((2.5,), "SOP_FORECAST: horizon is 2.5, expected a whole number"),
+    (("abc",), "SOP_FORECAST: horizon holds text 'abc', expected a whole number"),
+    (("#N/A",), "SOP_FORECAST: horizon is #N/A"),
+    ((True,), "SOP_FORECAST: horizon holds TRUE/FALSE, expected a whole number"),
+    ((6.0, None, 0.0), "SOP_FORECAST: season_length must be 1 to 60"),
+    ((6.0, "prophet"), "SOP_FORECAST: model must be one of auto, AutoETS, AutoARIMA, Naive, SeasonalNaive, "
+                       "CrostonSBA (got 'prophet')"),
+])
+def test_forecast_bad_options(fake, args, message):
+    assert SOP_FORECAST(HIST, *args) == message
+
+
+def test_forecast_model_is_case_insensitive_and_blank_options_mean_default(fake):
+    SOP_FORECAST(HIST, "", "naive", "")
+    assert fake.calls[-1]["model"] == "Naive"
+    assert fake.calls[-1]["horizon"] == 18 and fake.calls[-1]["season_length"] == 12
+    SOP_FORECAST(HIST, [[4.0]], [["AUTO"]], [[4.0]])  # options given as one-cell ranges
+    assert (fake.calls[-1]["model"], fake.calls[-1]["horizon"], fake.calls[-1]["season_length"]) == ("auto", 4, 4)
+
+
+def test_forecast_engine_failure_is_a_message_and_not_cached(fake):
+    fake.fail = RuntimeError("boom " + "x" * 200)
+    out = SOP_FORECAST(HIST)
+    assert out.startswith("SOP_FORECAST: internal error (RuntimeError): boom xxx")
+    assert len(out) <= len("SOP_FORECAST: internal error (RuntimeError): ") + 80
+    fake.fail = None
+    assert isinstance(SOP_FORECAST(HIST), list)
+    assert len(fake.calls) == 2
+
+
+def test_forecast_without_the_engine_says_so(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sop_xl.engine.forecast", None)  # import raises ImportError
+    out = SOP_FORECAST(HIST)
+    assert out.startswith("SOP_FORECAST: the forecast engine is not available")
+
+
+def test_forecast_nan_from_the_engine_becomes_an_empty_cell(fake, monkeypatch):
+    real = fake.forecast
+
+    def with_nan(*a, **k):
+        r = real(*a, **k)
+        r.forecasts.loc[0, "yhat"] = np.nan
+        return r
+
+    monkeypatch.setattr(fake, "forecast", with_nan)
+    out = SOP_FORECAST(HIST, 2.0)
+    assert out[0] == [None] and isinstance(out[1][0], float)
+
+
+def test_cache_hit_returns_equal_values_without_calling_the_engine(fake):
+    first = SOP_FORECAST(HIST, 12.0)
+    for _ in range(50):
+        again = SOP_FORECAST([row[:] for row in HIST], 12.0)
+        assert again == first
+    assert len(fake.calls) == 1
+    again[0][0] = "mutated by a caller"
+    assert SOP_FORECAST(HIST, 12.0) == first  # the cached result is not shared mutable state
+    info = udfs.cache_info()
+    assert info["hits"] >= 51 and info["misses"] == 1
+
+
+def test_cache_is_bounded_lru(fake, monkeypatch):
+    assert udfs.CACHE_SIZE == 256 and udfs._CACHE.maxsize == 256
+    monkeypatch.setattr(udfs, "_CACHE", udfs._LRU(maxsize=8))
+    for i in range(12):
+        SOP_FORECAST([[float(i)], [1.0]], 1.0)
+    assert udfs.cache_info()["size"] == 8
+    SOP_FORECAST([[4.0], [1.0]], 1.0)  # oldest kept, now most recently used
+    n = len(fake.calls)
+    SOP_FORECAST([[11.0], [1.0]], 1.0)  # newest: still cached
+    assert len(fake.calls) == n
+    SOP_FORECAST([[0.0], [1.0]], 1.0)  # oldest: evicted
+    assert len(fake.calls) == n + 1
+    SOP_FORECAST([[5.0], [1.0]], 1.0)  # evicted by the insert just before
+    assert len(fake.calls) == n + 2
+    SOP_FORECAST([[4.0], [1.0]], 1.0)  # touched above: survived
+    assert len(fake.calls) == n + 2
+
+
+# ============================================================================ BAND / MODEL
+def test_band_two_columns_no_header_and_shares_the_engine_call(fake):
+    fc = SOP_FORECAST(HIST, 4.0)
+    band = SOP_FORECAST_BAND(HIST, 4.0)
+    assert len(band) == 4 and all(len(r) == 2 for r in band)
+    assert [r[0] for r in band] == pytest.approx([v[0] - 1 for v in fc])  # default level 80
+    for level in (95.0, "95%", 0.95, [[95.0]]):
+        b95 = SOP_FORECAST_BAND(HIST, 4.0, level)
+        assert [r[1] for r in b95] == pytest.approx([v[0] + 2 for v in fc])
+    assert SOP_MODEL(HIST, 4.0) == "AutoETS"
+    assert len(fake.calls) == 1
+
+
+def test_band_other_levels_ask_the_engine_for_them(fake, monkeypatch):
+    real = fake.forecast
+
+    def with_90(*a, **k):
+        r = real(*a, **k)
+        if 90 in k["levels"]:
+            r.forecasts["lo_90"], r.forecasts["hi_90"] = r.forecasts["yhat"] - 1.5, r.forecasts["yhat"] + 1.5
+        return r
+
+    monkeypatch.setattr(fake, "forecast", with_90)
+    band = SOP_FORECAST_BAND(HIST, 4.0, 90.0)
+    assert fake.calls[-1]["levels"] == (80, 90, 95)
+    assert band[0][1] - band[0][0] == pytest.approx(3.0)
+    msg = "SOP_FORECAST_BAND: level must be a whole percentage from 50 to 99 (e.g. 80 or 95)"
+    assert SOP_FORECAST_BAND(HIST, 4.0, 30.0) == msg
+    assert SOP_FORECAST_BAND(HIST, 4.0, 85.5) == msg
+    assert SOP_FORECAST_BAND(HIST, 4.0, 100.0) == "SOP_FORECAST_BAND: level must be above 0 to below 100"
+    assert SOP_FORECAST_BAND(HIST, 4.0, "high") == ("SOP_FORECAST_BAND: level holds text 'high', "
+                                                   "expected a number")
+
+
+def test_model_defaults_match_forecast_defaults(fake):
+    SOP_FORECAST(HIST)
+    assert SOP_MODEL(HIST) == "AutoETS"
+    assert len(fake.calls) == 1
+    assert SOP_MODEL([["x"]]) == "SOP_MODEL: history: cell 1 holds text 'x', expected a number"
+
+
+# ============================================================================ FORECAST_TABLE
+def test_table_long_layout_with_header_one_engine_call(fake):
+    items = [["Item"], ["A"], ["A"], ["A"], [1001.0], [1001.0], [None]]
+    periods = [["Period"], [datetime(2024, 1, 31)], [datetime(2024, 2, 29)], [datetime(2024, 3, 1)],
+               ["2024-01"], [45352.0], [None]]  # month ends, text and an Excel serial all count per month
+    qty = [["Qty"], [5.0], [7.0], [6.0], [1.0], ["2"], [None]]
+    out = SOP_FORECAST_TABLE(items, periods, qty, 3.0)
+    assert out[0] == ["Item", "Period", "Forecast", "Model"]
+    assert len(out) == 1 + 2 * 3 and len(fake.calls) == 1
+    assert [r[0] for r in out[1:]] == ["A"] * 3 + ["1001"] * 3
+    assert out[1][1] == datetime(2024, 4, 1) and isinstance(out[1][1], datetime)
+    assert out[1][2] == pytest.approx(6.1) and out[1][3] == "AutoETS"
+    df = fake.calls[0]["history"]
+    assert df[df.unique_id == "1001"]["ds"].tolist() == [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-03-01")]
+    assert fake.calls[0]["horizon"] == 3
+
+
+def test_table_wide_layout(fake):
+    items = [["A"], ["B"], [None]]
+    periods = [[datetime(2024, 1, 1), datetime(2024, 2, 1), datetime(2024, 3, 1), None]]
+    qty = [[None, 2.0, 4.0, None], [1.0, 1.0, 1.0, None], [None, None, None, None]]
+    out = SOP_FORECAST_TABLE(items, periods, qty, 2.0)
+    assert len(out) == 5
+    df = fake.calls[0]["history"]
+    assert df[df.unique_id == "A"]["y"].tolist() == [2.0, 4.0]  # launched in February
+    assert df[df.unique_id == "B"]["y"].tolist() == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("items,periods,qty,message", [
+    ([["A"], ["A"]], [[datetime(2024, 1, 1)], [datetime(2024, 1, 15)]], [[1.0], [2.0]],
+     "SOP_FORECAST_TABLE: periods: item 'A' has 2024-01 twice (row 1 and row 2)"),
+    ([["A"], ["B"]], [[datetime(2024, 1, 1)], ["soon"]], [[1.0], [2.0]],
+     "SOP_FORECAST_TABLE: periods: row 2 holds text 'soon', expected a date (e.g. 2026-01-01)"),
+    ([["A"], [None]], [[datetime(2024, 1, 1)], [datetime(2024, 2, 1)]], [[1.0], [2.0]],
+     "SOP_FORECAST_TABLE: items: row 2 is blank"),
+    ([["A"], ["A"]], [[datetime(2024, 1, 1)], [datetime(2024, 2, 1)]], [[1.0], ["#N/A"]],
+     "SOP_FORECAST_TABLE: qty: row 2 is #N/A"),
+    ([["A"], ["B"]], [[datetime(2024, 1, 1)], [datetime(2024, 2, 1)]], [[1.0], [2.0], [3.0]],
+     "SOP_FORECAST_TABLE: qty: expected 2 cells like items (long layout) or 2 rows × 2 columns "
+     "(wide layout: items × periods), got 3 × 1"),
+    ([["A"], ["B"]], [[datetime(2024, 1, 1), datetime(2024, 1, 9)]], [[1.0, 2.0], [3.0, 4.0]],
+     "SOP_FORECAST_TABLE: periods: cells 1 and 2 are both 2024-01"),
+    ([["A"], ["A"]], [[datetime(2024, 1, 1), datetime(2024, 2, 1)]], [[1.0, 2.0], [3.0, 4.0]],
+     "SOP_FORECAST_TABLE: items: cells 1 and 2 are both 'A'"),
+    ([["A"]], [[131794.0]], [[1.0]], "SOP_FORECAST_TABLE: periods: row 1 is 2260-11, outside 1900 to 2199"),
+    ([["A"]], [[datetime(2024, 1, 1), datetime(2024, 2, 1), datetime(2024, 3, 1)]], [[1.0, None, 4.0]],
+     "SOP_FORECAST_TABLE: qty: row 1, column 2 is blank"),
+])
+def test_table_errors(fake, items, periods, qty, message):
+    assert SOP_FORECAST_TABLE(items, periods, qty) == message
+
+
+def test_table_horizon_checked(fake):
+    assert SOP_FORECAST_TABLE([["A"]], [[datetime(2024, 1, 1)]], [[1.0]], 0.0) == \
+        "SOP_FORECAST_TABLE: horizon must be 1 to 240"
+
+
+# ============================================================================ ACCURACY
+A = [100.0, 120.0, 80.0, 110.0]
+F = [90.0, 125.0, 95.0, 100.0]
+
+
+@pytest.mark.parametrize("metric,expected", [
+    (None, sum(abs(f - a) for a, f in zip(A, F)) / sum(A)),
+    ("wape", sum(abs(f - a) for a, f in zip(A, F)) / sum(A)),
+    ("sMAPE", np.mean([2 * abs(f - a) / (abs(a) + abs(f)) for a, f in zip(A, F)])),
+    ("MAE", np.mean([abs(f - a) for a, f in zip(A, F)])),
+    ("RMSE", math.sqrt(np.mean([(f - a) ** 2 for a, f in zip(A, F)]))),
+    ("bias", (sum(F) - sum(A)) / sum(A)),
+    ("MASE", np.mean([abs(f - a) for a, f in zip(A, F)]) / np.mean(np.abs(np.diff(A)))),
+])
+def test_accuracy_metrics(metric, expected):
+    out = SOP_ACCURACY([[a] for a in A] + [[None], [None]], [[f] for f in F] + [[130.0], [None]], metric)
+    assert isinstance(out, float) and out == pytest.approx(expected)
+
+
+def test_accuracy_row_ranges_season_and_errors():
+    assert SOP_ACCURACY([A], [F]) == pytest.approx(SOP_ACCURACY([[a] for a in A], [[f] for f in F]))
+    a = [10.0, 20.0, 30.0, 12.0, 22.0, 33.0]
+    f = [11.0, 19.0, 31.0, 12.0, 21.0, 30.0]
+    scale = np.mean([abs(a[t] - a[t - 3]) for t in range(3, 6)])
+    assert SOP_ACCURACY([a], [f], "MASE", 3.0) == pytest.approx(np.mean(np.abs(np.subtract(f, a))) / scale)
+    assert SOP_ACCURACY([[1.0, 2.0, 3.0]], [[1.0, 2.0]]) == "SOP_ACCURACY: forecast has 2 numbers for 3 actuals"
+    assert SOP_ACCURACY([[0.0, 0.0]], [[1.0, 2.0]]) == "SOP_ACCURACY: WAPE is undefined when all actuals are 0"
+    assert SOP_ACCURACY([[5.0]], [[4.0]], "MASE") == "SOP_ACCURACY: MASE needs more than 1 actuals (season_length)"
+    assert SOP_ACCURACY([[5.0, 5.0]], [[4.0, 4.0]], "MASE") == \
+        "SOP_ACCURACY: MASE is undefined when the actuals do not change"
+    assert SOP_ACCURACY([[1.0]], [[1.0]], "MAPE") == \
+        "SOP_ACCURACY: metric must be one of WAPE, sMAPE, MASE, MAE, RMSE, bias (got 'MAPE')"
+    assert SOP_ACCURACY([[1.0], ["n/a"]], [[1.0], [1.0]]) == \
+        "SOP_ACCURACY: actual: cell 2 holds text 'n/a', expected a number"
+    assert SOP_ACCURACY([[0.0, 0.0]], [[0.0, 0.0]], "sMAPE") == 0.0
+    assert SOP_ACCURACY([[5.0]], [[5.0]]) == 0.0
+
+
+# ============================================================================ SAFETY_STOCK
+def test_safety_stock_formula():
+    demand = [100.0, 120.0, 80.0, 110.0, 95.0, 105.0]
+    expected = statistics.NormalDist().inv_cdf(0.95) * statistics.stdev(demand) * math.sqrt(2.0)
+    for sl in (None, 0.95, 95.0, "95%", [[0.95]]):
+        assert SOP_SAFETY_STOCK([[d] for d in demand] + [[None]], 2.0, sl) == pytest.approx(expected)
+    assert SOP_SAFETY_STOCK([demand], [[0.5]], 0.99) == pytest.approx(
+        2.3263478740 * statistics.stdev(demand) * math.sqrt(0.5))
+    assert expected == pytest.approx(1.6448536 * statistics.stdev(demand) * math.sqrt(2))
+
+
+@pytest.mark.parametrize("history,lead,sl,message", [
+    ([[1.0], [2.0]], None, None, "SOP_SAFETY_STOCK: lead_time is required (periods, above 0)"),
+    ([[1.0], [2.0]], 0.0, None, "SOP_SAFETY_STOCK: lead_time must be above 0 to 120"),
+    ([[1.0], [2.0]], "#N/A", None, "SOP_SAFETY_STOCK: lead_time is #N/A"),
+    ([[1.0], [2.0]], 2.0, 0.3, "SOP_SAFETY_STOCK: service_level must be 50% to 99.99%"),
+    ([[1.0], [2.0]], 2.0, 100.0, "SOP_SAFETY_STOCK: service_level must be 50% to 99.99%"),
+    ([[1.0]], 2.0, None, "SOP_SAFETY_STOCK: history: needs at least 2 numbers (got 1)"),
+])
+def test_safety_stock_errors(history, lead, sl, message):
+    assert SOP_SAFETY_STOCK(history, lead, sl) == message
+
+
+# ============================================================================ BOM
+BOM = [["Parent", "Component", "QtyPer", "ScrapPct"],
+       ["FG1", "SA1", 2.0, None],
+       ["FG1", "RM2", 1.0, 0.0],
+       ["SA1", "RM1", 3.0, "2%"],
+       [1001.0, "SA1", 1.0, 0.05],  # numeric item code, as Excel passes it
+       [None, None, None, None]]
+COSTS = [["Item", "Material", "Labour", "Overhead"],
+         ["FG1", 0.0, 5.0, 1.0],
+         ["SA1", 0.0, 2.0, 0.5],
+         ["RM1", 1.5, None, None],
+         ["RM2", 4.0, 0.0, 0.0],
+         ["1001", 0.0, 1.0, 0.0]]
+
+
+def _engine_rollup():
+    from sop_xl.engine.bom import rollup
+    bom = pd.DataFrame([r for r in BOM[1:] if r[0] is not None], columns=["parent", "component", "qty_per", "scrap_pct"])
+    bom["parent"] = bom["parent"].map(lambda v: str(int(v)) if isinstance(v, float) else v)
+    bom["scrap_pct"] = bom["scrap_pct"].map(lambda v: 0.02 if v == "2%" else (0.0 if v is None else v)).astype(float)
+    costs = pd.DataFrame(COSTS[1:], columns=["item", "material", "labour", "overhead"]).fillna(0.0)
+    return rollup(bom, costs).unit_cost.set_index("item")
+
+
+def test_bom_cost_equals_the_engine_rollup():
+    ref = _engine_rollup()
+    for item in ("FG1", "SA1", "RM1", "RM2", "1001"):
+        for element, col in ((None, "unit_cost"), ("total", "unit_cost"), ("material", "material"),
+                             ("Labour", "labour"), ("labor", "labour"), ("overhead", "overhead")):
+            assert SOP_BOM_COST([[item]], BOM, COSTS, element) == pytest.approx(ref.loc[item, col])
+    assert SOP_BOM_COST([[1001.0]], BOM, COSTS) == pytest.approx(ref.loc["1001", "unit_cost"])
+    assert SOP_BOM_COST("FG1", BOM, COSTS) == pytest.approx(6 + 2 * (2.5 + 3 * 1.02 * 1.5) + 4)
+
+
+def test_bom_header_is_optional_and_one_rollup_serves_many_cells(monkeypatch):
+    from sop_xl.engine import bom as bom_engine
+    calls = []
+    real = bom_engine.rollup
+
+    def counting(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(bom_engine, "rollup", counting)
+    with_header = [SOP_BOM_COST([[i]], BOM, COSTS) for i in ("FG1", "SA1", "RM1")]
+    without = [SOP_BOM_COST([[i]], BOM[1:], COSTS[1:]) for i in ("FG1", "SA1", "RM1")]
+    assert with_header == without
+    assert len(calls) == 1  # same parsed BOM and costs: one rollup for all six cells
+
+
+def test_bom_three_columns_and_costs_with_material_only():
+    assert SOP_BOM_COST("P", [["P", "C", 2.0]], [["C", 3.0]]) == pytest.approx(6.0)
+    assert SOP_BOM_COST("P", [["P", "C", 2.0]], None) == 0.0
+
+
+def test_bom_cycle_returns_its_path():
+    bom = [["A", "B", 1.0], ["B", "C", 1.0], ["C", "A", 1.0], ["A", "D", 1.0]]
+    assert SOP_BOM_COST([["A"]], bom, [["A", 1.0, 0.0, 0.0]]) == "BOM cycle: A → B → C → A"
+    assert SOP_WHERE_USED([["D"]], bom) == "BOM cycle: A → B → C → A"
+
+
+@pytest.mark.parametrize("item,bom,costs,element,message", [
+    ("FG1", BOM, COSTS, "price", "SOP_BOM_COST: element must be one of total, material, labour, overhead "
+                                 "(got 'price')"),
+    ("XX", BOM, COSTS, None, "SOP_BOM_COST: item 'XX' is neither in the BOM nor in the costs"),
+    (None, BOM, COSTS, None, "SOP_BOM_COST: item is blank"),
+    ("#N/A", BOM, COSTS, None, "SOP_BOM_COST: item is #N/A"),
+    ("A", [["A", "B", 1.0], ["A", "C", "x"]], None, None,
+     "SOP_BOM_COST: bom: row 2 QtyPer holds text 'x', expected a number"),
+    ("A", [["A", "B", "x"]], None, None, "SOP_BOM_COST: bom: no lines (the range is empty)"),  # row 1 = header
+    ("A", [["Parent", "Component", "QtyPer"], ["A", "B", "x"]], None, None,
+     "SOP_BOM_COST: bom: row 2 QtyPer holds text 'x', expected a number"),
+    ("A", [["A", None, 1.0]], None, None, "SOP_BOM_COST: bom: row 1 Component is blank"),
+    ("A", [["A", "B"]], None, None, "SOP_BOM_COST: bom: needs 3 columns (Parent, Component, QtyPer), got 2"),
+    ("A", [[None, None, None]], None, None, "SOP_BOM_COST: bom: no lines (the range is empty)"),
+    ("A", [["A", "A", 1.0]], None, None,
+     "SOP_BOM_COST: bom: self-reference: 'A' lists itself as a component"),
+    ("A", [["A", "B", -1.0]], None, None,
+     "SOP_BOM_COST: bom: bad quantity on A → B: qty_per is -1 (must be a number above 0)"),
+    ("A", [["A", "B", 1.0]], [["A", 1.0], ["A", 2.0]], None,
+     "SOP_BOM_COST: costs: item 'A' is listed twice (rows 1 and 2)"),
+    ("A", [["A", "B", 1.0]], [["A", "#REF!"]], None, "SOP_BOM_COST: costs: row 1 Material is #REF!"),
+])
+def test_bom_cost_errors(item, bom, costs, element, message):
+    assert SOP_BOM_COST(item, bom, costs, element) == message
+
+
+def test_where_used_spills_a_table_like_the_engine():
+    from sop_xl.engine.bom import where_used
+    out = SOP_WHERE_USED([["RM1"]], BOM)
+    assert out[0] == ["Parent", "Level", "QtyPer"]
+    bom = pd.DataFrame({"parent": ["FG1", "FG1", "SA1", "1001"], "component": ["SA1", "RM2", "RM1", "SA1"],
+                        "qty_per": [2.0, 1.0, 3.0, 1.0], "scrap_pct": [0.0, 0.0, 0.02, 0.05]})
+    ref = where_used(bom, "RM1")
+    assert [r[0] for r in out[1:]] == ref["parent"].tolist()
+    assert [r[1] for r in out[1:]] == ref["level"].tolist()
+    assert [r[2] for r in out[1:]] == pytest.approx(ref["qty_per"].tolist())
+    assert out[1] == ["SA1", 1, pytest.approx(3.06)]
+    assert all(isinstance(r[1], int) and isinstance(r[2], float) for r in out[1:])
+    assert SOP_WHERE_USED([["FG1"]], BOM) == "SOP_WHERE_USED: 'FG1' is not a component in this BOM"
+    assert SOP_WHERE_USED([[None]], BOM) == "SOP_WHERE_USED: item is blank"
+
+
+# ============================================================================ robustness
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_odd_python_objects_give_a_message(fake, name):
+    f = getattr(udfs, name)
+    n = len(inspect.signature(f).parameters)
+    for odd in (object(), [[object()]], [[[1.0]]], {"a": 1}, float("nan"), [[float("inf")]], [], [[]]):
+        out = f(*([odd] * n))
+        assert isinstance(out, (str, list, float)), (name, odd, out)
+
+
+# ============================================================================ real forecast engine
+@pytest.fixture
+def real_engine():
+    return pytest.importorskip("sop_xl.engine.forecast")
+
+
+def test_real_engine_forecast_band_model(real_engine):
+    season = [100.0, 90.0, 110.0, 130.0, 120.0, 100.0, 95.0, 105.0, 125.0, 140.0, 115.0, 100.0]
+    hist = [[v * (1 + 0.02 * k)] for k in range(3) for v in season] + [[None]]
+    fc = SOP_FORECAST(hist, 6.0)
+    assert isinstance(fc, list) and len(fc) == 6, fc
+    assert all(isinstance(r[0], float) for r in fc)
+    band = SOP_FORECAST_BAND(hist, 6.0, 95.0)
+    assert isinstance(band, list) and len(band) == 6, band
+    assert all(lo <= f[0] <= hi for (lo, hi), f in zip(band, fc))
+    model = SOP_MODEL(hist, 6.0)
+    assert isinstance(model, str) and model and not model.startswith("SOP_MODEL:")
+    fixed = SOP_FORECAST(hist, 6.0, "SeasonalNaive")
+    assert isinstance(fixed, list) and len(fixed) == 6 and all(isinstance(r[0], float) for r in fixed)
+    assert SOP_FORECAST_BAND(hist, 6.0, 90.0)[0][0] >= band[0][0]  # the 90 % band lies inside the 95 % one
+
+
+def test_real_engine_table(real_engine):
+    items = [["A"]] * 24 + [["B"]] * 24
+    periods = [[datetime(2022 + m // 12, m % 12 + 1, 1)] for m in range(24)] * 2
+    qty = [[10.0 + (m % 12)] for m in range(24)] + [[0.0 if m % 3 else 5.0] for m in range(24)]
+    out = SOP_FORECAST_TABLE(items, periods, qty, 3.0)
+    assert isinstance(out, list), out
+    assert out[0] == ["Item", "Period", "Forecast", "Model"] and len(out) == 7
+    assert [r[1] for r in out[1:4]] == [datetime(2024, 1, 1), datetime(2024, 2, 1), datetime(2024, 3, 1)]
+
+
+# ============================================================================ parse memo
+def test_parse_memo_never_confuses_true_with_one_or_text_with_numbers(fake):
+    assert isinstance(SOP_FORECAST([[1.0], [2.0]], 2.0), list)
+    assert SOP_FORECAST([[True], [2.0]], 2.0) == "SOP_FORECAST: history: cell 1 holds TRUE/FALSE, expected a number"
+    assert SOP_FORECAST([[1], [2]], 2.0) == SOP_FORECAST([["1"], [2.0]], 2.0)  # parse to the same numbers
+    assert len(fake.calls) == 1  # ... and so share the engine result
+
+
+def test_large_ranges_are_parsed_once(monkeypatch):
+    from sop_xl import udf_args
+    calls = []
+    real = udf_args.table
+
+    def counting(*a, **k):
+        calls.append(a[2])
+        return real(*a, **k)
+
+    monkeypatch.setattr(udf_args, "table", counting)
+    for item in ("FG1", "SA1", "RM1", "FG1"):
+        SOP_BOM_COST([[item]], [list(r) for r in BOM], [list(r) for r in COSTS])  # fresh lists, as Excel sends
+    assert calls == ["bom", "costs"]
+
+
+# ============================================================================ xlwings metadata
+def _real_xlwings_decorators():
+    """xlwings' own xw.func / xw.arg (xlwings/udfs.py imports pywin32, so on Linux the few functions
+    that build ``__xlfunc__`` are taken from its source and run as they would on Windows)."""
+    import ast
+    import typing
+    import xlwings
+    path = xlwings.__file__.replace("__init__.py", "udfs.py")
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    wanted = {"func_sig", "get_category", "get_async_mode", "check_bool", "extract_type_and_annotations",
+              "xlfunc", "xlarg", "xlret"}
+    body = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in wanted]
+    assert {n.name for n in body} == wanted
+    ns = {"inspect": inspect, "dt": __import__("datetime"), "Any": typing.Any, "Callable": typing.Callable,
+          "TypeVar": typing.TypeVar, "get_type_hints": typing.get_type_hints, "get_origin": typing.get_origin,
+          "get_args": typing.get_args, "Annotated": typing.Annotated, "_F": typing.Callable}
+    exec(compile(ast.Module(body=body, type_ignores=[]), path, "exec"), ns)  # noqa: S102
+    return ns["xlfunc"], ns["xlarg"]
+
+
+def test_xlwings_metadata_as_windows_excel_would_see_it(monkeypatch):
+    import importlib
+    import xlwings as xw
+    xlfunc, xlarg = _real_xlwings_decorators()
+    monkeypatch.setattr(xw, "func", xlfunc)
+    monkeypatch.setattr(xw, "arg", xlarg)
+    try:
+        mod = importlib.reload(udfs)
+        for name, spec in mod.REGISTRY.items():
+            info = getattr(mod, name).__xlfunc__
+            assert info["category"] == "S&OP" and info["name"] == name
+            assert info["ret"]["doc"] == spec.description and info["ret"]["options"] == {}
+            assert [a["name"] for a in info["args"]] == [p[0] for p in spec.params]
+            for a, (pname, optional, doc) in zip(info["args"], spec.params):
+                assert a["doc"] == doc
+                assert ("optional" in a) == optional and a.get("optional") is None
+                assert a["options"].get("err_to_str") is True
+                assert "expand" not in a["options"] and "convert" not in a["options"]
+            ranges = {a["name"] for a in info["args"] if a["options"].get("ndim") == 2}
+            assert ranges == {"history", "actual", "forecast", "items", "periods", "qty", "item", "bom",
+                              "costs"} & {p[0] for p in spec.params}
+    finally:
+        monkeypatch.undo()
+        importlib.reload(udfs)
