@@ -22,14 +22,58 @@ def lock_path(path: Path) -> Path:
     return path.with_name(f"~{path.name}.sop-xl.lock")
 
 
-def _alive(pid: int) -> bool:
+JUNK_GRACE_SECONDS = 5.0  # an unreadable lock younger than this may be one being written right now
+PID_REUSE_MARGIN_SECONDS = 120.0
+
+
+def _pid(owner: dict) -> int:
+    try:
+        return int(owner.get("pid", 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _age(file: Path) -> float:
+    try:
+        return time.time() - file.stat().st_mtime
+    except OSError:
+        return float("inf")
+
+
+def _alive(pid: int, owner: dict | None = None) -> bool:
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
+    except OSError:  # e.g. Windows: an invalid pid
+        return False
+    started = _start_time(pid)
+    if owner is not None and started is not None:
+        try:
+            since = float(owner.get("since", 0))
+        except (TypeError, ValueError):
+            since = 0.0
+        # The pid now belongs to a process born after the lock was taken: reused. The margin is wide
+        # because /proc start times follow wall-clock steps (NTP) made after the process started.
+        if started > since + PID_REUSE_MARGIN_SECONDS:
+            return False
     return True
+
+
+def _start_time(pid: int) -> float | None:
+    """When a process started (Linux /proc; None elsewhere or if unknown)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration, AttributeError):
+        return None
 
 
 class WorkbookLock:
@@ -40,22 +84,32 @@ class WorkbookLock:
 
     def _owner(self) -> dict | None:
         try:
-            return json.loads(self.file.read_text())
+            owner = json.loads(self.file.read_text())
         except (OSError, ValueError):
             return None
+        return owner if isinstance(owner, dict) else None
 
     def acquire(self) -> None:
         me = {"host": socket.gethostname(), "pid": os.getpid(), "user": _user(), "since": time.time()}
-        for _ in range(2):
+        deadline = time.monotonic() + JUNK_GRACE_SECONDS + 1
+        attempts = 0
+        while attempts < 3:
             try:
                 fd = os.open(self.file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 owner = self._owner()
-                if owner is None or (owner.get("host") == me["host"] and not _alive(int(owner.get("pid", 0)))):
+                if owner is None and _age(self.file) < JUNK_GRACE_SECONDS and time.monotonic() < deadline:
+                    # Just created by another process that has not written its name yet: not junk.
+                    time.sleep(0.05)
+                    continue
+                if owner is None or (owner.get("host") == me["host"] and not _alive(_pid(owner), owner)):
                     # Stale: the process that held it is gone (or the file is unreadable junk).
                     self.file.unlink(missing_ok=True)
+                    attempts += 1
                     continue
-                since = time.strftime("%Y-%m-%d %H:%M", time.localtime(owner.get("since", 0)))
+                stamp = owner.get("since", 0)
+                since = time.strftime("%Y-%m-%d %H:%M",
+                                      time.localtime(stamp if isinstance(stamp, (int, float)) else 0))
                 raise WorkbookLocked(
                     f"{self.path.name} is being updated by {owner.get('user', '?')} "
                     f"(process {owner.get('pid')} on {owner.get('host')}, since {since}). "

@@ -89,7 +89,9 @@ class Context:
         if bom is not None and len(bom):
             from .engine.bom import check_bom
             eng = engine_frame(bom).dropna(subset=["parent", "component"])
-            for p in check_bom(eng, None):
+            # Quantities, duplicates and blanks are already reported by the table check: keep the
+            # problems only the BOM graph can see.
+            for p in (q for q in check_bom(eng, None) if q.kind in ("cycle", "self_reference")):
                 rows = excel_rows(bom, p.rows)
                 problems.append(Problem(k.BOM.sheet, k.BOM.name, rows[0] if rows else None, "Component",
                                         p.message + (f" (rows {', '.join(map(str, rows))})" if len(rows) > 1 else ""),

@@ -6,6 +6,7 @@ atomically replaces the target: a crash at any point leaves either the old or th
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -62,30 +63,80 @@ def backup_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.backup{path.suffix}")
 
 
-def atomic_save(target: Path, write: Callable[[Path], None], *, backup: bool = True) -> None:
-    """Call ``write(tmp)`` to produce the new file, then swap it in atomically.
-
-    The previous version is kept as ``<name>.backup<ext>`` (replaced on each save) when ``backup``.
-    """
-    target = Path(target)
+def _temp_beside(target: Path) -> Path:
+    """A new, empty temp file in the target's folder: ``.<stem>.<8 random chars><suffix>.tmp``."""
     folder = target.parent if str(target.parent) else Path(".")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix + ".tmp", dir=folder)
     os.close(fd)
-    tmp = Path(tmp_name)
+    return Path(tmp_name)
+
+
+def stale_temps(target: Path) -> list[Path]:
+    """Temp files an interrupted save of ``target`` left behind (same pattern as ``_temp_beside``)."""
+    target = Path(target)
+    folder = target.parent if str(target.parent) else Path(".")
+    pattern = re.compile(re.escape(f".{target.stem}.") + r"[A-Za-z0-9_]{8}" + re.escape(f"{target.suffix}.tmp"))
+    try:
+        return sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name) and p.is_file())
+    except OSError:
+        return []
+
+
+def remove_stale_temps(target: Path) -> list[Path]:
+    """Delete what ``stale_temps`` finds. Call only while holding the workbook's lock: then no other
+    process can be writing one of these files (every save of the workbook happens under the lock)."""
+    removed = []
+    for p in stale_temps(target):
+        try:
+            p.unlink()
+            removed.append(p)
+        except OSError:
+            pass
+    return removed
+
+
+def _keep_mode(target: Path, tmp: Path) -> None:
+    """Give the new file the permissions of the one it replaces (a new file: the usual, by umask)."""
+    try:
+        if target.exists():
+            shutil.copymode(target, tmp)
+        else:
+            umask = os.umask(0o022)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+    except OSError:
+        pass
+
+
+def atomic_save(target: Path, write: Callable[[Path], None], *, backup: bool = True) -> None:
+    """Call ``write(tmp)`` to produce the new file, then swap it in atomically.
+
+    The previous version is kept as ``<name>.backup<ext>`` (replaced on each save) when ``backup``;
+    the backup is swapped in atomically too, so a crash never leaves a half-written backup. A crash
+    can leave temp files named ``.<stem>.XXXXXXXX<ext>.tmp``: ``remove_stale_temps`` clears them
+    (FileBook does so when it takes the workbook's lock).
+    """
+    target = Path(target)
+    folder = target.parent if str(target.parent) else Path(".")
+    tmp = _temp_beside(target)
+    bak_tmp = None
     try:
         write(tmp)
+        _keep_mode(target, tmp)  # mkstemp makes 0600 files: others on a share could no longer read it
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         if backup and target.exists():
-            bak = backup_path(target)
-            shutil.copy2(target, bak)
-            with open(bak, "rb+") as fh:
+            bak_tmp = _temp_beside(target)
+            shutil.copy2(target, bak_tmp)
+            with open(bak_tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
+            os.replace(bak_tmp, backup_path(target))
         os.replace(tmp, target)
         fsync_dir(folder)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        for leftover in (tmp, bak_tmp):
+            if leftover is not None and leftover.exists():
+                leftover.unlink()
 
 
 def atomic_write_bytes(target: Path, data: bytes) -> None:

@@ -75,7 +75,22 @@ def _unwrap(value):
     return value
 
 
+# Dates a plan can use: Excel has none before 1900, pandas none after 2262 (and a plan runs on from there).
+DATE_MIN, DATE_MAX = datetime(1900, 1, 1), datetime(2199, 12, 31)
+
+
 def _convert(value, col: Column):
+    try:
+        return _convert_value(value, col)
+    except cells.CellError:
+        raise
+    except OverflowError:  # an integer beyond float range (a 400-digit number in a cell)
+        raise cells.CellError("is a number far too large to be real") from None
+    except ValueError as exc:  # e.g. an integer too long to show as text
+        raise cells.CellError(f"cannot be read ({str(exc)[:60]})") from None
+
+
+def _convert_value(value, col: Column):
     kind = col.kind
     if kind in (NUMBER, PERCENT):
         number = cells.to_number(value, what="a percentage" if kind == PERCENT else "a number")
@@ -85,7 +100,11 @@ def _convert(value, col: Column):
     if kind == INTEGER:
         return cells.to_int(value)
     if kind == DATE:
-        return cells.to_date(value)
+        moment = cells.to_date(value)
+        if not DATE_MIN <= moment <= DATE_MAX:
+            raise cells.CellError(f"is {moment.year:04d}-{moment.month:02d}-{moment.day:02d}, outside the years "
+                                  f"{DATE_MIN.year} to {DATE_MAX.year}")
+        return moment
     if kind == CHOICE:
         text = cells.to_text(value)
         for choice in col.choices:
@@ -140,7 +159,9 @@ def parse_table(raw: RawTable, table: Table) -> tuple[pd.DataFrame, list[Problem
         else:
             index[col.field] = j
     for rng in raw.merged:
-        add(header_row, None, f"merged cells {rng} inside the table", "Unmerge them: one value per cell")
+        row, column = _merged_at(rng, raw)
+        add(row if row is not None else header_row, column, f"merged cells {rng} inside the table",
+            "Unmerge them: one value per cell")
     if len(index) < len(table.columns):
         return pd.DataFrame(columns=table.fields + [ROW]), problems
 
@@ -197,6 +218,19 @@ def parse_table(raw: RawTable, table: Table) -> tuple[pd.DataFrame, list[Problem
                 f"{', '.join(map(str, [r for r in rows if r != rows[1]]))}",
                 "Keep one row per key: add the quantities together or delete the extra row")
     return frame, problems
+
+
+def _merged_at(rng: str, raw: RawTable) -> tuple[int | None, str | None]:
+    """Excel row and table header of the top-left cell of a merged range such as 'B6:C7'."""
+    m = re.match(r"\$?([A-Za-z]{1,3})\$?(\d+)", str(rng))
+    if m is None:
+        return None, None
+    index = 0
+    for ch in m.group(1).upper():
+        index = index * 26 + ord(ch) - 64
+    j = index - raw.first_col
+    header = raw.headers[j] if 0 <= j < len(raw.headers) and raw.headers[j] is not None else None
+    return int(m.group(2)), (str(header) if header is not None else None)
 
 
 def _lenient(value, col: Column):

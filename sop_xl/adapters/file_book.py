@@ -12,6 +12,7 @@ from defusedxml import DefusedXmlException
 
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter, range_boundaries
+from openpyxl.utils.exceptions import InvalidFileException
 
 from .. import ribbon
 from ..contract import Table
@@ -189,9 +190,9 @@ def _refusing(path: Path):
     try:
         yield
     except (DefusedXmlException, ParseError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, KeyError,
-            IndexError, TypeError, ValueError, AttributeError) as exc:
-        if isinstance(exc, UnsafeWorkbook):
-            raise
+            IndexError, TypeError, ValueError, AttributeError, InvalidFileException, OSError) as exc:
+        if isinstance(exc, UnsafeWorkbook) or (isinstance(exc, OSError) and type(exc) is not OSError):
+            raise  # ours already; or a real file-system error (permission denied, disk gone, ...)
         cause: BaseException | None = exc  # openpyxl wraps parser errors in its own ValueError
         while cause is not None and not isinstance(cause, DefusedXmlException):
             cause = cause.__cause__ or cause.__context__
