@@ -140,6 +140,7 @@ def take_snapshot(book, label: str | None = None, progress=None) -> str:
     """Store the current plan under a version label and show what changed since the last one."""
     started = time.perf_counter()
     ctx = pipeline.Context(book, progress)
+    ctx.status("Snapshot: reading the current plan …")
     ctx.load((k.ITEMS, k.DEMAND))
     ctx.results[k.DEMAND.name] = _consensus_frame(ctx)
     current = current_plan(ctx)

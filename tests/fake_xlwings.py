@@ -116,7 +116,15 @@ class FakeApp:
 
 class FakeBook:
     def __init__(self, wb, name="Plan.xlsm"):
-        self.wb, self.name, self.app = wb, name, FakeApp()
+        self.wb, self.app = wb, FakeApp()
+        self.fullname = name
+        self.name = name.replace("\\", "/").rsplit("/", 1)[-1]
+        book = self
+
+        class _Api:  # the COM Workbook object: only what publishing uses
+            def SaveCopyAs(self, path):  # noqa: N802 - COM name
+                book.wb.save(path)
+        self.api = _Api()
 
     @property
     def sheets(self):

@@ -6,6 +6,7 @@ xlwings documents for Windows and macOS.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ..contract import Table
@@ -19,6 +20,7 @@ class LiveBook:
             book = xw.Book.caller()
         self.book = book
         self.label = book.name
+        self.path = Path(getattr(book, "fullname", None) or book.name)  # published copies go beside it
 
     def _table(self, table: Table):
         names = [s.name for s in self.book.sheets]
