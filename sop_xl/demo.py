@@ -121,7 +121,7 @@ def make_demo(seed: int = 7, *, plan_start: datetime = PLAN_START, horizon: int 
     resources = []
     for r in RESOURCES:
         monthly = load.loc[r] if r in load.index else pd.Series(0.0, index=range(1, 13))
-        base = float(monthly.mean()) * 1.32  # comfortable off-peak, short at the peak
+        base = float(monthly.mean()) * 1.12  # comfortable off-peak, short at the peak
         for p in plan_periods:
             holiday = 0.8 if p.month in (8, 12) else 1.0
             resources.append({"resource": r, "period": p, "available_hours": round(base * holiday, 1),

@@ -35,6 +35,30 @@ except Exception:  # pragma: no cover - depends on the installation
     HIGHS_OK = False
 
 
+def _swallow_highs_banner() -> None:
+    """HiGHS prints a copyright banner to the process's stdout the first time a solver is made; in
+    Excel (RunPython) and in the CLI's summary that is noise. Make the first one with stdout muted."""
+    if highspy is None:
+        return
+    import os
+    import sys
+
+    try:
+        sys.stdout.flush()
+        saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    except OSError:  # no real stdout (e.g. a windowless pythonw): nothing to protect
+        return
+    try:
+        os.dup2(null, 1)
+        highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+
+
+_swallow_highs_banner()
+
 _get_index = attrgetter("index")
 _get_lb = attrgetter("lowBound")
 _get_ub = attrgetter("upBound")
