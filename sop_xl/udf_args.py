@@ -140,38 +140,33 @@ def _number(v, where: str) -> float:
     return number
 
 
+def _checked(v, where: str, parse, what: str):
+    """Errors and blanks first (their messages are the clearest), then the shared cell parser."""
+    err = excel_error(v)
+    if err:
+        raise UdfArgError(f"{where} is {err}")
+    if is_blank(v):
+        raise UdfArgError(f"{where} is blank")
+    try:
+        return parse(v)
+    except CellError as e:
+        raise UdfArgError(f"{where} {e}") from None
+    except Exception:  # noqa: BLE001
+        raise UdfArgError(f"{where} holds {type(v).__name__}, expected {what}") from None
+
+
 def _text(v, where: str) -> str:
     if type(v) is str:
         s = v.strip()
         if s and not (s[0] == "#" and excel_error(s)):
             return s
-    err = excel_error(v)
-    if err:
-        raise UdfArgError(f"{where} is {err}")
-    if is_blank(v):
-        raise UdfArgError(f"{where} is blank")
-    try:
-        return cells.to_text(v)
-    except CellError as e:
-        raise UdfArgError(f"{where} {e}") from None
-    except Exception:  # noqa: BLE001
-        raise UdfArgError(f"{where} holds {type(v).__name__}, expected text") from None
+    return _checked(v, where, cells.to_text, "text")
 
 
 def _date(v, where: str) -> datetime:
     if type(v) is datetime:
         return datetime(v.year, v.month, v.day)
-    err = excel_error(v)
-    if err:
-        raise UdfArgError(f"{where} is {err}")
-    if is_blank(v):
-        raise UdfArgError(f"{where} is blank")
-    try:
-        return cells.to_date(v)
-    except CellError as e:
-        raise UdfArgError(f"{where} {e}") from None
-    except Exception:  # noqa: BLE001
-        raise UdfArgError(f"{where} holds {type(v).__name__}, expected a date") from None
+    return _checked(v, where, cells.to_date, "a date")
 
 
 def _looks_numeric(v) -> bool:
