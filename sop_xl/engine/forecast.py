@@ -68,6 +68,10 @@ ADJUST_ALL_BELOW = 4  # 2-4 seasons of history: all models fitted to the seasona
 # None = never. On M3 monthly a 25 % margin made 'auto' worse (sMAPE 13.44 vs 13.34 for the pure
 # ensemble: 2 holdout windows are too noisy to pick per item), so it is off by default.
 SWITCH_MARGIN: float | None = None
+# auto: the seasonal-naive floor. An item whose SeasonalNaive holdout MAE is this much below the
+# ensemble's gets SeasonalNaive: a stable seasonal pattern repeated beats a smoothed one. Cheap, as
+# SeasonalNaive is in every holdout already (for FVA); the wide margin keeps noisy picks rare.
+FLOOR_MARGIN: float | None = 0.30
 ENSEMBLE_LABEL = "mean of " + ", ".join(ENSEMBLE_COMPONENTS)
 # auto: single models that may replace the ensemble for an item (all have cheap native intervals)
 SWITCH_CANDIDATES = ("DynamicOptimizedTheta", "ETSDamped", "SeasonalNaive", "Naive")
@@ -289,6 +293,9 @@ def forecast(
                     best_val = m[alts].min(axis=1)
                     switch = best_val < (1 - SWITCH_MARGIN) * m["ensemble"]
                     pick.loc[switch[switch].index] = best[switch]
+                if "ensemble" in m.columns and "SeasonalNaive" in m.columns and FLOOR_MARGIN is not None:
+                    floor = m["SeasonalNaive"] < (1 - FLOOR_MARGIN) * m["ensemble"]
+                    pick.loc[floor[floor].index] = "SeasonalNaive"
         has_cv = set(met["unique_id"]) if not met.empty else set()
         for u in ids:
             p = pick[u]
@@ -301,8 +308,13 @@ def forecast(
                 notes[u] = (f"{c} demand: lowest holdout MASE among {len(cands)} intermittent methods"
                             if u in has_cv else f"{c} demand, history too short for a holdout: CrostonSBA default")
             elif kind == "regular":
-                notes[u] = short + (f"{ENSEMBLE_LABEL} (robust default combination)" if p == "ensemble"
-                                    else f"holdout MAE of {p} more than {int((SWITCH_MARGIN or 0) * 100)} % below the ensemble")
+                if p == "ensemble":
+                    notes[u] = short + f"{ENSEMBLE_LABEL} (robust default combination)"
+                elif p == "SeasonalNaive" and FLOOR_MARGIN is not None:
+                    notes[u] = short + (f"seasonal-naive floor: its holdout MAE is more than "
+                                        f"{int(FLOOR_MARGIN * 100)} % below the ensemble's")
+                else:
+                    notes[u] = short + f"holdout MAE of {p} more than {int((SWITCH_MARGIN or 0) * 100)} % below the ensemble"
             else:
                 notes[u] = short + f"model fixed by the user: {model}"
         final_cands = list(dict.fromkeys(pick.tolist()))

@@ -224,3 +224,17 @@ def test_empty_or_malformed_history_raises():
         forecast(pd.DataFrame(columns=["unique_id", "ds", "y"]), horizon=3)
     with pytest.raises(ValueError, match="missing column"):
         forecast(pd.DataFrame({"item": ["a"], "ds": [pd.Timestamp("2024-01-01")], "y": [1.0]}), horizon=3)
+
+
+def test_seasonal_naive_floor_for_an_exactly_repeating_pattern():
+    # A jagged yearly pattern repeated exactly: last year's month is the best forecast, and the
+    # smoothing ensemble cannot match it on the holdout, so the seasonal-naive floor takes over.
+    rng = np.random.default_rng(3)
+    pattern = rng.uniform(20, 200, 12).round()
+    ds = pd.date_range("2019-01-01", periods=48, freq="MS")
+    df = pd.DataFrame({"unique_id": "J", "ds": ds, "y": np.tile(pattern, 4)})
+    res = forecast(df, horizon=12)
+    sel = res.selection.set_index("unique_id").loc["J"]
+    assert sel["model"] == "SeasonalNaive"
+    assert "floor" in sel["note"]
+    np.testing.assert_allclose(res.forecasts["yhat"].to_numpy(), pattern)
