@@ -55,11 +55,14 @@ class Context:
     # ------------------------------------------------------------------ inputs
     def load(self, tables: tuple[k.Table, ...]) -> None:
         problems: list[Problem] = []
-        raw_settings = {}
+        raw_settings, where = {}, {}
+        address = getattr(self.book, "setting_address", None)
         for s in k.SETTINGS:
             if self.book.has_setting(s.name):
                 raw_settings[s.name] = self.book.read_setting(s.name)
-        self.settings, setting_problems = parse_settings(raw_settings)
+                if address:
+                    where[s.name] = address(s.name)
+        self.settings, setting_problems = parse_settings(raw_settings, where)
         problems += setting_problems
         for table in tables:
             try:

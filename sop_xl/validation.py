@@ -287,8 +287,13 @@ def check_refs(frames: dict[str, pd.DataFrame], tables: Iterable[Table]) -> list
 
 
 # --------------------------------------------------------------------------------- settings
-def parse_settings(read: dict[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
-    """Typed settings from the raw named-cell values; missing names fall back to defaults."""
+def parse_settings(read: dict[str, Any], where: dict[str, tuple[str, int, str]] | None = None
+                   ) -> tuple[dict[str, Any], list[Problem]]:
+    """Typed settings from the raw named-cell values; missing names fall back to defaults.
+
+    ``where`` maps a setting to its cell (sheet, Excel row, column letter), so a problem can name it.
+    """
+    where = where or {}
     values, problems = {}, []
     for s in SETTINGS:
         raw = read.get(s.name, _MISSING)
@@ -298,8 +303,9 @@ def parse_settings(read: dict[str, Any]) -> tuple[dict[str, Any], list[Problem]]
         try:
             values[s.name] = _convert_setting(_unwrap(raw), s)
         except cells.CellError as exc:
-            problems.append(Problem(SETTINGS_SHEET, None, None, f"{s.label} (named cell {s.name})",
-                                    str(exc), _setting_fix(s)))
+            sheet, row, letter = where.get(s.name, (SETTINGS_SHEET, None, None))
+            column = f"{letter} ({s.label}, named cell {s.name})" if letter else f"{s.label} (named cell {s.name})"
+            problems.append(Problem(sheet, None, row, column, str(exc), _setting_fix(s)))
             values[s.name] = s.default
     return values, problems
 

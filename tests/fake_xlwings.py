@@ -14,6 +14,7 @@ class FakeRange:
         self.ndim = ndim
 
     row = property(lambda self: self.r1)
+    sheet = property(lambda self: FakeSheet(self.ws))
     column = property(lambda self: self.c1)
     merge_cells = False
 

@@ -77,12 +77,14 @@ def book(id: str, table: k.Table, mutate: Callable, what: str, column: str | Non
 def setting(id: str, name: str, value, what: str) -> Case:
     s = k.SETTINGS_BY_NAME[name]
 
+    sheet, ref = W.setting_cell(name)
+    letter, row = re.match(r"\$?([A-Z]+)\$?(\d+)", ref).groups()
+
     def build(tmp_path):
         path = W.demo_xlsx(tmp_path)
-        sheet, ref = W.setting_cell(name)
         W.set_cells(path, sheet, {ref: value})
-        return path, None
-    return Case(id, k.SETTINGS_SHEET, None, f"{s.label} (named cell {name})", what, build)
+        return path, int(row)  # the message names the named cell's row and column
+    return Case(id, k.SETTINGS_SHEET, None, f"{letter} ({s.label}, named cell {name})", what, build)
 
 
 ERROR = W.Xml(' t="e"', "<v>#N/A</v>")                          # an #N/A error cell, as Excel saves it

@@ -94,6 +94,10 @@ class FileBook:
         sheet, coord = next(iter(defined.destinations))
         return self.wb[sheet][coord.replace("$", "")]
 
+    def setting_address(self, name: str) -> tuple[str, int, str]:
+        cell = self._named_cell(name)
+        return cell.parent.title, cell.row, cell.column_letter
+
     def has_setting(self, name: str) -> bool:
         return self.wb.defined_names.get(name) is not None
 

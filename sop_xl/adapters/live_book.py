@@ -53,6 +53,11 @@ class LiveBook:
         except Exception:  # noqa: BLE001
             raise KeyError(name) from None
 
+    def setting_address(self, name: str) -> tuple[str, int, str]:
+        from ..cells import column_letter
+        rng = self._name(name)
+        return rng.sheet.name, rng.row, column_letter(rng.column)
+
     def has_setting(self, name: str) -> bool:
         try:
             self._name(name)
