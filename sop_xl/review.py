@@ -13,7 +13,7 @@ import pandas as pd
 
 from . import contract as k
 from . import pipeline
-from .validation import ROW, Problem, ValidationError
+from .validation import Problem, ValidationError
 
 BASE = "Base"
 
@@ -169,4 +169,4 @@ def take_snapshot(book, label: str | None = None, progress=None) -> str:
     return f"snapshot '{version}': {len(current)} values; {note}"
 
 
-__all__ = ["run_scenarios", "take_snapshot", "plan_changes", "current_plan", "ROW"]
+__all__ = ["run_scenarios", "take_snapshot", "plan_changes", "current_plan"]

@@ -20,7 +20,6 @@ Rules (shared by every SOP_* function)
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence

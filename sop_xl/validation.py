@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable
 
-import numpy as np
 import pandas as pd
 
 from . import cells
 from .adapters.base import FormulaCell, RawTable, TableMissing
-from .contract import (CHOICE, DATE, INTEGER, NUMBER, PERCENT, SETTINGS, SETTINGS_SHEET, TABLES, TEXT,
+from .contract import (CHOICE, DATE, INTEGER, NUMBER, PERCENT, SETTINGS, SETTINGS_SHEET, TABLES,
                        Column, Setting, Table)
 
 ROW = "_row"  # the Excel row each frame row came from; dropped before the engine sees the frame
@@ -351,4 +350,4 @@ def excel_rows(frame: pd.DataFrame, positions: Iterable[int]) -> list[int]:
 
 
 __all__ = ["Problem", "ValidationError", "parse_table", "parse_settings", "check_refs", "ROW",
-           "engine_frame", "excel_rows", "missing_table_problem", "np"]
+           "engine_frame", "excel_rows", "missing_table_problem"]

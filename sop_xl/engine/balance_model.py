@@ -87,7 +87,6 @@ def prepare(demand, items, resources, routing, default_shortage_cost: float,
     item_list = list(pd.unique(d["item"]))
     n, T = len(item_list), len(periods)
     ipos = {it: k for k, it in enumerate(item_list)}
-    tpos = {p: k for k, p in enumerate(periods)}
 
     D = np.zeros((n, T))
     if n:

@@ -71,7 +71,7 @@ SWITCH_MARGIN: float | None = None
 # auto: the seasonal-naive floor. An item whose SeasonalNaive holdout MAE is this much below the
 # ensemble's gets SeasonalNaive: a stable seasonal pattern repeated beats a smoothed one. Cheap, as
 # SeasonalNaive is in every holdout already (for FVA); the wide margin keeps noisy picks rare.
-FLOOR_MARGIN: float | None = 0.30
+FLOOR_MARGIN: float | None = 0.40
 ENSEMBLE_LABEL = "mean of " + ", ".join(ENSEMBLE_COMPONENTS)
 # auto: single models that may replace the ensemble for an item (all have cheap native intervals)
 SWITCH_CANDIDATES = ("DynamicOptimizedTheta", "ETSDamped", "SeasonalNaive", "Naive")
@@ -303,7 +303,7 @@ def forecast(
             c = cls.at[u, "demand_class"]
             short = "" if L_eff == L or L == 1 else f"history shorter than 2 seasons ({cls.at[u, 'n_obs']} obs): non-seasonal variant; "
             if adj_all:
-                short = f"2-4 seasons of history: models fitted to the seasonally adjusted series; "
+                short = "2-4 seasons of history: models fitted to the seasonally adjusted series; "
             if kind == "intermittent":
                 notes[u] = (f"{c} demand: lowest holdout MASE among {len(cands)} intermittent methods"
                             if u in has_cv else f"{c} demand, history too short for a holdout: CrostonSBA default")

@@ -51,7 +51,6 @@ def window_average(df: pd.DataFrame, ids, h: int, levels, freq: str, window: int
     """Fallback for very short histories: flat forecast = mean of the last ``window`` observations.
     Interval: yhat +/- z * sigma, sigma = max(sample sd of the history, 25 % of |yhat|) (an
     approximation: with so little data no model-based variance is available)."""
-    from scipy.stats import norm
 
     sub = df[df["unique_id"].isin(ids)]
     g = sub.groupby("unique_id", sort=False)
