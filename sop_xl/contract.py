@@ -413,7 +413,7 @@ SETTINGS = (
             "auto = best per item by holdout; or a fixed model",
             choices=("auto", "ensemble", "AutoETS", "AutoTheta", "AutoARIMA", "AutoCES", "SeasonalNaive",
                      "Naive", "CrostonSBA", "TSB", "ADIDA", "IMAPA")),
-    Setting("Scenario", "Scenario", TEXT, "Base", "Scenario applied by Run all (Base = none)"),
+    Setting("Scenario", "Scenario", TEXT, "Base", "Scenario applied to Balance, Financials and Run all (Base = none)"),
     Setting("Solver", "Solver", CHOICE, "highs", "LP solver", choices=("highs", "cbc")),
     Setting("SolverMethod", "Solver method", CHOICE, "auto", "auto, simplex or interior point",
             choices=("auto", "simplex", "ipm")),

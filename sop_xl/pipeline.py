@@ -45,6 +45,7 @@ class Context:
         self.summary: list[str] = []
         self.warnings: list[str] = []
         self.log: list[list[Any]] = []
+        self.demand_factors: dict[str, float] = {}  # a scenario's consensus multipliers by family
         self._progress = progress
 
     def status(self, text: str) -> None:
@@ -153,6 +154,8 @@ def _consensus(ctx: Context) -> pd.DataFrame:
     else:
         dem = demand_engine.with_consensus(ctx.frame(k.DEMAND))
     dem = dem[dem["period"].isin(ctx.periods)]
+    if ctx.demand_factors:
+        dem = demand_engine.apply_demand_factors(dem, ctx.frame(k.ITEMS), ctx.demand_factors)
     return dem[["item", "period", "consensus"]].rename(columns={"consensus": "qty"})
 
 
@@ -347,6 +350,31 @@ def tables_for(steps: list[str]) -> tuple[k.Table, ...]:
     return tuple(seen.values())
 
 
+BASE_SCENARIO = "Base"
+
+
+def _with_scenario(ctx: Context, steps: list[str]) -> Context:
+    """Settings' Scenario other than Base: plan with that scenario's changes applied to the inputs."""
+    name = str(ctx.settings.get("Scenario") or BASE_SCENARIO).strip()
+    if name.lower() == BASE_SCENARIO.lower() or not (set(steps) - {"forecast"}):
+        return ctx
+    from .review import scenario_context
+
+    frames = dict(ctx.frames)
+    ctx.load((k.SCENARIOS,))
+    ctx.frames = {**frames, **ctx.frames}
+    changes = ctx.frame(k.SCENARIOS)
+    changes = changes[changes["scenario"].str.lower() == name.lower()]
+    if changes.empty:
+        raise ValidationError([Problem(k.SETTINGS_SHEET, None, None, "Scenario (named cell Scenario)",
+                                       f"scenario '{name}' has no rows in {k.SCENARIOS.sheet} ({k.SCENARIOS.name})",
+                                       f"Add its rows on the {k.SCENARIOS.sheet} sheet, or set Scenario to Base")])
+    scen = scenario_context(ctx, changes)
+    scen._progress = ctx._progress
+    scen.summary.append(f"scenario '{name}' applied: {len(changes)} change(s)")
+    return scen
+
+
 def run(book, steps: list[str], progress: Callable[[str], None] | None = None) -> RunReport:
     """Validate everything the steps need, run them in memory, then write all results at once."""
     unknown = [s for s in steps if s not in STEPS]
@@ -357,6 +385,7 @@ def run(book, steps: list[str], progress: Callable[[str], None] | None = None) -
     ctx = Context(book, progress)
     ctx.status("Checking the input tables …")
     ctx.load(tables_for(steps))
+    ctx = _with_scenario(ctx, steps)
     for step in steps:
         t0 = time.perf_counter()
         ctx.status(f"{step.replace('_', ' ').capitalize()} …")

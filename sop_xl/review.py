@@ -36,10 +36,8 @@ def scenario_context(base: pipeline.Context, changes: pd.DataFrame) -> pipeline.
     ctx.settings = dict(base.settings)
     ctx.frames = dict(base.frames)
     by = {kind: dict(zip(grp["target"], grp["factor"])) for kind, grp in changes.groupby("change")}
-    if "demand" in by:
-        dem = ctx.frames[k.DEMAND.name].merge(ctx.frames[k.ITEMS.name][["item", "family"]], on="item", how="left")
-        dem = _scaled(dem, "family", ["stat_forecast", "sales_override", "event_uplift"], by["demand"])
-        ctx.frames[k.DEMAND.name] = dem.drop(columns="family")
+    if "demand" in by:  # applied to the consensus, after any forecast in the same run
+        ctx.demand_factors = by["demand"]
     if "capacity" in by:
         ctx.frames[k.RESOURCES.name] = _scaled(ctx.frames[k.RESOURCES.name], "resource",
                                                ["available_hours", "max_overtime_hours"], by["capacity"])

@@ -79,3 +79,17 @@ def test_dashboard_renders_to_pdf(plan, tmp_path):
     pdf = libreoffice.convert(plan, tmp_path / "dashboard.pdf", sheets=[k.DASHBOARD_SHEET, k.EXCEPTIONS.sheet])
     data = pdf.read_bytes()
     assert data[:4] == b"%PDF" and len(data) > 20_000
+
+
+def test_the_scenario_setting_plans_with_that_scenarios_changes(plan):
+    base = _table(plan, k.SUPPLY_PLAN)["Demand"].sum()
+    wb = load_workbook(plan, keep_vba=True)
+    sheet, coord = next(iter(wb.defined_names["Scenario"].destinations))
+    wb[sheet][coord.replace("$", "")].value = "Upside"
+    wb.save(plan)
+    assert main(["run", str(plan), "--steps", "balance", "--quiet"]) == 0
+    assert _table(plan, k.SUPPLY_PLAN)["Demand"].sum() == pytest.approx(base * 1.15, rel=1e-9)
+    wb = load_workbook(plan, keep_vba=True)
+    wb[sheet][coord.replace("$", "")].value = "NoSuchScenario"
+    wb.save(plan)
+    assert main(["run", str(plan), "--steps", "balance", "--quiet"]) == 2

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import zipfile
 from contextlib import contextmanager
+from copy import copy
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -123,8 +124,15 @@ class FileBook:
             raise TableMissing(table.sheet, table.name,
                                f"table '{table.name}' on sheet '{table.sheet}' has {max_col - min_col + 1} "
                                f"columns, expected {width}: rebuild it from the template")
-        formats = [c.number_format for c in table.columns]
         first = min_row + 1
+        # Every row looks like the first body row the template laid out (number format, the
+        # input/computed fill), as an Excel table extends its formatting to new rows.
+        styles = []
+        for j, col in enumerate(table.columns):
+            model = ws.cell(first, min_col + j)
+            if model.number_format == "General" and col.number_format != "General":
+                model.number_format = col.number_format
+            styles.append(copy(model._style))
         for r in range(first, old_max_row + 1):  # clear the old body
             for c in range(min_col, max_col + 1):
                 ws.cell(r, c).value = None
@@ -132,8 +140,7 @@ class FileBook:
             for j, value in enumerate(row):
                 cell = ws.cell(first + i, min_col + j)
                 cell.value = _cell_value(value)
-                if formats[j] != "General":
-                    cell.number_format = formats[j]
+                cell._style = copy(styles[j])
         self._set_ref(ws, table, min_col, min_row, max_col, first + max(len(rows), 1) - 1)
 
     def append_rows(self, table: Table, rows: list[list[Any]]) -> None:

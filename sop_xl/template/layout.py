@@ -167,6 +167,13 @@ START_TEXT = (
 )
 
 
+SHEET_NOTES = {
+    k.DASHBOARD_SHEET: "KPIs, monthly plan against capacity and budget, charts, utilisation heat map.",
+    k.SETTINGS_SHEET: "Plan start, horizon, forecast model, solver, exception thresholds (named cells).",
+    k.XLWINGS_CONF_SHEET: "Which Python runs the add-in (sop-xl setup-excel fills it).",
+}
+
+
 def add_start_sheet(wb: Workbook) -> None:
     ws = wb.active
     ws.title = k.START_SHEET
@@ -185,16 +192,19 @@ def add_start_sheet(wb: Workbook) -> None:
     hist = k.HISTORY
     qty = column_letter(hist.first_col + hist.fields.index("qty"))
     first = hist.header_row + 1
-    ws.cell(row, 1, "Model for the first 36 months of History").font = Font(italic=True)
-    ws.cell(row, 2, f"=SOP_MODEL({quote(hist.sheet)}!{qty}{first}:{qty}{first + 35})")
-    row += 2
+    ws.cell(row, 1, "Cell function").font = BOLD
+    example = ws.cell(row, 2, f"=SOP_MODEL({quote(hist.sheet)}!{qty}{first}:{qty}{first + 35})")
+    example.alignment = Alignment(horizontal="left")
+    ws.cell(row + 1, 2, "The model sop-xl picks for the first 36 months of History (Windows Excel with "
+                        "Python; elsewhere the cell shows an error)").font = SUBTITLE
+    row += 3
     ws.cell(row, 1, "Sheets").font = BOLD
     for i, name in enumerate(k.SHEET_ORDER[1:]):
         cell = ws.cell(row + 1 + i, 1, name)
         cell.hyperlink = f"#{quote(name)}!A1"
         cell.font = Font(color="0563C1", underline="single")
         table = k.table_by_sheet(name)
-        ws.cell(row + 1 + i, 2, table.description if table else "")
+        ws.cell(row + 1 + i, 2, table.description if table else SHEET_NOTES.get(name, ""))
     ws.column_dimensions["A"].width = 22
     ws.column_dimensions["B"].width = 100
     for r in range(6, 6 + len(START_TEXT)):
