@@ -263,31 +263,11 @@ def read_package(path: str | os.PathLike[str]) -> dict[str, bytes]:
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, fsync and os.replace."""
-    target = Path(path)
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable where the platform allows it
-        folder = os.open(target.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(folder)
-    except OSError:
-        pass
-    finally:
-        os.close(folder)
+    """Write ``data`` to ``path`` through a temporary file in the same folder, fsync and os.replace
+    (the project's one crash-safe writer; the file keeps the permissions of the one it replaces)."""
+    from .safe_io import atomic_write_bytes
+
+    atomic_write_bytes(Path(path), data)
 
 
 def write_package(path: str | os.PathLike[str], parts: Mapping[str, bytes]) -> None:
