@@ -131,7 +131,12 @@ def step_forecast(ctx: Context) -> None:
     s = ctx.settings
     long = hist.rename(columns={"item": "unique_id", "period": "ds", "qty": "y"})[["unique_id", "ds", "y"]]
     ctx.status(f"Forecasting {long['unique_id'].nunique()} items …")
-    result = forecast(long, horizon=int(s["Horizon"]), season_length=int(s["SeasonLength"]), freq="MS",
+    # Each series is forecast from its own last month: cover the months between the oldest series
+    # end and PlanStart too, so every item still gets the full horizon of plan months.
+    start = pd.Timestamp(s["PlanStart"])
+    oldest_end = long.groupby("unique_id")["ds"].max().min()
+    gap = max((start.year - oldest_end.year) * 12 + start.month - oldest_end.month - 1, 0)
+    result = forecast(long, horizon=int(s["Horizon"]) + gap, season_length=int(s["SeasonLength"]), freq="MS",
                       model=s["ForecastModel"])
     fc = result.forecasts.rename(columns={"unique_id": "item", "ds": "period"})
     fc = fc[fc["period"].isin(ctx.periods)] if len(fc) else fc

@@ -101,3 +101,25 @@ def test_libreoffice_opens_template_and_demo_sees_vba_and_no_formula_errors(demo
     plan = _table(demo, k.SUPPLY_PLAN)
     kpi = filled.values[k.DASHBOARD_SHEET][4][0]  # A5: service level
     assert kpi == pytest.approx(plan["Served"].sum() / plan["Demand"].sum(), rel=1e-9)
+
+
+def test_history_ending_before_the_plan_start_still_gives_the_full_horizon(tmp_path):
+    from sop_xl.adapters import open_file
+    from sop_xl.demo import make_demo
+    from sop_xl.demo_workbook import fill_workbook
+    from sop_xl.pipeline import run
+    from sop_xl.template.builder import REPO_TEMPLATE
+
+    frames, settings = make_demo(items_per_family=1)
+    hist = frames["tblHistory"]
+    frames = {**frames, "tblHistory": hist[hist["period"] < "2025-10-01"]}  # 2 months before PlanStart
+    path = tmp_path / "gap.xlsm"
+    path.write_bytes(REPO_TEMPLATE.read_bytes())
+    with open_file(path) as book:
+        fill_workbook(book, frames, {**settings, "Horizon": 6})
+        run(book, ["forecast"])
+        book.save()
+    fc = _table(path, k.FORECAST)
+    months = sorted(pd.to_datetime(fc["Period"]).unique())
+    assert [m.strftime("%Y-%m") for m in months] == ["2026-01", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06"]
+    assert fc.groupby("Item").size().eq(6).all()
