@@ -339,7 +339,7 @@ def test_formula_in_an_input_cell_is_never_run(tmp_path, capsys):
     assert main(["validate", str(path)]) == EXIT_INVALID
     err = capsys.readouterr().err
     assert "row 5, column Description: holds the formula =__import__" in err
-    assert "Currency (named cell Currency): holds the formula =__import__" in err
+    assert "column B (Currency, named cell Currency): holds the formula =__import__" in err
     assert main(["run", str(path), "--steps", "cost_rollup", "--quiet"]) == EXIT_INVALID
     assert not marker.exists()
 
