@@ -90,7 +90,7 @@ class WorkbookLock:
         return owner if isinstance(owner, dict) else None
 
     def acquire(self) -> None:
-        me = {"host": socket.gethostname(), "pid": os.getpid(), "user": _user(), "since": time.time()}
+        me = {"host": socket.gethostname(), "pid": os.getpid(), "user": current_user(), "since": time.time()}
         deadline = time.monotonic() + JUNK_GRACE_SECONDS + 1
         attempts = 0
         while attempts < 3:
@@ -135,7 +135,7 @@ class WorkbookLock:
         self.release()
 
 
-def _user() -> str:
+def current_user() -> str:
     try:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no user database in some containers

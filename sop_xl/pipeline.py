@@ -6,7 +6,6 @@ together, so a failed run leaves the workbook as it was.
 """
 from __future__ import annotations
 
-import getpass
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +17,7 @@ import pandas as pd
 from . import contract as k
 from .adapters.base import TableMissing
 from .cells import column_letter
+from .locking import current_user
 from .engine import demand as demand_engine
 from .validation import (ROW, Problem, ValidationError, check_refs, engine_frame, excel_rows,
                          missing_table_problem, parse_settings, parse_table)
@@ -65,6 +65,19 @@ class Context:
                     where[s.name] = address(s.name)
         self.settings, setting_problems = parse_settings(raw_settings, where)
         problems += setting_problems
+        problems += self._parse(tables)
+        problems += self._cross_checks()
+        if problems:
+            raise ValidationError(problems)
+
+    def load_more(self, tables: tuple[k.Table, ...]) -> None:
+        """Validate further tables after ``load`` (settings and earlier tables are not read again)."""
+        problems = self._parse(tables)
+        if problems:
+            raise ValidationError(problems)
+
+    def _parse(self, tables: tuple[k.Table, ...]) -> list[Problem]:
+        problems: list[Problem] = []
         for table in tables:
             try:
                 raw = self.book.read_table(table)
@@ -74,10 +87,7 @@ class Context:
             frame, found = parse_table(raw, table)
             problems += found
             self.frames[table.name] = frame
-        problems += check_refs(self.frames, tables)
-        problems += self._cross_checks()
-        if problems:
-            raise ValidationError(problems)
+        return problems + check_refs(self.frames, tables)
 
     def _cross_checks(self) -> list[Problem]:
         problems = []
@@ -106,11 +116,19 @@ class Context:
     def frame(self, table: k.Table) -> pd.DataFrame:
         return engine_frame(self.frames[table.name])
 
-    def previous(self, table: k.Table) -> pd.DataFrame:
-        """An output of an earlier step: from this run if computed, else as the workbook holds it."""
+    def previous(self, table: k.Table, missing_ok: bool = False) -> pd.DataFrame:
+        """An output of an earlier step: from this run if computed, else as the workbook holds it.
+
+        With ``missing_ok`` a table that is not in the workbook reads as empty.
+        """
         if table.name in self.results:
             return self.results[table.name]
-        raw = self.book.read_table(table)
+        try:
+            raw = self.book.read_table(table)
+        except TableMissing:
+            if missing_ok:
+                return pd.DataFrame(columns=table.fields)
+            raise
         frame, _problems = parse_table(raw, table)
         return engine_frame(frame)
 
@@ -225,23 +243,15 @@ def step_cost_rollup(ctx: Context, quiet: bool = False) -> None:
     ctx.put(k.COST_ROLLUP, unit)
     if quiet:
         return
-    if k.SUPPLY_PLAN.name in ctx.results or _has_rows(ctx, k.SUPPLY_PLAN):
-        plan = ctx.previous(k.SUPPLY_PLAN)
-        if len(plan):
-            prod = plan[["item", "period", "production"]].rename(columns={"production": "qty"})
-            ctx.put(k.REQUIREMENTS, explode(prod[prod["qty"] > 0], ctx.frame(k.BOM)))
+    plan = ctx.previous(k.SUPPLY_PLAN, missing_ok=True)
+    if len(plan):
+        prod = plan[["item", "period", "production"]].rename(columns={"production": "qty"})
+        ctx.put(k.REQUIREMENTS, explode(prod[prod["qty"] > 0], ctx.frame(k.BOM)))
     fg = unit.merge(items[["item", "item_type"]], on="item")
     fg = fg[fg["item_type"] == "FG"]
     ctx.summary.append(f"cost roll-up: {len(unit)} items, {int(unit['level'].max()) + 1 if len(unit) else 0} "
                        f"levels; finished goods cost {fg['unit_cost'].min():,.2f} to {fg['unit_cost'].max():,.2f}"
                        if len(fg) else f"cost roll-up: {len(unit)} items")
-
-
-def _has_rows(ctx: Context, table: k.Table) -> bool:
-    try:
-        return bool(ctx.book.read_table(table).rows)
-    except TableMissing:
-        return False
 
 
 def step_financials(ctx: Context) -> None:
@@ -268,7 +278,7 @@ def step_exceptions(ctx: Context) -> None:
     from .engine.exceptions import find_exceptions
 
     s = ctx.settings
-    frames = {t.name: (ctx.previous(t) if (t.name in ctx.results or _has_rows(ctx, t)) else pd.DataFrame())
+    frames = {t.name: ctx.previous(t, missing_ok=True)
               for t in (k.UTILIZATION, k.UNMET, k.SUPPLY_PLAN, k.FINANCIALS, k.FORECAST_MODELS)}
     exc = find_exceptions(
         utilization=frames[k.UTILIZATION.name], unmet=frames[k.UNMET.name], plan=frames[k.SUPPLY_PLAN.name],
@@ -336,15 +346,8 @@ def write_results(ctx: Context) -> list[str]:
 
 
 def log_row(step: str, status: str, seconds: float, message: str) -> list[Any]:
-    return [datetime.now().strftime("%Y-%m-%d %H:%M:%S"), _user(), step, status, round(seconds, 2),
+    return [datetime.now().strftime("%Y-%m-%d %H:%M:%S"), current_user(), step, status, round(seconds, 2),
             message[:500]]
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001
-        return "unknown"
 
 
 def tables_for(steps: list[str]) -> tuple[k.Table, ...]:
@@ -365,9 +368,7 @@ def _with_scenario(ctx: Context, steps: list[str]) -> Context:
         return ctx
     from .review import scenario_context
 
-    frames = dict(ctx.frames)
-    ctx.load((k.SCENARIOS,))
-    ctx.frames = {**frames, **ctx.frames}
+    ctx.load_more((k.SCENARIOS,))
     changes = ctx.frame(k.SCENARIOS)
     changes = changes[changes["scenario"].str.lower() == name.lower()]
     if changes.empty:

@@ -4,7 +4,6 @@
 """
 from __future__ import annotations
 
-import getpass
 import time
 from datetime import datetime
 
@@ -13,24 +12,11 @@ import pandas as pd
 
 from . import contract as k
 from . import pipeline
+from .engine.demand import scale_where
+from .locking import current_user
 from .validation import Problem, ValidationError
 
-BASE = "Base"
-
-
 # ------------------------------------------------------------------------------------ scenarios
-def _scaled(frame: pd.DataFrame, key: str, columns: list[str], factors: dict[str, float]) -> pd.DataFrame:
-    """Multiply ``columns`` where ``key`` matches a target ('*' = every row)."""
-    out = frame.copy()
-    mult = np.full(len(out), factors.get("*", 1.0))
-    for target, f in factors.items():
-        if target != "*":
-            mult = np.where(out[key].to_numpy() == target, mult * f, mult)
-    for c in columns:
-        out[c] = out[c] * mult
-    return out
-
-
 def scenario_context(base: pipeline.Context, changes: pd.DataFrame) -> pipeline.Context:
     ctx = pipeline.Context(base.book)
     ctx.settings = dict(base.settings)
@@ -39,10 +25,10 @@ def scenario_context(base: pipeline.Context, changes: pd.DataFrame) -> pipeline.
     if "demand" in by:  # applied to the consensus, after any forecast in the same run
         ctx.demand_factors = by["demand"]
     if "capacity" in by:
-        ctx.frames[k.RESOURCES.name] = _scaled(ctx.frames[k.RESOURCES.name], "resource",
+        ctx.frames[k.RESOURCES.name] = scale_where(ctx.frames[k.RESOURCES.name], "resource",
                                                ["available_hours", "max_overtime_hours"], by["capacity"])
     if "cost" in by:
-        ctx.frames[k.COSTS.name] = _scaled(ctx.frames[k.COSTS.name], "item", ["material", "labour", "overhead"],
+        ctx.frames[k.COSTS.name] = scale_where(ctx.frames[k.COSTS.name], "item", ["material", "labour", "overhead"],
                                            by["cost"])
     return ctx
 
@@ -76,7 +62,7 @@ def run_scenarios(book, progress=None) -> pd.DataFrame:
         raise ValidationError([Problem(k.DEMAND.sheet, k.DEMAND.name, None, None, "the consensus demand is empty",
                                        "Run Forecast first")])
     rows = []
-    names = [BASE] + [n for n in dict.fromkeys(scen["scenario"]) if n != BASE]
+    names = [pipeline.BASE_SCENARIO] + [n for n in dict.fromkeys(scen["scenario"]) if n != pipeline.BASE_SCENARIO]
     for i, name in enumerate(names, start=1):
         base.status(f"Scenario {i} of {len(names)}: {name} …")
         ctx = scenario_context(base, scen[scen["scenario"] == name])
@@ -92,9 +78,6 @@ def run_scenarios(book, progress=None) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------ snapshots
-MEASURES = ("consensus", "production", "revenue", "margin")
-
-
 def current_plan(ctx: pipeline.Context) -> pd.DataFrame:
     """The plan in long form: measure, key, period, value."""
     parts = []
@@ -145,11 +128,7 @@ def take_snapshot(book, label: str | None = None, progress=None) -> str:
     if current.empty:
         raise ValidationError([Problem(k.DEMAND.sheet, k.DEMAND.name, None, None, "there is no plan to snapshot",
                                        "Run Forecast and Balance first")])
-    try:
-        user = getpass.getuser()
-    except Exception:  # noqa: BLE001
-        user = "unknown"
-    version = label or f"{datetime.now():%Y-%m-%d %H:%M} {user}"
+    version = label or f"{datetime.now():%Y-%m-%d %H:%M} {current_user()}"
     snaps = ctx.previous(k.SNAPSHOTS)
     if len(snaps):
         last_version = snaps["version"].iloc[-1]

@@ -194,9 +194,9 @@ def test_a_second_run_is_refused_while_locked_then_a_dead_owner_is_cleared(tmp_p
         capsys.readouterr()
         assert main(["run", str(path), "--steps", "cost_rollup", "--quiet"]) == EXIT_LOCKED
         err = capsys.readouterr().err
-        from sop_xl.locking import _user
+        from sop_xl.locking import current_user
 
-        assert f"{path.name} is being updated by {_user()} " in err
+        assert f"{path.name} is being updated by {current_user()} " in err
         assert f"process {proc.pid} on " in err and "Wait for that run to finish" in err
         assert W.digest(path) == before
         # Reading is not writing: validate works while someone else holds the lock.

@@ -46,17 +46,24 @@ def with_consensus(demand: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def scale_where(frame: pd.DataFrame, key: str, columns: list[str], factors: dict[str, float]) -> pd.DataFrame:
+    """Multiply ``columns`` by the factor of the row's ``key`` ('*' applies to every row, and combines
+    with a specific target's factor)."""
+    out = frame.copy()
+    mult = np.full(len(out), factors.get("*", 1.0))
+    keys = out[key].to_numpy()
+    for target, f in factors.items():
+        if target != "*":
+            mult = np.where(keys == target, mult * f, mult)
+    for c in columns:
+        out[c] = out[c] * mult
+    return out
+
+
 def apply_demand_factors(demand: pd.DataFrame, items: pd.DataFrame, factors: dict[str, float]) -> pd.DataFrame:
     """Scale consensus by family ('*' = every family) for a scenario."""
     if not factors:
         return demand
-    fam = demand.merge(items[["item", "family"]], on="item", how="left")["family"].fillna("")
-    mult = np.ones(len(demand))
-    if "*" in factors:
-        mult *= factors["*"]
-    for family, f in factors.items():
-        if family != "*":
-            mult = np.where(fam.to_numpy() == family, mult * f, mult)
-    out = demand.copy()
-    out["consensus"] = out["consensus"] * mult
-    return out
+    fam = demand.merge(items[["item", "family"]], on="item", how="left")["family"].fillna("").to_numpy()
+    scaled = scale_where(demand.assign(family=fam), "family", ["consensus"], factors)
+    return scaled.drop(columns="family")
