@@ -22,7 +22,7 @@ import pandas as pd
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from sop_xl.engine.balance import BalanceOptions, balance, choose_method  # noqa: E402
-from sop_xl.engine.balance_model import layout, prepare  # noqa: E402
+from sop_xl.engine.balance.model import layout, prepare  # noqa: E402
 
 N_PERIODS = 18
 N_RES = 20

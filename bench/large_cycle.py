@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sop_xl.adapters import open_file  # noqa: E402
-from sop_xl.demo import FAMILIES, make_demo  # noqa: E402
-from sop_xl.demo_workbook import fill_workbook  # noqa: E402
-from sop_xl.pipeline import STEP_ORDER, run  # noqa: E402
+from sop_xl.workbook import open_file  # noqa: E402
+from sop_xl.demo.company import FAMILIES, make_demo  # noqa: E402
+from sop_xl.demo.workbook import fill_workbook  # noqa: E402
+from sop_xl.plan.pipeline import STEP_ORDER, run  # noqa: E402
 from sop_xl.template.builder import template_path  # noqa: E402
 
 

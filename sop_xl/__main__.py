@@ -1,5 +1,5 @@
 import sys
 
-from .cli import main
+from sop_xl.cli import main
 
 sys.exit(main())

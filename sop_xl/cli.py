@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__
+from sop_xl import __version__
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID, EXIT_LOCKED = 0, 1, 2, 3
 
@@ -22,9 +22,9 @@ def _progress(quiet: bool):
 
 
 def cmd_demo(args) -> int:
-    from .demo_workbook import make_demo_workbook
-    from .pipeline import STEP_ORDER, run
-    from .adapters import open_file
+    from sop_xl.demo.workbook import make_demo_workbook
+    from sop_xl.plan.pipeline import STEP_ORDER, run
+    from sop_xl.workbook import open_file
 
     out = Path(args.out)
     if out.suffix.lower() != ".xlsm":
@@ -50,8 +50,8 @@ def _print_report(report, path: Path) -> None:
 
 
 def cmd_run(args) -> int:
-    from .adapters import open_file
-    from .pipeline import STEP_ORDER, run
+    from sop_xl.workbook import open_file
+    from sop_xl.plan.pipeline import STEP_ORDER, run
 
     steps = args.steps.split(",") if args.steps else list(STEP_ORDER)
     path = Path(args.workbook)
@@ -64,8 +64,8 @@ def cmd_run(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from .adapters import open_file
-    from .pipeline import validate
+    from sop_xl.workbook import open_file
+    from sop_xl.plan.pipeline import validate
 
     with open_file(args.workbook, writable=False) as book:
         validate(book)
@@ -74,7 +74,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_build_template(args) -> int:
-    from .template.builder import REPO_TEMPLATE, build_template
+    from sop_xl.template.builder import REPO_TEMPLATE, build_template
 
     if args.check:
         import tempfile
@@ -89,7 +89,7 @@ def cmd_build_template(args) -> int:
 
 
 def cmd_setup_excel(args) -> int:
-    from .setup_excel import setup_workbook
+    from sop_xl.excel.setup import setup_workbook
 
     for line in setup_workbook(Path(args.workbook), python=args.python, out=args.out):
         print(line)
@@ -97,7 +97,7 @@ def cmd_setup_excel(args) -> int:
 
 
 def cmd_new(args) -> int:
-    from .template.builder import template_path
+    from sop_xl.template.builder import template_path
 
     out = Path(args.out)
     if out.exists() and not args.force:
@@ -109,8 +109,8 @@ def cmd_new(args) -> int:
 
 
 def cmd_review(args) -> int:
-    from . import review
-    from .adapters import open_file
+    from sop_xl.plan import review
+    from sop_xl.workbook import open_file
 
     say = _progress(args.quiet)
     with open_file(args.workbook, progress=say) as book:
@@ -119,7 +119,7 @@ def cmd_review(args) -> int:
         elif args.command == "snapshot":
             result = review.take_snapshot(book, label=args.label)
         else:
-            from .publish import publish
+            from sop_xl.excel.publish import publish
             result = publish(book, out_dir=args.out)
         book.save()  # the Log row (and the snapshot or scenario results)
     if hasattr(result, "to_string"):
@@ -183,9 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from .locking import WorkbookLocked
-    from .safe_io import UnsafeWorkbook
-    from .validation import ValidationError
+    from sop_xl.workbook.locking import WorkbookLocked
+    from sop_xl.workbook.safe_io import UnsafeWorkbook
+    from sop_xl.plan.validation import ValidationError
 
     args = build_parser().parse_args(argv)
     try:

@@ -6,10 +6,10 @@ or an xlwings Book from a script); by default it is ``xlwings.Book.caller()``.
 """
 from __future__ import annotations
 
-from . import pipeline, review
-from .publish import publish as publish_step
-from .adapters import for_caller
-from .validation import ValidationError
+from sop_xl.plan import pipeline, review
+from sop_xl.excel.publish import publish as publish_step
+from sop_xl.workbook import for_caller
+from sop_xl.plan.validation import ValidationError
 
 TITLE = "S&OP"
 

@@ -2,7 +2,7 @@
 
 Every function takes the RAW cell values xlwings passes (range arguments declared ``ndim=2`` and
 ``err_to_str=True``: lists of rows of float / str / None / bool / datetime, errors as '#N/A'), parses
-them with :mod:`sop_xl.udf_args`, and returns a native dynamic array (a list of rows), a number or
+them with :mod:`sop_xl.excel.args`, and returns a native dynamic array (a list of rows), a number or
 text. It never raises: bad input gives ONE line that says what to fix, prefixed with the function
 name (``"SOP_FORECAST: horizon must be 1 to 240"``, ``"SOP_FORECAST: history: cell 3 is #N/A"``);
 a BOM cycle gives its path (``"BOM cycle: A → B → C → A"``); anything unexpected gives
@@ -57,8 +57,8 @@ from typing import Any, Callable
 
 import xlwings as xw
 
-from . import udf_args as ua
-from .udf_args import Col, UdfArgError
+from sop_xl.excel import args as ua
+from sop_xl.excel.args import Col, UdfArgError
 
 __all__ = [
     "REGISTRY",

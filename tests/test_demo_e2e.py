@@ -6,7 +6,8 @@ import pytest
 from openpyxl import load_workbook
 
 from sop_xl import contract as k
-from sop_xl import libreoffice, ribbon, vba
+from sop_xl import libreoffice
+from sop_xl.workbook import ribbon, vba
 from sop_xl.cli import main
 from sop_xl.template.builder import REPO_TEMPLATE
 
@@ -104,10 +105,10 @@ def test_libreoffice_opens_template_and_demo_sees_vba_and_no_formula_errors(demo
 
 
 def test_history_ending_before_the_plan_start_still_gives_the_full_horizon(tmp_path):
-    from sop_xl.adapters import open_file
-    from sop_xl.demo import make_demo
-    from sop_xl.demo_workbook import fill_workbook
-    from sop_xl.pipeline import run
+    from sop_xl.workbook import open_file
+    from sop_xl.demo.company import make_demo
+    from sop_xl.demo.workbook import fill_workbook
+    from sop_xl.plan.pipeline import run
     from sop_xl.template.builder import REPO_TEMPLATE
 
     frames, settings = make_demo(items_per_family=1)

@@ -8,7 +8,7 @@ from openpyxl import load_workbook
 
 from sop_xl import contract as k
 from sop_xl import macros
-from sop_xl.demo_workbook import make_demo_workbook
+from sop_xl.demo.workbook import make_demo_workbook
 from tests.fake_xlwings import FakeBook
 
 
@@ -55,7 +55,7 @@ def test_every_ribbon_button_has_a_working_macro(filled, tmp_path):
     """Each RunPython target runs on the stand-in: progress in the status bar and a Log row each."""
     import re
 
-    from sop_xl import vba
+    from sop_xl.workbook import vba
     from sop_xl.template.builder import REPO_TEMPLATE
 
     code = vba.read_vba_modules(REPO_TEMPLATE)["SopRibbon"]

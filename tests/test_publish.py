@@ -6,8 +6,8 @@ from openpyxl import load_workbook
 
 from sop_xl import contract as k
 from sop_xl import libreoffice
-from sop_xl.adapters import open_file
-from sop_xl.publish import evaluate_sop_formula, publish
+from sop_xl.workbook import open_file
+from sop_xl.excel.publish import evaluate_sop_formula, publish
 
 pytestmark = [pytest.mark.libreoffice,
               pytest.mark.skipif(not libreoffice.available(), reason="LibreOffice not installed")]

@@ -25,8 +25,8 @@ from openpyxl import load_workbook
 
 from sop_xl import contract as k
 from sop_xl.cli import EXIT_ERROR, EXIT_INVALID, EXIT_LOCKED, EXIT_OK, main
-from sop_xl.locking import lock_path
-from sop_xl.safe_io import UnsafeWorkbook, backup_path, check_package, stale_temps
+from sop_xl.workbook.locking import lock_path
+from sop_xl.workbook.safe_io import UnsafeWorkbook, backup_path, check_package, stale_temps
 
 from . import workbooks as W
 
@@ -37,8 +37,8 @@ CHILD = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
     sys.path.insert(0, {repo!r})
-    import sop_xl.safe_io as sio
-    from sop_xl.adapters.file_book import FileBook
+    import sop_xl.workbook.safe_io as sio
+    from sop_xl.workbook.file_book import FileBook
 
     path, stage, ready = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 
@@ -164,7 +164,7 @@ def test_save_killed_at_any_stage_leaves_the_workbook_whole(tmp_path):
 
 
 def test_atomic_save_failure_keeps_the_original_and_cleans_up(tmp_path):
-    from sop_xl.safe_io import atomic_save
+    from sop_xl.workbook.safe_io import atomic_save
 
     target = tmp_path / "book.xlsx"
     target.write_bytes(b"old")
@@ -194,7 +194,7 @@ def test_a_second_run_is_refused_while_locked_then_a_dead_owner_is_cleared(tmp_p
         capsys.readouterr()
         assert main(["run", str(path), "--steps", "cost_rollup", "--quiet"]) == EXIT_LOCKED
         err = capsys.readouterr().err
-        from sop_xl.locking import current_user
+        from sop_xl.plan.runlog import current_user
 
         assert f"{path.name} is being updated by {current_user()} " in err
         assert f"process {proc.pid} on " in err and "Wait for that run to finish" in err
@@ -278,7 +278,7 @@ def _declare_size(path: Path, member: str, size: int) -> None:
 
 @pytest.mark.parametrize("kind", ["ratio", "declared-size"])
 def test_decompression_bomb_is_refused_before_reading(tmp_path, capsys, monkeypatch, kind):
-    import sop_xl.adapters.file_book as fb
+    import sop_xl.workbook.file_book as fb
 
     path = W.demo_xlsx(tmp_path)
     if kind == "ratio":
@@ -403,7 +403,7 @@ def test_every_runpython_call_passes_one_constant_string():
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
 def test_atomic_save_keeps_the_file_permissions(tmp_path):
-    from sop_xl.safe_io import atomic_save
+    from sop_xl.workbook.safe_io import atomic_save
 
     shared = tmp_path / "shared.xlsx"
     shared.write_bytes(b"old")
@@ -421,8 +421,8 @@ def test_lock_edge_cases(tmp_path, monkeypatch):
     """A lock file still being written is not junk; junk and a reused pid are stale."""
     import json
 
-    from sop_xl import locking
-    from sop_xl.locking import WorkbookLock, WorkbookLocked
+    from sop_xl.workbook import locking
+    from sop_xl.workbook.locking import WorkbookLock, WorkbookLocked
 
     book = tmp_path / "b.xlsx"
     lock = lock_path(book)

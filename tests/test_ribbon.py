@@ -13,7 +13,7 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.table import Table
 
-from sop_xl.ribbon import (
+from sop_xl.workbook.ribbon import (
     CUSTOMUI14_NS,
     CUSTOMUI14_PART,
     UI_REL_TYPE,
@@ -25,7 +25,7 @@ from sop_xl.ribbon import (
     ribbon_callbacks,
     template_custom_ui,
 )
-from sop_xl.vba import load_source_modules, read_vba_modules, vba_project_bytes, write_vba_project, xlwings_modules
+from sop_xl.workbook.vba import load_source_modules, read_vba_modules, vba_project_bytes, write_vba_project, xlwings_modules
 
 # imageMso names checked against the composite Office icon list (2007/2010 Icons Gallery and
 # [MS-CUSTOMUI] imageMso table, as collected in ImageMso's Images.settings); MacroPlay is also what

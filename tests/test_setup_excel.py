@@ -3,9 +3,9 @@ import xlwings
 from openpyxl import load_workbook
 
 from sop_xl import contract as k
-from sop_xl import ribbon, vba
+from sop_xl.workbook import ribbon, vba
 from sop_xl.cli import main
-from sop_xl.setup_excel import module_version
+from sop_xl.excel.setup import module_version
 from sop_xl.template.builder import REPO_TEMPLATE, vba_modules
 
 

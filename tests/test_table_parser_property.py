@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sop_xl import contract as k
-from sop_xl.adapters.base import FormulaCell, RawTable
-from sop_xl.cells import EXCEL_ERRORS
-from sop_xl.validation import ROW, Problem, parse_settings, parse_table
+from sop_xl.plan.book import FormulaCell, RawTable
+from sop_xl.plan.cells import EXCEL_ERRORS
+from sop_xl.plan.validation import ROW, Problem, parse_settings, parse_table
 
 SETTINGS = settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -7,7 +7,8 @@ import pytest
 from openpyxl import load_workbook
 
 from sop_xl import contract as k
-from sop_xl import macros, ribbon, udfs, vba
+from sop_xl import macros, udfs
+from sop_xl.workbook import ribbon, vba
 from sop_xl.template.builder import REPO_TEMPLATE, build_template, vba_modules
 from sop_xl.template.udf_vba import wrapper_source
 

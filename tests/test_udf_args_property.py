@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sop_xl import udf_args as ua
+from sop_xl.excel import args as ua
 from sop_xl import udfs
-from sop_xl.cells import EXCEL_ERRORS
-from sop_xl.udf_args import Col, UdfArgError
+from sop_xl.plan.cells import EXCEL_ERRORS
+from sop_xl.excel.args import Col, UdfArgError
 
 from .test_udfs import FakeForecastEngine
 

@@ -562,7 +562,7 @@ def test_parse_memo_never_confuses_true_with_one_or_text_with_numbers(fake):
 
 
 def test_large_ranges_are_parsed_once(monkeypatch):
-    from sop_xl import udf_args
+    from sop_xl.excel import args as udf_args
     calls = []
     real = udf_args.table
 

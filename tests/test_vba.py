@@ -17,7 +17,7 @@ import openpyxl
 import pytest
 from openpyxl.worksheet.table import Table
 
-from sop_xl.vba import (
+from sop_xl.workbook.vba import (
     TEMPLATE_TIMESTAMP,
     VBA_SOURCE_DIR,
     VbaModule,
@@ -228,8 +228,8 @@ _BUILD_SCRIPT = textwrap.dedent("""
     from pathlib import Path
     sys.path.insert(0, sys.argv[2])
     from tests.test_vba import make_workbook, all_modules
-    from sop_xl.vba import write_vba_project
-    from sop_xl.ribbon import add_custom_ui
+    from sop_xl.workbook.vba import write_vba_project
+    from sop_xl.workbook.ribbon import add_custom_ui
     import openpyxl
     path = make_workbook(Path(sys.argv[1]))
     write_vba_project(path, all_modules())

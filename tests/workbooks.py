@@ -31,7 +31,7 @@ TMP_PATTERN = re.compile(r"^\..+\.tmp$")  # safe_io.atomic_save's temp files: .<
 @functools.lru_cache(maxsize=None)
 def _small_demo_cached() -> tuple[dict[str, pd.DataFrame], dict]:
     """The demo company cut down to 2 finished goods per family and what their BOMs use."""
-    from sop_xl.demo import make_demo
+    from sop_xl.demo.company import make_demo
 
     frames, settings = make_demo(7, items_per_family=2, horizon=6)
     items = frames["tblItems"]
@@ -63,8 +63,8 @@ def small_demo() -> tuple[dict[str, pd.DataFrame], dict]:
 def _base_bytes() -> bytes:
     import tempfile
 
-    from sop_xl.adapters.file_book import FileBook
-    from sop_xl.demo_workbook import fill_workbook
+    from sop_xl.workbook.file_book import FileBook
+    from sop_xl.demo.workbook import fill_workbook
     from sop_xl.template.builder import layout_workbook
 
     frames, settings = small_demo()
@@ -270,7 +270,7 @@ def coordinate(table: k.Table, i: int, field: str) -> tuple[int, str]:
 def _cell_xml(ref: str, attrs: str, value) -> str:
     from xml.sax.saxutils import escape
 
-    from sop_xl.cells import excel_serial
+    from sop_xl.plan.cells import excel_serial
 
     style = re.search(r'\bs="\d+"', attrs)
     head = f'<c r="{ref}"' + (f" {style.group(0)}" if style else "")
@@ -346,8 +346,8 @@ def folder_listing(folder: Path) -> set[str]:
 
 def strays(folder: Path, workbook: Path) -> set[str]:
     """Backup, lock and temp files that belong to ``workbook`` in ``folder``."""
-    from sop_xl.locking import lock_path
-    from sop_xl.safe_io import backup_path
+    from sop_xl.workbook.locking import lock_path
+    from sop_xl.workbook.safe_io import backup_path
 
     workbook = Path(workbook)
     found = set()

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from openpyxl import Workbook
 
-from .. import contract as k
-from .. import ribbon, vba
-from .dashboard import add_dashboard
-from .layout import add_settings_sheet, add_start_sheet, add_table_sheet, add_xlwings_conf_sheet
-from .udf_vba import MODULE_NAME as UDF_MODULE
-from .udf_vba import register_source, wrapper_source
+from sop_xl import contract as k
+from sop_xl.workbook import ribbon, vba
+from sop_xl.template.dashboard import add_dashboard
+from sop_xl.template.layout import add_settings_sheet, add_start_sheet, add_table_sheet, add_xlwings_conf_sheet
+from sop_xl.template.udf_vba import MODULE_NAME as UDF_MODULE
+from sop_xl.template.udf_vba import register_source, wrapper_source
 
 REPO_TEMPLATE = Path(__file__).resolve().parents[2] / "workbook" / "SOP_Template.xlsm"
 FIXED_TIME = datetime(2026, 1, 1)
@@ -72,7 +72,7 @@ def template_path() -> Path:
         return REPO_TEMPLATE
     import os
 
-    from .. import __version__
+    from sop_xl import __version__
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sop-xl"
     target = cache / f"SOP_Template-{__version__}.xlsm"
     if not target.exists():

@@ -11,9 +11,9 @@ from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.formatting.rule import ColorScaleRule
 from openpyxl.styles import Alignment, Border, Font, Side
 
-from .. import contract as k
-from ..cells import column_letter
-from .layout import BOLD, COMPUTED_FILL, TAB_REVIEW, add_table_sheet, print_setup, protect, quote, title_block
+from sop_xl import contract as k
+from openpyxl.utils import get_column_letter as column_letter
+from sop_xl.template.layout import BOLD, COMPUTED_FILL, TAB_REVIEW, add_table_sheet, print_setup, protect, quote, title_block
 
 MONTH_HEADER_ROW = 8
 FIRST_MONTH_ROW = MONTH_HEADER_ROW + 1

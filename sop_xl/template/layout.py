@@ -13,8 +13,8 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.table import Table as XlTable
 from openpyxl.worksheet.table import TableStyleInfo
 
-from .. import contract as k
-from ..cells import column_letter
+from sop_xl import contract as k
+from openpyxl.utils import get_column_letter as column_letter
 
 TITLE = Font(size=16, bold=True, color="1F3864")
 SUBTITLE = Font(italic=True, color="595959")

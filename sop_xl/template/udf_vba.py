@@ -15,7 +15,7 @@ PY_MODULE = "sop_xl.udfs"
 
 def udf_specs():
     """(name, [(param, optional)], description) for every registered UDF, in name order."""
-    from .. import udfs
+    from sop_xl import udfs
 
     specs = []
     for name in sorted(udfs.REGISTRY):
@@ -64,7 +64,7 @@ def register_source() -> str:
         "    On Error Resume Next",
     ]
     for name, params, description in udf_specs():
-        from .. import udfs
+        from sop_xl import udfs
 
         docs = [d for _p, _o, d in udfs.REGISTRY[name].params]
         arg_docs = "Array(" + ", ".join(_vba_string(d[:255]) for d in docs) + ")" if docs else "Empty"

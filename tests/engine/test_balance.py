@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from sop_xl.engine.balance import BalanceOptions, balance
-from sop_xl.engine.balance_solve import cbc_solver
+from sop_xl.engine.balance.solve import cbc_solver
 
 pytestmark = pytest.mark.filterwarnings("error::DeprecationWarning", "error::FutureWarning")
 
@@ -299,8 +299,8 @@ def test_bulk_loader_matches_stock_pulp_highs():
     # BulkHiGHS only changes how the PuLP model reaches highspy: stock pulp.HiGHS must agree
     import pulp
 
-    from sop_xl.engine.balance_model import layout, prepare
-    from sop_xl.engine.balance_solve import BulkHiGHS, build_pulp
+    from sop_xl.engine.balance.model import layout, prepare
+    from sop_xl.engine.balance.solve import BulkHiGHS, build_pulp
 
     d, it, r, ro = random_instance(n=10, T=4, R=3, seed=2)
     lay = layout(prepare(d, it, r, ro, 100.0, 0.5), 2.0)

@@ -22,7 +22,7 @@ directory, no timestamps or GUIDs invented per run), so ``vbaProject.bin`` is a 
 the modules. The zip around it is not: openpyxl stamps each entry with the current time, orders
 the parts it copies from a kept VBA archive by iterating a ``set`` (hash-seed dependent) and puts
 the save time into docProps/core.xml. :func:`write_package` therefore rewrites every package this
-module or :mod:`sop_xl.ribbon` writes: entries in a canonical order, each dated 1980-01-01 with
+module or :mod:`sop_xl.workbook.ribbon` writes: entries in a canonical order, each dated 1980-01-01 with
 fixed attributes, deflated at a fixed level; :func:`write_vba_project` also pins the core
 ``created``/``modified`` dates to :data:`TEMPLATE_TIMESTAMP`. The one thing outside our control
 is zlib itself: a different zlib build (e.g. zlib-ng) may deflate the same bytes differently.
@@ -61,7 +61,7 @@ __all__ = [
 ModuleKind = Literal["standard", "class", "document"]
 
 #: Our own VBA text sources (``.bas`` standard modules, ``.cls`` class modules).
-VBA_SOURCE_DIR = Path(__file__).resolve().parent / "template" / "vba"
+VBA_SOURCE_DIR = Path(__file__).resolve().parents[1] / "template" / "vba"
 
 #: The date written into docProps/core.xml (created and modified) of a built template.
 TEMPLATE_TIMESTAMP = "2000-01-01T00:00:00Z"
@@ -265,7 +265,7 @@ def read_package(path: str | os.PathLike[str]) -> dict[str, bytes]:
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder, fsync and os.replace
     (the project's one crash-safe writer; the file keeps the permissions of the one it replaces)."""
-    from .safe_io import atomic_write_bytes
+    from sop_xl.workbook.safe_io import atomic_write_bytes
 
     atomic_write_bytes(Path(path), data)
 

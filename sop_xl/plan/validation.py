@@ -13,9 +13,9 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from . import cells
-from .adapters.base import FormulaCell, RawTable, TableMissing
-from .contract import (CHOICE, DATE, INTEGER, NUMBER, PERCENT, SETTINGS, SETTINGS_SHEET, TABLES,
+from sop_xl.plan import cells
+from sop_xl.plan.book import FormulaCell, RawTable, TableMissing
+from sop_xl.contract import (CHOICE, DATE, INTEGER, NUMBER, PERCENT, SETTINGS, SETTINGS_SHEET, TABLES,
                        Column, Setting, Table)
 
 ROW = "_row"  # the Excel row each frame row came from; dropped before the engine sees the frame

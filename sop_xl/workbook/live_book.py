@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..contract import Table
-from .base import RawTable, TableMissing
+from sop_xl.contract import Table
+from sop_xl.plan.book import RawTable, TableMissing
 
 
 class LiveBook:
@@ -54,9 +54,9 @@ class LiveBook:
             raise KeyError(name) from None
 
     def setting_address(self, name: str) -> tuple[str, int, str]:
-        from ..cells import column_letter
+        from openpyxl.utils import get_column_letter
         rng = self._name(name)
-        return rng.sheet.name, rng.row, column_letter(rng.column)
+        return rng.sheet.name, rng.row, get_column_letter(rng.column)
 
     def has_setting(self, name: str) -> bool:
         try:
@@ -144,5 +144,5 @@ def _protect(sheet) -> None:
 
 
 def _plain(value):
-    from .file_book import _cell_value
+    from sop_xl.workbook.file_book import _cell_value
     return _cell_value(value)

@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 import pulp
 
-from .balance_model import Layout, ModelData, layout, prepare
-from .balance_solve import HIGHS_OK, BulkHiGHS, build_pulp, cbc_solver, cbc_unconstrained_problem, highspy
+from sop_xl.engine.balance.model import Layout, ModelData, layout, prepare
+from sop_xl.engine.balance.solve import HIGHS_OK, BulkHiGHS, build_pulp, cbc_solver, cbc_unconstrained_problem, highspy
 
 # Above this many LP columns "auto" switches from dual simplex to interior point (IPX + crossover).
 # Measured on the benchmark model (CPU s, HiGHS 1.16 without HiPO): 65k columns simplex ~2 vs IPX ~4-5;

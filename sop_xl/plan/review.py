@@ -10,30 +10,16 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from . import contract as k
-from . import pipeline
-from .engine.demand import scale_where
-from .locking import current_user
-from .validation import Problem, ValidationError
+from sop_xl import contract as k
+from sop_xl.plan import pipeline, steps
+from sop_xl.plan.context import Context
+from sop_xl.plan.steps import tables_for
+from sop_xl.plan.scenario import BASE_SCENARIO, scenario_context
+from sop_xl.plan.runlog import current_user, log_row
+from sop_xl.plan.validation import Problem, ValidationError
 
 # ------------------------------------------------------------------------------------ scenarios
-def scenario_context(base: pipeline.Context, changes: pd.DataFrame) -> pipeline.Context:
-    ctx = pipeline.Context(base.book)
-    ctx.settings = dict(base.settings)
-    ctx.frames = dict(base.frames)
-    by = {kind: dict(zip(grp["target"], grp["factor"])) for kind, grp in changes.groupby("change")}
-    if "demand" in by:  # applied to the consensus, after any forecast in the same run
-        ctx.demand_factors = by["demand"]
-    if "capacity" in by:
-        ctx.frames[k.RESOURCES.name] = scale_where(ctx.frames[k.RESOURCES.name], "resource",
-                                               ["available_hours", "max_overtime_hours"], by["capacity"])
-    if "cost" in by:
-        ctx.frames[k.COSTS.name] = scale_where(ctx.frames[k.COSTS.name], "item", ["material", "labour", "overhead"],
-                                           by["cost"])
-    return ctx
-
-
-def _kpis(name: str, ctx: pipeline.Context) -> dict:
+def _kpis(name: str, ctx: Context) -> dict:
     plan = ctx.results[k.SUPPLY_PLAN.name]
     util = ctx.results[k.UTILIZATION.name]
     fin = ctx.results[k.FINANCIALS.name]
@@ -55,30 +41,30 @@ def _kpis(name: str, ctx: pipeline.Context) -> dict:
 def run_scenarios(book, progress=None) -> pd.DataFrame:
     """Run the base plan and every scenario through consensus -> balance -> finance, side by side."""
     started = time.perf_counter()
-    base = pipeline.Context(book, progress)
-    base.load(pipeline.tables_for(["balance", "financials"]) + (k.SCENARIOS,))
+    base = Context(book, progress)
+    base.load(tables_for(["balance", "financials"]) + (k.SCENARIOS,))
     scen = base.frame(k.SCENARIOS)
     if k.DEMAND.name not in base.frames or base.frames[k.DEMAND.name].empty:
         raise ValidationError([Problem(k.DEMAND.sheet, k.DEMAND.name, None, None, "the consensus demand is empty",
                                        "Run Forecast first")])
     rows = []
-    names = [pipeline.BASE_SCENARIO] + [n for n in dict.fromkeys(scen["scenario"]) if n != pipeline.BASE_SCENARIO]
+    names = [BASE_SCENARIO] + [n for n in dict.fromkeys(scen["scenario"]) if n != BASE_SCENARIO]
     for i, name in enumerate(names, start=1):
         base.status(f"Scenario {i} of {len(names)}: {name} …")
         ctx = scenario_context(base, scen[scen["scenario"] == name])
-        pipeline.step_balance(ctx)
-        pipeline.step_financials(ctx)
+        steps.step_balance(ctx)
+        steps.step_financials(ctx)
         rows.append(_kpis(name, ctx))
     result = pd.DataFrame(rows)
     book.write_table(k.SCENARIO_RESULTS, pipeline.rows_for(k.SCENARIO_RESULTS, result, 0))
-    book.append_rows(k.LOG, [pipeline.log_row("scenarios", "OK", time.perf_counter() - started,
+    book.append_rows(k.LOG, [log_row("scenarios", "OK", time.perf_counter() - started,
                                               f"{len(names)} scenarios: {', '.join(names)}")])
     book.status(None)
     return result
 
 
 # ------------------------------------------------------------------------------------ snapshots
-def current_plan(ctx: pipeline.Context) -> pd.DataFrame:
+def current_plan(ctx: Context) -> pd.DataFrame:
     """The plan in long form: measure, key, period, value."""
     parts = []
     dem = ctx.previous(k.DEMAND)
@@ -98,8 +84,8 @@ def current_plan(ctx: pipeline.Context) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _consensus_frame(ctx: pipeline.Context) -> pd.DataFrame:
-    from .engine.demand import with_consensus
+def _consensus_frame(ctx: Context) -> pd.DataFrame:
+    from sop_xl.engine.demand import with_consensus
     return with_consensus(ctx.frame(k.DEMAND))
 
 
@@ -120,7 +106,7 @@ def plan_changes(previous: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
 def take_snapshot(book, label: str | None = None, progress=None) -> str:
     """Store the current plan under a version label and show what changed since the last one."""
     started = time.perf_counter()
-    ctx = pipeline.Context(book, progress)
+    ctx = Context(book, progress)
     ctx.status("Snapshot: reading the current plan …")
     ctx.load((k.ITEMS, k.DEMAND))
     ctx.results[k.DEMAND.name] = _consensus_frame(ctx)
@@ -140,7 +126,7 @@ def take_snapshot(book, label: str | None = None, progress=None) -> str:
         note = "first snapshot"
     new_rows = pipeline.rows_for(k.SNAPSHOTS, current.assign(version=version), 0)
     book.append_rows(k.SNAPSHOTS, new_rows)
-    book.append_rows(k.LOG, [pipeline.log_row("snapshot", "OK", time.perf_counter() - started,
+    book.append_rows(k.LOG, [log_row("snapshot", "OK", time.perf_counter() - started,
                                               f"{version}: {len(current)} values; {note}")])
     book.status(None)
     return f"snapshot '{version}': {len(current)} values; {note}"

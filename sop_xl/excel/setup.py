@@ -13,8 +13,8 @@ from pathlib import Path
 
 import xlwings
 
-from . import contract as k
-from . import vba
+from sop_xl import contract as k
+from sop_xl.workbook import vba
 
 OUR_MODULES = {"xlwings", "Dictionary", "xlwings_udfs", "SopUdfRegister", "SopRibbon", "SopHelpers"}
 
@@ -37,7 +37,7 @@ def module_version(path: Path) -> str | None:
 
 def repair_vba(path: Path) -> str:
     """Rewrite the VBA project from the installed xlwings and our sources; refuse if foreign code would be lost."""
-    from .template.builder import vba_modules
+    from sop_xl.template.builder import vba_modules
 
     present = vba.read_vba_modules(path)
     ours = {m.name for m in vba_modules()}
@@ -58,8 +58,8 @@ def _has_code(code: str) -> bool:
 def write_interpreter(path: Path, python: str) -> str:
     from openpyxl import load_workbook
 
-    from . import ribbon
-    from .safe_io import atomic_save
+    from sop_xl.workbook import ribbon
+    from sop_xl.workbook.safe_io import atomic_save
 
     key = "Interpreter_Win" if os.name == "nt" or python.lower().endswith(".exe") else "Interpreter_Mac"
     custom_ui = ribbon.read_custom_ui(path)

@@ -10,7 +10,7 @@ added.
 openpyxl (keep_vba=True) copies the customUI part on save but writes ``_rels/.rels`` anew without
 the relationship, so the ribbon is gone. Call :func:`restore_custom_ui` (same as
 :func:`add_custom_ui`) after every openpyxl save. Writes are atomic and canonical (see
-:mod:`sop_xl.vba`): the same package and XML give the same bytes, and adding again changes nothing.
+:mod:`sop_xl.workbook.vba`): the same package and XML give the same bytes, and adding again changes nothing.
 All XML read here is parsed with defusedxml.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from defusedxml import ElementTree as SafeET
 
-from sop_xl.vba import (
+from sop_xl.workbook.vba import (
     CONTENT_TYPES,
     ROOT_RELS,
     VBA_SOURCE_DIR,

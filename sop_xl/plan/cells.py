@@ -151,12 +151,3 @@ def excel_serial(moment: datetime | date) -> float:
     if not isinstance(moment, datetime):
         moment = datetime(moment.year, moment.month, moment.day)
     return (moment - EXCEL_EPOCH).days + (moment - EXCEL_EPOCH).seconds / 86400.0
-
-
-def column_letter(index: int) -> str:
-    """1 -> A, 27 -> AA."""
-    letters = ""
-    while index:
-        index, rem = divmod(index - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters

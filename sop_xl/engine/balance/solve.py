@@ -24,7 +24,7 @@ from operator import attrgetter
 import numpy as np
 import pulp
 
-from .balance_model import Layout
+from sop_xl.engine.balance.model import Layout
 
 try:  # highspy is optional at runtime: fall back to CBC when it is missing
     import highspy  # type: ignore

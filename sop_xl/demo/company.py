@@ -100,7 +100,7 @@ def make_demo(seed: int = 7, *, plan_start: datetime = PLAN_START, horizon: int 
 
     items_df = pd.DataFrame(items)
     # Prices follow the rolled-up cost, so margins look like a real business (35-50 %).
-    from .engine.bom import rollup
+    from sop_xl.engine.bom import rollup
     unit = rollup(pd.DataFrame(bom), pd.DataFrame(costs), items_df["item"].tolist()).unit_cost.set_index("item")["unit_cost"]
     fg = items_df["item_type"] == "FG"
     markup = rng.uniform(1.55, 2.0, int(fg.sum()))

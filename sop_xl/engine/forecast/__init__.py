@@ -39,9 +39,9 @@ import numpy as np
 import pandas as pd
 from utilsforecast.preprocessing import fill_gaps
 
-from .forecast_accuracy import holdout_metrics, m3_smape  # noqa: F401  (re-exported)
-from .forecast_intermittent import classify_demand, flat_frame, window_average
-from .forecast_models import ENSEMBLE_COMPONENTS, INTERMITTENT_MODELS, predict
+from sop_xl.engine.metrics import holdout_metrics, m3_smape  # noqa: F401  (re-exported)
+from sop_xl.engine.forecast.intermittent import classify_demand, flat_frame, window_average
+from sop_xl.engine.forecast.models import ENSEMBLE_COMPONENTS, INTERMITTENT_MODELS, predict
 
 MODEL_NAMES: tuple[str, ...] = (
     "auto",

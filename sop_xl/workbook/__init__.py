@@ -2,17 +2,17 @@
 
 Macros and the CLI call the same pipeline functions with either; the engine never knows which.
 """
-from .base import RawTable, TableMissing, WorkbookAdapter
+from sop_xl.plan.book import RawTable, TableMissing, WorkbookAdapter
 
 __all__ = ["RawTable", "TableMissing", "WorkbookAdapter", "open_file", "for_caller"]
 
 
 def open_file(path, **kw):
-    from .file_book import FileBook
+    from sop_xl.workbook.file_book import FileBook
     return FileBook(path, **kw)
 
 
 def for_caller(book=None):
     """The adapter for the workbook that called a macro (xlwings ``Book.caller()``)."""
-    from .live_book import LiveBook
+    from sop_xl.workbook.live_book import LiveBook
     return LiveBook(book)

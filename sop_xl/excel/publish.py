@@ -19,8 +19,8 @@ from openpyxl import load_workbook
 from openpyxl.utils import column_index_from_string
 from openpyxl.worksheet.formula import ArrayFormula
 
-from . import contract as k
-from . import pipeline
+from sop_xl import contract as k
+from sop_xl.plan.runlog import log_row
 
 PDF_SHEETS = (k.DASHBOARD_SHEET, k.EXCEPTIONS.sheet)
 _CALL = re.compile(r"^=\s*(SOP_[A-Z_]+)\s*\((.*)\)\s*$", re.I | re.S)
@@ -74,7 +74,7 @@ def _split_args(text: str) -> list[str]:
 
 def evaluate_sop_formula(formula: str, sheet: str, values: dict[str, list[list[Any]]]):
     """Evaluate ``=SOP_NAME(arg, ...)`` whose args are references, numbers, strings or booleans."""
-    from . import udfs
+    from sop_xl import udfs
 
     m = _CALL.match(formula)
     if not m or m.group(1).upper() not in udfs.REGISTRY:
@@ -107,7 +107,7 @@ def evaluate_sop_formula(formula: str, sheet: str, values: dict[str, list[list[A
 
 
 def computed_values(path: Path, sheets: list[str]) -> dict[str, list[list[Any]]]:
-    from . import libreoffice
+    from sop_xl import libreoffice
 
     if not libreoffice.available():
         raise PublishError("Publishing a saved workbook needs LibreOffice to compute its formulas "
@@ -148,8 +148,8 @@ def values_only_copy(source: Path, target: Path, values: dict[str, list[list[Any
 
 
 def publish(book, out_dir: str | Path | None = None, progress=None) -> Published:
-    from . import libreoffice
-    from .safe_io import atomic_save
+    from sop_xl import libreoffice
+    from sop_xl.workbook.safe_io import atomic_save
 
     started = time.perf_counter()
     source_path = Path(getattr(book, "path", "workbook.xlsm"))
@@ -174,7 +174,7 @@ def publish(book, out_dir: str | Path | None = None, progress=None) -> Published
         made_pdf = pdf
     elapsed = time.perf_counter() - started
     result = Published(xlsx, made_pdf, counts[0], counts[1], elapsed)
-    book.append_rows(k.LOG, [pipeline.log_row("publish", "OK", elapsed, str(result))])
+    book.append_rows(k.LOG, [log_row("publish", "OK", elapsed, str(result))])
     book.status(None)
     return result
 

@@ -6,12 +6,13 @@ stale and is cleared.
 """
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import socket
 import time
 from pathlib import Path
+
+from sop_xl.plan.runlog import current_user
 
 
 class WorkbookLocked(RuntimeError):
@@ -133,10 +134,3 @@ class WorkbookLock:
 
     def __exit__(self, *exc):
         self.release()
-
-
-def current_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user database in some containers
-        return "unknown"

@@ -4,11 +4,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from . import contract as k
-from .adapters import open_file
-from .demo import make_demo
-from .pipeline import rows_for
-from .template.builder import template_path
+from sop_xl import contract as k
+from sop_xl.workbook import open_file
+from sop_xl.demo.company import make_demo
+from sop_xl.plan.pipeline import rows_for
+from sop_xl.template.builder import template_path
 
 
 def fill_workbook(book, frames: dict, settings: dict) -> None:

@@ -2,7 +2,7 @@
 
 LibreOffice's Python-UNO bridge (``uno``) only imports in the system Python
 (``/usr/bin/python3`` from Debian's ``python3-uno``), not in the project's
-virtual environment.  This module therefore runs :mod:`sop_xl.lo_worker` as a
+virtual environment.  This module therefore runs :mod:`sop_xl.libreoffice.worker` as a
 script under that interpreter; the worker starts a private headless ``soffice``
 (own temporary user profile, no restore, no macros executed), talks to it over
 a UNO pipe, and answers JSON requests on its stdin/stdout.
@@ -65,7 +65,7 @@ __all__ = [
 UNO_PYTHON = os.environ.get("SOP_XL_UNO_PYTHON", "/usr/bin/python3")
 #: LibreOffice launcher; the worker starts the soffice.bin beside it.
 SOFFICE = os.environ.get("SOP_XL_SOFFICE", "soffice")
-WORKER = Path(__file__).with_name("lo_worker.py")
+WORKER = Path(__file__).with_name("worker.py")
 DEFAULT_TIMEOUT = 120.0
 #: Time allowed for LibreOffice to shut down cleanly before it is killed.
 CLOSE_GRACE = 20.0

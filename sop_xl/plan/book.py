@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..contract import Table
+from sop_xl.contract import Table
 
 
 class TableMissing(LookupError):

@@ -15,11 +15,11 @@ from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter, range_boundaries
 from openpyxl.utils.exceptions import InvalidFileException
 
-from .. import ribbon
-from ..contract import Table
-from ..locking import WorkbookLock
-from ..safe_io import UnsafeWorkbook, atomic_save, check_package, remove_stale_temps
-from .base import FormulaCell, RawTable, TableMissing
+from sop_xl.workbook import ribbon
+from sop_xl.contract import Table
+from sop_xl.workbook.locking import WorkbookLock
+from sop_xl.workbook.safe_io import UnsafeWorkbook, atomic_save, check_package, remove_stale_temps
+from sop_xl.plan.book import FormulaCell, RawTable, TableMissing
 
 
 class FileBook:

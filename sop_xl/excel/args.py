@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence
 
-from . import cells
-from .cells import CellError, excel_error, is_blank
+from sop_xl.plan import cells
+from sop_xl.plan.cells import CellError, excel_error, is_blank
 
 __all__ = [
     "UdfArgError",

@@ -1,0 +1,118 @@
+"""What one run knows: validated inputs, settings, and the results computed so far (in memory)."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pandas as pd
+
+from sop_xl import contract as k
+from sop_xl.plan.book import TableMissing
+from sop_xl.plan.validation import (ROW, Problem, ValidationError, check_refs, engine_frame, excel_rows,
+                                    missing_table_problem, parse_settings, parse_table)
+
+
+class Context:
+    """What one run knows: validated inputs, settings, and results computed so far (in memory)."""
+
+    def __init__(self, book, progress: Callable[[str], None] | None = None):
+        self.book = book
+        self.frames: dict[str, pd.DataFrame] = {}   # validated inputs, with the _row column
+        self.results: dict[str, pd.DataFrame] = {}  # output tables computed in this run
+        self.settings: dict[str, Any] = {}
+        self.summary: list[str] = []
+        self.warnings: list[str] = []
+        self.log: list[list[Any]] = []
+        self.demand_factors: dict[str, float] = {}  # a scenario's consensus multipliers by family
+        self.progress = progress
+
+    def status(self, text: str) -> None:
+        self.book.status(text)
+        if self.progress:
+            self.progress(text)
+
+    # ------------------------------------------------------------------ inputs
+    def load(self, tables: tuple[k.Table, ...]) -> None:
+        problems: list[Problem] = []
+        raw_settings, where = {}, {}
+        address = getattr(self.book, "setting_address", None)
+        for s in k.SETTINGS:
+            if self.book.has_setting(s.name):
+                raw_settings[s.name] = self.book.read_setting(s.name)
+                if address:
+                    where[s.name] = address(s.name)
+        self.settings, setting_problems = parse_settings(raw_settings, where)
+        problems += setting_problems
+        problems += self._parse(tables)
+        problems += self._cross_checks()
+        if problems:
+            raise ValidationError(problems)
+
+    def load_more(self, tables: tuple[k.Table, ...]) -> None:
+        """Validate further tables after ``load`` (settings and earlier tables are not read again)."""
+        problems = self._parse(tables)
+        if problems:
+            raise ValidationError(problems)
+
+    def _parse(self, tables: tuple[k.Table, ...]) -> list[Problem]:
+        problems: list[Problem] = []
+        for table in tables:
+            try:
+                raw = self.book.read_table(table)
+            except TableMissing as exc:
+                problems.append(missing_table_problem(exc))
+                continue
+            frame, found = parse_table(raw, table)
+            problems += found
+            self.frames[table.name] = frame
+        return problems + check_refs(self.frames, tables)
+
+    def _cross_checks(self) -> list[Problem]:
+        problems = []
+        start = pd.Timestamp(self.settings["PlanStart"])
+        hist = self.frames.get(k.HISTORY.name)
+        if hist is not None and len(hist):
+            future = hist[hist["period"] >= start]
+            for _, row in future.head(50).iterrows():
+                problems.append(Problem(k.HISTORY.sheet, k.HISTORY.name, int(row[ROW]), "Period",
+                                        f"{row['period']:%Y-%m} is on or after the plan start {start:%Y-%m}",
+                                        "History holds past months only: delete the row or move PlanStart"))
+        bom = self.frames.get(k.BOM.name)
+        if bom is not None and len(bom):
+            from sop_xl.engine.bom import check_bom
+            eng = engine_frame(bom).dropna(subset=["parent", "component"])
+            # Quantities, duplicates and blanks are already reported by the table check: keep the
+            # problems only the BOM graph can see.
+            for p in (q for q in check_bom(eng, None) if q.kind in ("cycle", "self_reference")):
+                rows = excel_rows(bom, p.rows)
+                problems.append(Problem(k.BOM.sheet, k.BOM.name, rows[0] if rows else None, "Component",
+                                        p.message + (f" (rows {', '.join(map(str, rows))})" if len(rows) > 1 else ""),
+                                        "Break the loop: a component cannot contain its own parent"
+                                        if p.kind == "cycle" else "Correct or delete the line"))
+        return problems
+
+    def frame(self, table: k.Table) -> pd.DataFrame:
+        return engine_frame(self.frames[table.name])
+
+    def previous(self, table: k.Table, missing_ok: bool = False) -> pd.DataFrame:
+        """An output of an earlier step: from this run if computed, else as the workbook holds it.
+
+        With ``missing_ok`` a table that is not in the workbook reads as empty.
+        """
+        if table.name in self.results:
+            return self.results[table.name]
+        try:
+            raw = self.book.read_table(table)
+        except TableMissing:
+            if missing_ok:
+                return pd.DataFrame(columns=table.fields)
+            raise
+        frame, _problems = parse_table(raw, table)
+        return engine_frame(frame)
+
+    @property
+    def periods(self) -> pd.DatetimeIndex:
+        return pd.date_range(pd.Timestamp(self.settings["PlanStart"]), periods=int(self.settings["Horizon"]),
+                             freq="MS")
+
+    def put(self, table: k.Table, frame: pd.DataFrame) -> None:
+        self.results[table.name] = frame

@@ -1,0 +1,112 @@
+"""The one path every run walks: sheet tables -> validation -> engine -> result tables -> sheets.
+
+The ribbon macros (live Excel) and the CLI (a workbook file) both call ``run`` with an adapter.
+All inputs a run needs are validated before any engine work; all outputs are written at the end,
+together, so a failed run leaves the workbook as it was.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+from openpyxl.utils import get_column_letter
+
+from sop_xl import contract as k
+from sop_xl.plan.book import TableMissing
+from sop_xl.plan.context import Context
+from sop_xl.plan.runlog import log_row
+from sop_xl.plan.scenario import with_scenario
+from sop_xl.plan.steps import STEP_ORDER, STEPS, tables_for
+
+@dataclass
+class RunReport:
+    steps: list[str]
+    seconds: float = 0.0
+    summary: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------- writing
+def rows_for(table: k.Table, frame: pd.DataFrame, first_row: int, first_col: int = 1) -> list[list[Any]]:
+    """Cell values for a table body, in contract column order; formula columns get their formula."""
+    n = len(frame)
+    columns = []
+    for col in table.columns:
+        if col.formula:
+            letters = {c.field: get_column_letter(first_col + j) for j, c in enumerate(table.columns)}
+            template = col.formula
+            for fld, letter in letters.items():
+                template = template.replace("{C:" + fld + "}", letter)
+            columns.append([template.replace("{r}", str(first_row + i)) for i in range(n)])
+        elif col.field in frame.columns:
+            values = frame[col.field]
+            if col.kind == k.DATE:
+                values = pd.to_datetime(values)
+                columns.append([None if pd.isna(v) else v.to_pydatetime() for v in values])
+            elif col.kind in (k.NUMBER, k.PERCENT):
+                arr = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+                columns.append([None if (v != v or np.isinf(v)) else float(v) for v in arr])
+            elif col.kind == k.INTEGER:
+                arr = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+                columns.append([None if v != v else int(v) for v in arr])
+            else:
+                columns.append([None if (v is None or (isinstance(v, float) and v != v)) else str(v)
+                                for v in values])
+        else:
+            columns.append([None] * n)
+    return [list(r) for r in zip(*columns)] if n else []
+
+
+def write_results(ctx: Context) -> list[str]:
+    written = []
+    for name, frame in ctx.results.items():
+        table = k.TABLES[name]
+        raw_first = table.header_row + 1
+        try:
+            raw = ctx.book.read_table(table)
+            raw_first = raw.first_row
+            first_col = raw.first_col
+        except TableMissing:
+            first_col = table.first_col
+        ctx.book.write_table(table, rows_for(table, frame, raw_first, first_col))
+        written.append(f"{table.sheet} ({len(frame)} rows)")
+    return written
+
+
+def run(book, steps: list[str], progress: Callable[[str], None] | None = None) -> RunReport:
+    """Validate everything the steps need, run them in memory, then write all results at once."""
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown:
+        raise ValueError(f"unknown step(s): {', '.join(unknown)}; known: {', '.join(STEPS)}")
+    steps = [s for s in STEP_ORDER if s in steps]
+    started = time.perf_counter()
+    ctx = Context(book, progress)
+    ctx.status("Checking the input tables …")
+    ctx.load(tables_for(steps))
+    ctx = with_scenario(ctx, steps)
+    for step in steps:
+        t0 = time.perf_counter()
+        ctx.status(f"{step.replace('_', ' ').capitalize()} …")
+        STEPS[step][0](ctx)
+        ctx.log.append(log_row(step, "OK", time.perf_counter() - t0, ctx.summary[-1] if ctx.summary else ""))
+    ctx.status("Writing results …")
+    written = write_results(ctx)
+    book.append_rows(k.LOG, ctx.log)
+    elapsed = time.perf_counter() - started
+    if book.has_setting(k.LAST_RUN_NAME):
+        book.write_named(k.LAST_RUN_NAME, f"{datetime.now():%Y-%m-%d %H:%M} {', '.join(steps)}: OK "
+                                          f"in {elapsed:.1f} s")
+    book.status(None)
+    return RunReport(steps, elapsed, ctx.summary, ctx.warnings, written)
+
+
+def validate(book) -> Context:
+    """Check every input table and setting; raises ValidationError listing all problems."""
+    ctx = Context(book)
+    ctx.load(k.INPUT_TABLES)
+    return ctx

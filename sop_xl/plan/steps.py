@@ -1,0 +1,181 @@
+"""The planning steps: forecast, balance, cost roll-up, financials, exceptions.
+
+Each step reads validated frames from the Context, calls the engine, and puts its output tables back
+into the Context; nothing here reads or writes a workbook.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import pandas as pd
+
+from sop_xl import contract as k
+from sop_xl.engine import demand as demand_engine
+from sop_xl.plan.context import Context
+from sop_xl.plan.validation import Problem, ValidationError
+
+STEP_ORDER = ("forecast", "balance", "cost_rollup", "financials", "exceptions")
+
+
+def step_forecast(ctx: Context) -> None:
+    from sop_xl.engine.forecast import forecast
+
+    hist = ctx.frame(k.HISTORY)
+    s = ctx.settings
+    long = hist.rename(columns={"item": "unique_id", "period": "ds", "qty": "y"})[["unique_id", "ds", "y"]]
+    ctx.status(f"Forecasting {long['unique_id'].nunique()} items …")
+    # Each series is forecast from its own last month: cover the months between the oldest series
+    # end and PlanStart too, so every item still gets the full horizon of plan months.
+    start = pd.Timestamp(s["PlanStart"])
+    oldest_end = long.groupby("unique_id")["ds"].max().min()
+    gap = max((start.year - oldest_end.year) * 12 + start.month - oldest_end.month - 1, 0)
+    result = forecast(long, horizon=int(s["Horizon"]) + gap, season_length=int(s["SeasonLength"]), freq="MS",
+                      model=s["ForecastModel"])
+    fc = result.forecasts.rename(columns={"unique_id": "item", "ds": "period"})
+    fc = fc[fc["period"].isin(ctx.periods)] if len(fc) else fc
+    ctx.put(k.FORECAST, fc)
+    models = result.selection.merge(result.accuracy.drop(columns=["model"], errors="ignore"), on="unique_id",
+                                    how="left").rename(columns={"unique_id": "item"})
+    ctx.put(k.FORECAST_MODELS, models)
+    existing = ctx.frame(k.DEMAND) if k.DEMAND.name in ctx.frames else None
+    stat = fc[["item", "period", "yhat"]].rename(columns={"yhat": "stat_forecast"})
+    ctx.put(k.DEMAND, demand_engine.merge_forecast(stat, existing, ctx.periods))
+    ctx.warnings += result.warnings
+    counts = models["model"].value_counts()
+    ctx.summary.append(f"forecast: {models['item'].nunique()} items × {int(s['Horizon'])} months; "
+                       f"models: {', '.join(f'{m} {n}' for m, n in counts.head(4).items())}")
+
+
+def _consensus(ctx: Context) -> pd.DataFrame:
+    if k.DEMAND.name in ctx.results:
+        dem = ctx.results[k.DEMAND.name]
+    else:
+        dem = demand_engine.with_consensus(ctx.frame(k.DEMAND))
+    dem = dem[dem["period"].isin(ctx.periods)]
+    if ctx.demand_factors:
+        dem = demand_engine.apply_demand_factors(dem, ctx.frame(k.ITEMS), ctx.demand_factors)
+    return dem[["item", "period", "consensus"]].rename(columns={"consensus": "qty"})
+
+
+def _unit_costs(ctx: Context) -> pd.DataFrame:
+    if k.COST_ROLLUP.name not in ctx.results:
+        step_cost_rollup(ctx, quiet=True)
+    return ctx.results[k.COST_ROLLUP.name][["item", "unit_cost"]]
+
+
+def _items_for_balance(ctx: Context, unit_cost: pd.DataFrame | None) -> pd.DataFrame:
+    items = ctx.frame(k.ITEMS)
+    if unit_cost is not None:
+        items = items.merge(unit_cost, on="item", how="left")
+    else:
+        items["unit_cost"] = 0.0
+    # Blank shortage cost means: losing a sale costs its price.
+    items["shortage_cost"] = items["shortage_cost"].fillna(items["price"])
+    return items
+
+
+def step_balance(ctx: Context) -> None:
+    from sop_xl.engine.balance import BalanceOptions, balance
+
+    s = ctx.settings
+    demand = _consensus(ctx)
+    demand = demand[demand["qty"].abs() > 0]
+    items = _items_for_balance(ctx, _unit_costs(ctx) if len(ctx.frames.get(k.COSTS.name, [])) else None)
+    options = BalanceOptions(solver=s["Solver"], method=s["SolverMethod"])
+    ctx.status(f"Balancing {demand['item'].nunique()} items against capacity …")
+    res = balance(demand, items, ctx.frame(k.RESOURCES), ctx.frame(k.ROUTING), options, progress=ctx.status)
+    ctx.put(k.SUPPLY_PLAN, res.plan)
+    ctx.put(k.UTILIZATION, res.utilization)
+    ctx.put(k.BOTTLENECKS, res.bottlenecks)
+    ctx.put(k.UNMET, res.unmet)
+    ctx.put(k.BALANCE_COSTS, res.costs)
+    ctx.put(k.HEATMAP, heatmap(res.utilization, ctx.periods))
+    ctx.warnings += list(res.messages)
+    served = float(res.plan["served"].sum())
+    total = float(res.plan["demand"].sum())
+    top = res.bottlenecks.head(1)
+    neck = (f"; bottleneck {top.iloc[0]['resource']} {pd.Timestamp(top.iloc[0]['period']):%Y-%m} "
+            f"({top.iloc[0]['shadow_price']:.2f}/h)") if len(top) and top.iloc[0]["shadow_price"] > 0 else ""
+    ctx.summary.append(f"balance: {res.status}; service {served / total:.1%} of {total:,.0f} units; "
+                       f"unmet {res.unmet['unmet'].sum():,.0f}{neck}" if total else f"balance: {res.status}")
+
+
+def heatmap(utilization: pd.DataFrame, periods: pd.DatetimeIndex) -> pd.DataFrame:
+    """Resource x first DASHBOARD_MONTHS plan months of utilisation, for the dashboard's heat map."""
+    months = list(periods[: k.DASHBOARD_MONTHS])
+    wide = utilization.pivot_table(index="resource", columns="period", values="utilization", aggfunc="sum")
+    wide = wide.reindex(columns=months)
+    wide.columns = [f"m{i + 1:02d}" for i in range(len(months))]
+    return wide.reset_index()
+
+
+def step_cost_rollup(ctx: Context, quiet: bool = False) -> None:
+    from sop_xl.engine.bom import explode, rollup
+
+    items = ctx.frame(k.ITEMS)
+    roll = rollup(ctx.frame(k.BOM), ctx.frame(k.COSTS), items["item"].tolist())
+    unit = roll.unit_cost
+    ctx.put(k.COST_ROLLUP, unit)
+    if quiet:
+        return
+    plan = ctx.previous(k.SUPPLY_PLAN, missing_ok=True)
+    if len(plan):
+        prod = plan[["item", "period", "production"]].rename(columns={"production": "qty"})
+        ctx.put(k.REQUIREMENTS, explode(prod[prod["qty"] > 0], ctx.frame(k.BOM)))
+    fg = unit.merge(items[["item", "item_type"]], on="item")
+    fg = fg[fg["item_type"] == "FG"]
+    ctx.summary.append(f"cost roll-up: {len(unit)} items, {int(unit['level'].max()) + 1 if len(unit) else 0} "
+                       f"levels; finished goods cost {fg['unit_cost'].min():,.2f} to {fg['unit_cost'].max():,.2f}"
+                       if len(fg) else f"cost roll-up: {len(unit)} items")
+
+
+def step_financials(ctx: Context) -> None:
+    from sop_xl.engine.finance import financial_plan
+
+    plan = ctx.previous(k.SUPPLY_PLAN)
+    if plan.empty:
+        raise ValidationError([Problem(k.SUPPLY_PLAN.sheet, k.SUPPLY_PLAN.name, None, None,
+                                       "the supply plan is empty", "Run Balance first")])
+    unit = _unit_costs(ctx)
+    items = ctx.frame(k.ITEMS)
+    served = plan[["item", "period", "served"]].rename(columns={"served": "qty"})
+    inventory = plan[["item", "period", "inventory"]].rename(columns={"inventory": "qty"})
+    fin = financial_plan(served, items, unit, ctx.frame(k.BUDGET), inventory)
+    ctx.put(k.FINANCIALS, fin.by_family)
+    tot = fin.by_family[["revenue", "cogs", "margin", "budget_revenue"]].sum()
+    pct = tot["margin"] / tot["revenue"] if tot["revenue"] else float("nan")
+    vs = f", {tot['revenue'] / tot['budget_revenue'] - 1:+.1%} vs budget" if tot["budget_revenue"] else ""
+    ctx.summary.append(f"financials: revenue {tot['revenue']:,.0f} {ctx.settings['Currency']}, "
+                       f"margin {tot['margin']:,.0f} ({pct:.1%}){vs}")
+
+
+def step_exceptions(ctx: Context) -> None:
+    from sop_xl.engine.exceptions import find_exceptions
+
+    s = ctx.settings
+    frames = {t.name: ctx.previous(t, missing_ok=True)
+              for t in (k.UTILIZATION, k.UNMET, k.SUPPLY_PLAN, k.FINANCIALS, k.FORECAST_MODELS)}
+    exc = find_exceptions(
+        utilization=frames[k.UTILIZATION.name], unmet=frames[k.UNMET.name], plan=frames[k.SUPPLY_PLAN.name],
+        items=ctx.frame(k.ITEMS), financials=frames[k.FINANCIALS.name], models=frames[k.FORECAST_MODELS.name],
+        max_utilization=s["MaxUtilization"], min_margin_pct=s["MinMarginPct"], max_bias=s["MaxBiasPct"])
+    ctx.put(k.EXCEPTIONS, exc)
+    ctx.summary.append(f"exceptions: {len(exc)} ({', '.join(f'{n} {kind}' for kind, n in exc['kind'].value_counts().items())})"
+                       if len(exc) else "exceptions: none")
+
+
+STEPS: dict[str, tuple[Callable[[Context], None], tuple[k.Table, ...]]] = {
+    "forecast": (step_forecast, (k.ITEMS, k.HISTORY, k.DEMAND)),
+    "balance": (step_balance, (k.ITEMS, k.DEMAND, k.RESOURCES, k.ROUTING, k.BOM, k.COSTS)),
+    "cost_rollup": (step_cost_rollup, (k.ITEMS, k.BOM, k.COSTS)),
+    "financials": (step_financials, (k.ITEMS, k.BOM, k.COSTS, k.BUDGET)),
+    "exceptions": (step_exceptions, (k.ITEMS,)),
+}
+
+
+def tables_for(steps: list[str]) -> tuple[k.Table, ...]:
+    seen: dict[str, k.Table] = {}
+    for step in steps:
+        for t in STEPS[step][1]:
+            seen[t.name] = t
+    return tuple(seen.values())
