@@ -78,3 +78,40 @@ def test_every_ribbon_button_has_a_working_macro(filled, tmp_path):
         assert step in steps, step
     assert all("valid" in text or "Published" in text for _t, text in book.app.alerts), book.app.alerts
     assert list(tmp_path.glob("plan_review_*.xlsx")), "published copy beside the workbook"
+
+
+def test_both_adapters_implement_every_member_of_the_interface(filled):
+    """Callers use the adapter through WorkbookAdapter only (no getattr probing): FileBook and LiveBook
+    must offer every member, each method accepting every call the interface allows."""
+    import inspect
+
+    from sop_xl.plan.book import WorkbookAdapter
+    from sop_xl.workbook.file_book import FileBook
+    from sop_xl.workbook.live_book import LiveBook
+
+    methods = {n for n, v in vars(WorkbookAdapter).items() if inspect.isfunction(v) and not n.startswith("_")}
+    attributes = set(WorkbookAdapter.__annotations__)
+    # the members callers used to reach with getattr are part of the interface now
+    assert {"setting_address", "alert", "save_copy", "live_values"} <= methods and "path" in attributes
+    file_book = FileBook(filled, writable=False)
+    live_book = LiveBook(FakeBook(load_workbook(filled, keep_vba=True)))
+    try:
+        for adapter in (file_book, live_book):
+            cls = type(adapter).__name__
+            for name in attributes:
+                assert hasattr(adapter, name), f"{cls} has no attribute {name}"
+            for name in methods:
+                impl = getattr(type(adapter), name, None)
+                assert callable(impl), f"{cls} has no method {name}"
+                params = list(inspect.signature(getattr(WorkbookAdapter, name)).parameters.values())[1:]
+                required = [p for p in params if p.default is p.empty]
+                try:
+                    inspect.signature(impl).bind(adapter, *[None] * len(required))
+                    inspect.signature(impl).bind(adapter, **{p.name: None for p in params})
+                except TypeError as exc:
+                    raise AssertionError(f"{cls}.{name} does not accept the interface's arguments: {exc}")
+        assert file_book.setting_address(k.LAST_RUN_NAME) == live_book.setting_address(k.LAST_RUN_NAME)
+        assert file_book.live_values([k.START_SHEET]) is None  # a file: LibreOffice computes
+        assert live_book.live_values([k.START_SHEET])[k.START_SHEET]
+    finally:
+        file_book.close()

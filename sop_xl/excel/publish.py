@@ -152,7 +152,7 @@ def publish(book, out_dir: str | Path | None = None, progress=None) -> Published
     from sop_xl.workbook.safe_io import atomic_save
 
     started = time.perf_counter()
-    source_path = Path(getattr(book, "path", "workbook.xlsm"))
+    source_path = Path(book.path)
     folder = Path(out_dir) if out_dir else source_path.parent
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M")
@@ -187,8 +187,9 @@ def _all_values(book, snapshot: Path) -> dict[str, list[list[Any]]]:
     finally:
         wb.close()
     with_formulas = [name for name, grid in stored.items() if any(_formula_text(v) for row in grid for v in row)]
-    live = getattr(book, "live_values", None)  # in Excel: what Excel computed
-    computed = live(with_formulas) if live else computed_values(snapshot, with_formulas)
+    computed = book.live_values(with_formulas)  # in Excel: what Excel computed
+    if computed is None:  # a file: LibreOffice computes the snapshot
+        computed = computed_values(snapshot, with_formulas)
     stored.update({name: grid for name, grid in computed.items() if name in with_formulas})
     return stored
 

@@ -164,6 +164,10 @@ class FileBook:
     def alert(self, text: str, title: str = "S&OP") -> None:
         self.status(f"{title}: {text}")
 
+    def live_values(self, sheets: list[str]) -> None:
+        """A file on disk has no spreadsheet application computing it: None (publish asks LibreOffice)."""
+        return None
+
     def save_copy(self, path) -> None:
         """The workbook as it stands in memory, to another file (publishing works on such a copy)."""
         self.wb.save(path)
