@@ -115,3 +115,63 @@ def test_both_adapters_implement_every_member_of_the_interface(filled):
         assert live_book.live_values([k.START_SHEET])[k.START_SHEET]
     finally:
         file_book.close()
+
+
+def _boom(*_args, **_kw):
+    raise ZeroDivisionError("division by zero\nsecond line a planner should not see")
+
+
+def _fail_step(step):
+    def inject(monkeypatch):
+        from sop_xl.plan.steps import STEPS
+        monkeypatch.setitem(STEPS, step, (_boom, *STEPS[step][1:]))
+    return inject
+
+
+FAILURES = {  # macro -> how its own work is made to fail (an unexpected error, not invalid input)
+    "forecast": _fail_step("forecast"),
+    "balance": _fail_step("balance"),
+    "cost_rollup": _fail_step("cost_rollup"),
+    "financials": _fail_step("financials"),
+    "run_all": _fail_step("forecast"),
+    "scenarios": lambda mp: mp.setattr("sop_xl.plan.review.tables_for", _boom),
+    "snapshot": lambda mp: mp.setattr("sop_xl.plan.review.current_plan", _boom),
+    "publish": lambda mp: mp.setattr("sop_xl.excel.publish.values_only_copy", _boom),
+    "validate": lambda mp: mp.setattr("sop_xl.plan.context.Context.load", _boom),
+}
+LABELS = {"forecast": "Forecast", "balance": "Balance", "cost_rollup": "Cost roll-up", "financials": "Financials",
+          "run_all": "Run all", "scenarios": "Scenarios", "snapshot": "Snapshot", "publish": "Publish",
+          "validate": "Validate"}
+LOG_STEP = {"forecast": "forecast", "balance": "balance, exceptions", "cost_rollup": "cost_rollup",
+            "financials": "financials, exceptions", "scenarios": "scenarios", "snapshot": "snapshot",
+            "publish": "publish"}
+
+
+@pytest.mark.parametrize("name", sorted(FAILURES))
+def test_a_failing_macro_shows_one_plain_dialog(filled, tmp_path, monkeypatch, capsys, name):
+    """Every button fails the same way: one dialog with one line, no traceback, the status bar cleared,
+    nothing raised into VBA; the traceback stays on stderr and (runs that write) an ERROR row in the Log."""
+    FAILURES[name](monkeypatch)
+    wb = load_workbook(filled, keep_vba=True)
+    book = FakeBook(wb, name=str(tmp_path / "plan.xlsm"))
+    log_before = len(_frame(wb, k.LOG))
+    result = getattr(macros, name)(book=book)  # returns instead of raising
+    assert result is (False if name == "validate" else None)
+    (title, text), = book.app.alerts
+    assert title == "S&OP"
+    assert text == f"{LABELS[name]} stopped: ZeroDivisionError: division by zero"
+    assert book.app.status_bar is False
+    assert "Traceback" in capsys.readouterr().err and "_boom" not in text
+    log = _frame(wb, k.LOG)
+    if name == "validate":  # reads only: nothing to record
+        assert len(log) == log_before
+        return
+    from sop_xl.plan.pipeline import STEP_ORDER
+
+    step = ", ".join(STEP_ORDER) if name == "run_all" else LOG_STEP[name]
+    assert len(log) == log_before + 1
+    row = log.iloc[-1]
+    assert (row["Step"], row["Status"]) == (step, "ERROR")
+    assert row["Message"].startswith("ZeroDivisionError: division by zero (at test_live_adapter.py:")
+    sheet, coord = next(iter(wb.defined_names[k.LAST_RUN_NAME].destinations))
+    assert f"{step}: ERROR after" in wb[sheet][coord.replace("$", "")].value

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import tempfile
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +19,7 @@ from openpyxl.utils import column_index_from_string
 from openpyxl.worksheet.formula import ArrayFormula
 
 from sop_xl import contract as k
-from sop_xl.plan.runlog import log_row
+from sop_xl.plan.runlog import recording
 
 PDF_SHEETS = (k.DASHBOARD_SHEET, k.EXCEPTIONS.sheet)
 _CALL = re.compile(r"^=\s*(SOP_[A-Z_]+)\s*\((.*)\)\s*$", re.I | re.S)
@@ -151,31 +150,29 @@ def publish(book, out_dir: str | Path | None = None, progress=None) -> Published
     from sop_xl import libreoffice
     from sop_xl.workbook.safe_io import atomic_save
 
-    started = time.perf_counter()
     source_path = Path(book.path)
     folder = Path(out_dir) if out_dir else source_path.parent
-    folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M")
     xlsx = folder / f"{source_path.stem}_review_{stamp}.xlsx"
     pdf = xlsx.with_suffix(".pdf")
-    with tempfile.TemporaryDirectory() as tmpdir:
-        snapshot = Path(tmpdir) / f"current{source_path.suffix or '.xlsm'}"
-        book.status("Publishing: saving a copy …")
-        book.save_copy(snapshot)
-        book.status("Publishing: computing values …")
-        values = _all_values(book, snapshot)
-        book.status("Publishing: writing the values-only copy …")
-        counts: list[int] = []
-        atomic_save(xlsx, lambda tmp: counts.extend(values_only_copy(snapshot, tmp, values)), backup=False)
-    made_pdf = None
-    if libreoffice.available():
-        book.status("Publishing: PDF of the dashboard and exceptions …")
-        libreoffice.convert(xlsx, pdf, sheets=list(PDF_SHEETS), timeout=300)
-        made_pdf = pdf
-    elapsed = time.perf_counter() - started
-    result = Published(xlsx, made_pdf, counts[0], counts[1], elapsed)
-    book.append_rows(k.LOG, [log_row("publish", "OK", elapsed, str(result))])
-    book.status(None)
+    with recording(book, "publish") as rec:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmpdir:
+            snapshot = Path(tmpdir) / f"current{source_path.suffix or '.xlsm'}"
+            book.status("Publishing: saving a copy …")
+            book.save_copy(snapshot)
+            book.status("Publishing: computing values …")
+            values = _all_values(book, snapshot)
+            book.status("Publishing: writing the values-only copy …")
+            counts: list[int] = []
+            atomic_save(xlsx, lambda tmp: counts.extend(values_only_copy(snapshot, tmp, values)), backup=False)
+        made_pdf = None
+        if libreoffice.available():
+            book.status("Publishing: PDF of the dashboard and exceptions …")
+            libreoffice.convert(xlsx, pdf, sheets=list(PDF_SHEETS), timeout=300)
+            made_pdf = pdf
+        result = Published(xlsx, made_pdf, counts[0], counts[1], rec.elapsed())
+        rec.message = str(result)
     return result
 
 
