@@ -1,78 +1,95 @@
-"""Ribbon macros, thin: each takes the calling workbook, runs the pipeline, reports in Excel.
+"""Ribbon macros, thin: each takes the calling workbook, runs one entry point, reports in Excel.
 
 The VBA ribbon callbacks call these with constant strings, e.g.
 ``RunPython "import sop_xl.macros as m; m.forecast()"``. ``book`` may be passed explicitly (tests,
 or an xlwings Book from a script); by default it is ``xlwings.Book.caller()``.
+
+Every macro goes through :func:`_button`, so every button fails the same way: invalid inputs show
+one dialog listing the problems; any other error shows one dialog with one plain line. The error
+is NOT re-raised into VBA: xlwings would show its own traceback dialog on top of ours, a second
+dialog a planner cannot act on. For support the traceback is kept — printed to stderr (xlwings'
+console) and, for runs that write, summarised in an ERROR row of the Log table
+(:func:`sop_xl.plan.runlog.recording`). The status bar is cleared in every case.
 """
 from __future__ import annotations
 
-from sop_xl.plan import pipeline, review
+import sys
+import traceback
+from typing import Any, Callable
+
 from sop_xl.excel.publish import publish as publish_step
-from sop_xl.workbook import for_caller
+from sop_xl.plan import pipeline, review
+from sop_xl.plan.runlog import failure_line
 from sop_xl.plan.validation import ValidationError
+from sop_xl.workbook import for_caller
 
 TITLE = "S&OP"
 
 
-def _run(steps: list[str], book=None):
+def _button(label: str, action: Callable[[Any], Any], book=None, failed: Any = None):
+    """Run ``action(adapter)`` for the workbook that called; any failure becomes one dialog and
+    ``failed`` is returned (None, or False for Validate)."""
     adapter = for_caller(book)
     try:
-        report = pipeline.run(adapter, steps)
+        return action(adapter)
     except ValidationError as exc:
         adapter.status(None)
         adapter.alert(exc.summary(limit=12), TITLE)
-        return None
+        return failed
     except Exception as exc:  # noqa: BLE001 - a planner sees a short message, not a traceback
+        traceback.print_exception(exc, file=sys.stderr)
         adapter.status(None)
-        adapter.alert(f"{type(exc).__name__}: {exc}", TITLE)
-        raise
-    adapter.status(f"S&OP: {'; '.join(report.summary)}"[:250])
-    return report
+        adapter.alert(f"{label} stopped: {failure_line(exc)}", TITLE)
+        return failed
+
+
+def _steps(label: str, steps: list[str], book=None):
+    def action(adapter):
+        report = pipeline.run(adapter, steps)
+        adapter.status(f"S&OP: {'; '.join(report.summary)}"[:250])
+        return report
+    return _button(label, action, book)
 
 
 def forecast(book=None):
-    return _run(["forecast"], book)
+    return _steps("Forecast", ["forecast"], book)
 
 
 def balance(book=None):
-    return _run(["balance", "exceptions"], book)
+    return _steps("Balance", ["balance", "exceptions"], book)
 
 
 def cost_rollup(book=None):
-    return _run(["cost_rollup"], book)
+    return _steps("Cost roll-up", ["cost_rollup"], book)
 
 
 def financials(book=None):
-    return _run(["financials", "exceptions"], book)
+    return _steps("Financials", ["financials", "exceptions"], book)
 
 
 def run_all(book=None):
-    return _run(list(pipeline.STEP_ORDER), book)
+    return _steps("Run all", list(pipeline.STEP_ORDER), book)
 
 
 def validate(book=None):
-    adapter = for_caller(book)
-    try:
+    def action(adapter):
         pipeline.validate(adapter)
-    except ValidationError as exc:
-        adapter.alert(exc.summary(limit=12), TITLE)
-        return False
-    adapter.alert("All input tables are valid.", TITLE)
-    return True
+        adapter.alert("All input tables are valid.", TITLE)
+        return True
+    return _button("Validate", action, book, failed=False)
 
 
 def scenarios(book=None):
-    adapter = for_caller(book)
-    return review.run_scenarios(adapter)
+    return _button("Scenarios", review.run_scenarios, book)
 
 
 def snapshot(book=None):
-    adapter = for_caller(book)
-    return review.take_snapshot(adapter)
+    return _button("Snapshot", review.take_snapshot, book)
 
 
 def publish(book=None):
-    adapter = for_caller(book)
-    result = publish_step(adapter)
-    adapter.alert(f"Published: {result.xlsx}" + (f" and {result.pdf}" if result.pdf else ""), TITLE)
-    return result
+    def action(adapter):
+        result = publish_step(adapter)
+        adapter.alert(f"Published: {result.xlsx}" + (f" and {result.pdf}" if result.pdf else ""), TITLE)
+        return result
+    return _button("Publish", action, book)

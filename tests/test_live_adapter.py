@@ -78,3 +78,100 @@ def test_every_ribbon_button_has_a_working_macro(filled, tmp_path):
         assert step in steps, step
     assert all("valid" in text or "Published" in text for _t, text in book.app.alerts), book.app.alerts
     assert list(tmp_path.glob("plan_review_*.xlsx")), "published copy beside the workbook"
+
+
+def test_both_adapters_implement_every_member_of_the_interface(filled):
+    """Callers use the adapter through WorkbookAdapter only (no getattr probing): FileBook and LiveBook
+    must offer every member, each method accepting every call the interface allows."""
+    import inspect
+
+    from sop_xl.plan.book import WorkbookAdapter
+    from sop_xl.workbook.file_book import FileBook
+    from sop_xl.workbook.live_book import LiveBook
+
+    methods = {n for n, v in vars(WorkbookAdapter).items() if inspect.isfunction(v) and not n.startswith("_")}
+    attributes = set(WorkbookAdapter.__annotations__)
+    # the members callers used to reach with getattr are part of the interface now
+    assert {"setting_address", "alert", "save_copy", "live_values"} <= methods and "path" in attributes
+    file_book = FileBook(filled, writable=False)
+    live_book = LiveBook(FakeBook(load_workbook(filled, keep_vba=True)))
+    try:
+        for adapter in (file_book, live_book):
+            cls = type(adapter).__name__
+            for name in attributes:
+                assert hasattr(adapter, name), f"{cls} has no attribute {name}"
+            for name in methods:
+                impl = getattr(type(adapter), name, None)
+                assert callable(impl), f"{cls} has no method {name}"
+                params = list(inspect.signature(getattr(WorkbookAdapter, name)).parameters.values())[1:]
+                required = [p for p in params if p.default is p.empty]
+                try:
+                    inspect.signature(impl).bind(adapter, *[None] * len(required))
+                    inspect.signature(impl).bind(adapter, **{p.name: None for p in params})
+                except TypeError as exc:
+                    raise AssertionError(f"{cls}.{name} does not accept the interface's arguments: {exc}")
+        assert file_book.setting_address(k.LAST_RUN_NAME) == live_book.setting_address(k.LAST_RUN_NAME)
+        assert file_book.live_values([k.START_SHEET]) is None  # a file: LibreOffice computes
+        assert live_book.live_values([k.START_SHEET])[k.START_SHEET]
+    finally:
+        file_book.close()
+
+
+def _boom(*_args, **_kw):
+    raise ZeroDivisionError("division by zero\nsecond line a planner should not see")
+
+
+def _fail_step(step):
+    def inject(monkeypatch):
+        from sop_xl.plan.steps import STEPS
+        monkeypatch.setitem(STEPS, step, (_boom, *STEPS[step][1:]))
+    return inject
+
+
+FAILURES = {  # macro -> how its own work is made to fail (an unexpected error, not invalid input)
+    "forecast": _fail_step("forecast"),
+    "balance": _fail_step("balance"),
+    "cost_rollup": _fail_step("cost_rollup"),
+    "financials": _fail_step("financials"),
+    "run_all": _fail_step("forecast"),
+    "scenarios": lambda mp: mp.setattr("sop_xl.plan.review.tables_for", _boom),
+    "snapshot": lambda mp: mp.setattr("sop_xl.plan.review.current_plan", _boom),
+    "publish": lambda mp: mp.setattr("sop_xl.excel.publish.values_only_copy", _boom),
+    "validate": lambda mp: mp.setattr("sop_xl.plan.context.Context.load", _boom),
+}
+LABELS = {"forecast": "Forecast", "balance": "Balance", "cost_rollup": "Cost roll-up", "financials": "Financials",
+          "run_all": "Run all", "scenarios": "Scenarios", "snapshot": "Snapshot", "publish": "Publish",
+          "validate": "Validate"}
+LOG_STEP = {"forecast": "forecast", "balance": "balance, exceptions", "cost_rollup": "cost_rollup",
+            "financials": "financials, exceptions", "scenarios": "scenarios", "snapshot": "snapshot",
+            "publish": "publish"}
+
+
+@pytest.mark.parametrize("name", sorted(FAILURES))
+def test_a_failing_macro_shows_one_plain_dialog(filled, tmp_path, monkeypatch, capsys, name):
+    """Every button fails the same way: one dialog with one line, no traceback, the status bar cleared,
+    nothing raised into VBA; the traceback stays on stderr and (runs that write) an ERROR row in the Log."""
+    FAILURES[name](monkeypatch)
+    wb = load_workbook(filled, keep_vba=True)
+    book = FakeBook(wb, name=str(tmp_path / "plan.xlsm"))
+    log_before = len(_frame(wb, k.LOG))
+    result = getattr(macros, name)(book=book)  # returns instead of raising
+    assert result is (False if name == "validate" else None)
+    (title, text), = book.app.alerts
+    assert title == "S&OP"
+    assert text == f"{LABELS[name]} stopped: ZeroDivisionError: division by zero"
+    assert book.app.status_bar is False
+    assert "Traceback" in capsys.readouterr().err and "_boom" not in text
+    log = _frame(wb, k.LOG)
+    if name == "validate":  # reads only: nothing to record
+        assert len(log) == log_before
+        return
+    from sop_xl.plan.pipeline import STEP_ORDER
+
+    step = ", ".join(STEP_ORDER) if name == "run_all" else LOG_STEP[name]
+    assert len(log) == log_before + 1
+    row = log.iloc[-1]
+    assert (row["Step"], row["Status"]) == (step, "ERROR")
+    assert row["Message"].startswith("ZeroDivisionError: division by zero (at test_live_adapter.py:")
+    sheet, coord = next(iter(wb.defined_names[k.LAST_RUN_NAME].destinations))
+    assert f"{step}: ERROR after" in wb[sheet][coord.replace("$", "")].value

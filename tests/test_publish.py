@@ -85,3 +85,28 @@ def test_evaluator_reads_ranges_across_sheets():
     out = evaluate_sop_formula("=SOP_FORECAST(History!C5:C28, 3)", "Start", values)
     assert isinstance(out, list) and len(out) == 3
     assert evaluate_sop_formula("=SOP_FORECAST(1+2)", "Start", values).startswith("#N/A")
+
+
+def test_evaluator_tokenizes_quoted_sheets_strings_and_parentheses():
+    """Quoted sheet names with spaces, strings holding commas and parentheses, grouping parentheses:
+    the arguments reach the SOP_ function as Excel would pass them."""
+    from sop_xl import udfs
+
+    series = [10, 12, 14, 16, 18, 20] * 4
+    values = {"Demand Plan": [["Qty"]] + [[float(v)] for v in series], "It's": [[None, 6.0]]}
+    column = [[float(v)] for v in series]
+    # A model name holding a comma and parentheses arrives whole (and is refused by the function by name).
+    out = evaluate_sop_formula("=SOP_FORECAST('Demand Plan'!A2:A25, 3, \"Naive, (seasonal)\")", "Start", values)
+    assert out == udfs.SOP_FORECAST(column, 3.0, "Naive, (seasonal)")
+    assert "(got 'Naive, (seasonal)')" in out
+    # Nested grouping parentheses, an absolute reference, a quote inside a quoted sheet name, blanks.
+    out = evaluate_sop_formula("=sop_forecast((('Demand Plan'!$A$2:$A$25)), ((3)), \"SeasonalNaive\", "
+                               "'It''s'!B1)", "Start", values)
+    assert out == udfs.SOP_FORECAST(column, 3.0, "SeasonalNaive", [[6.0]]) == [[10.0], [12.0], [14.0]]
+    assert evaluate_sop_formula("=SOP_ACCURACY(A1:A2, B1:B2, \"bias\")", "S", {"S": [[1.0, 1.0], [2.0, 3.0]]}) == \
+        udfs.SOP_ACCURACY([[1.0], [2.0]], [[1.0], [3.0]], "bias")
+    # Not one SOP_ call on plain arguments: left as #N/A, never mis-split.
+    for formula in ("=SOP_FORECAST('Demand Plan'!A2:A25, MAX(1, (2)))", "=SOP_FORECAST(A2:A25)+1",
+                    "=SOP_FORECAST(Sales, 3)", "=SOP_FORECAST(A:A, 3)", "=SUM(A1:A2)", "=SOP_NOPE(A1)",
+                    "=SOP_FORECAST(A2:A25, -(3))"):
+        assert evaluate_sop_formula(formula, "Demand Plan", values).startswith("#N/A"), formula

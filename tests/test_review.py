@@ -31,7 +31,12 @@ def test_scenarios_side_by_side(plan):
     assert (res["ServiceLevel"] <= 1 + 1e-9).all()
     base_fin = _table(plan, k.FINANCIALS)
     assert res.loc["Base", "Revenue"] == pytest.approx(base_fin["Revenue"].sum(), rel=1e-6)
-    assert "scenarios" in set(_table(plan, k.LOG)["Step"])
+    log = _table(plan, k.LOG)
+    assert (log["Step"].iloc[-1], log["Status"].iloc[-1]) == ("scenarios", "OK")
+    assert log["Message"].iloc[-1] == "5 scenarios: Base, Upside, Downside, TentBoom, CostUp"
+    wb = load_workbook(plan)
+    sheet, coord = next(iter(wb.defined_names[k.LAST_RUN_NAME].destinations))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d scenarios: OK in \d+\.\d s", wb[sheet][coord.replace("$", "")].value)
 
 
 def test_snapshot_then_change_then_plan_vs_last(plan):

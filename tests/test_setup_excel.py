@@ -47,3 +47,21 @@ def test_detects_and_repairs_an_xlwings_version_mismatch(tmp_path, capsys):
     assert "xlwings64-0.30.0.dll" not in vba.read_vba_modules(path)["xlwings"]
     assert ribbon.read_custom_ui(path) is not None
     assert _conf(path)["INTERPRETER_MAC"] == "/usr/bin/python3"
+
+
+def test_a_locked_workbook_is_refused_and_left_byte_identical(tmp_path, capsys):
+    """setup-excel writes the workbook like a run does, so it waits its turn: another user's lock wins."""
+    import json
+
+    from sop_xl.cli import EXIT_LOCKED
+    from sop_xl.workbook.locking import lock_path
+
+    path = tmp_path / "plan.xlsm"
+    path.write_bytes(REPO_TEMPLATE.read_bytes())
+    before = path.read_bytes()
+    lock_path(path).write_text(json.dumps({"host": "far-away-pc", "pid": 1, "user": "anna", "since": 0}))
+    assert main(["setup-excel", str(path), "--python", "/usr/bin/python3"]) == EXIT_LOCKED
+    err = capsys.readouterr().err
+    assert "plan.xlsm is being updated by anna" in err and "far-away-pc" in err
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, lock_path(path).name])

@@ -7,24 +7,21 @@ in Excel, xlwings reads the values Excel computed.
 """
 from __future__ import annotations
 
-import re
 import tempfile
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from openpyxl import load_workbook
-from openpyxl.utils import column_index_from_string
+from openpyxl.formula.tokenizer import Token, Tokenizer
+from openpyxl.utils import range_boundaries
 from openpyxl.worksheet.formula import ArrayFormula
 
 from sop_xl import contract as k
-from sop_xl.plan.runlog import log_row
+from sop_xl.plan.runlog import recording
 
 PDF_SHEETS = (k.DASHBOARD_SHEET, k.EXCEPTIONS.sheet)
-_CALL = re.compile(r"^=\s*(SOP_[A-Z_]+)\s*\((.*)\)\s*$", re.I | re.S)
-_REF = re.compile(r"^(?:(?:'((?:[^']|'')+)'|([A-Za-z0-9_.]+))!)?\$?([A-Z]{1,3})\$?(\d+)(?::\$?([A-Z]{1,3})\$?(\d+))?$")
 
 
 @dataclass
@@ -53,57 +50,106 @@ def _formula_text(value) -> str | None:
     return None
 
 
-def _split_args(text: str) -> list[str]:
-    args, depth, quote, cur = [], 0, False, ""
-    for ch in text:
-        if ch == '"':
-            quote = not quote
-        if not quote and ch == "(":
-            depth += 1
-        if not quote and ch == ")":
-            depth -= 1
-        if ch == "," and depth == 0 and not quote:
-            args.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    if cur.strip() or args:
-        args.append(cur.strip())
-    return args
+NOT_EVALUATED = "#N/A (not evaluated when publishing)"
+
+
+class _NotEvaluable(Exception):
+    """The formula is more than one SOP_ call on plain arguments: left as #N/A in the copy."""
 
 
 def evaluate_sop_formula(formula: str, sheet: str, values: dict[str, list[list[Any]]]):
-    """Evaluate ``=SOP_NAME(arg, ...)`` whose args are references, numbers, strings or booleans."""
+    """Evaluate ``=SOP_NAME(arg, ...)`` whose args are references, numbers, strings or booleans.
+
+    openpyxl's Tokenizer splits the formula (quoted sheet names, strings holding commas or
+    parentheses, nested calls); a formula that is anything else than one SOP_ call on such arguments
+    (an operator, another function, a defined name) is not evaluated.
+    """
     from sop_xl import udfs
 
-    m = _CALL.match(formula)
-    if not m or m.group(1).upper() not in udfs.REGISTRY:
-        return "#N/A (not evaluated when publishing)"
-    args = []
-    for raw in _split_args(m.group(2)):
-        if raw == "":
-            args.append(None)
-        elif raw.startswith('"') and raw.endswith('"'):
-            args.append(raw[1:-1].replace('""', '"'))
-        elif raw.upper() in ("TRUE", "FALSE"):
-            args.append(raw.upper() == "TRUE")
-        elif re.fullmatch(r"-?\d+(\.\d*)?([eE][-+]?\d+)?", raw):
-            args.append(float(raw))
-        else:
-            ref = _REF.match(raw)
-            if not ref:
-                return "#N/A (not evaluated when publishing)"
-            src = (ref.group(1) or "").replace("''", "'") or ref.group(2) or sheet
-            grid = values.get(src, [])
-            c1, r1 = column_index_from_string(ref.group(3)), int(ref.group(4))
-            c2 = column_index_from_string(ref.group(5)) if ref.group(5) else c1
-            r2 = int(ref.group(6)) if ref.group(6) else r1
-            block = []
-            for r in range(r1, r2 + 1):
-                row = grid[r - 1] if r - 1 < len(grid) else []
-                block.append([row[c - 1] if c - 1 < len(row) else None for c in range(c1, c2 + 1)])
-            args.append(block)
-    return getattr(udfs, m.group(1).upper())(*args)
+    tokens = [t for t in Tokenizer(formula).items if t.type != Token.WSPACE]
+    try:
+        if not tokens or tokens[0].type != Token.FUNC or tokens[0].subtype != Token.OPEN:
+            raise _NotEvaluable
+        name = tokens[0].value[:-1].upper()
+        if not name.startswith("SOP_") or name not in udfs.REGISTRY:
+            raise _NotEvaluable
+        args, end = _arguments(tokens, 1)
+        if end != len(tokens):  # something after the call, e.g. =SOP_X(A1)+1
+            raise _NotEvaluable
+        args = [_argument(arg, sheet, values) for arg in args]
+    except _NotEvaluable:
+        return NOT_EVALUATED
+    return getattr(udfs, name)(*args)
+
+
+def _arguments(tokens: list, at: int) -> tuple[list[list], int]:
+    """The argument token lists of the call whose opening token precedes ``at``, and the index after
+    its closing parenthesis."""
+    args: list[list] = []
+    current: list = []
+    depth = 0
+    for i in range(at, len(tokens)):
+        token = tokens[i]
+        if token.subtype == Token.OPEN:
+            depth += 1
+        elif token.subtype == Token.CLOSE:
+            if depth == 0:
+                if current or args:
+                    args.append(current)
+                return args, i + 1
+            depth -= 1
+        elif token.type == Token.SEP and token.subtype == Token.ARG and depth == 0:
+            args.append(current)
+            current = []
+            continue
+        current.append(token)
+    raise _NotEvaluable  # unbalanced
+
+
+def _argument(tokens: list, sheet: str, values: dict[str, list[list[Any]]]):
+    """One argument's value: a block of cell values for a reference, else a number, string or boolean."""
+    while (len(tokens) >= 2 and tokens[0].type == Token.PAREN and tokens[0].subtype == Token.OPEN
+           and tokens[-1].type == Token.PAREN and tokens[-1].subtype == Token.CLOSE):
+        tokens = tokens[1:-1]  # (A1:B2) is A1:B2
+    sign = 1.0
+    if len(tokens) == 2 and tokens[0].type == Token.OP_PRE and tokens[0].value in "+-":
+        sign = -1.0 if tokens[0].value == "-" else 1.0
+        tokens = tokens[1:]
+        if tokens[0].subtype != Token.NUMBER:
+            raise _NotEvaluable
+    if not tokens:
+        return None
+    if len(tokens) != 1 or tokens[0].type != Token.OPERAND:
+        raise _NotEvaluable  # an operator or a nested function
+    token = tokens[0]
+    if token.subtype == Token.NUMBER:
+        return sign * float(token.value)
+    if token.subtype == Token.TEXT:
+        return token.value[1:-1].replace('""', '"')
+    if token.subtype == Token.LOGICAL:
+        return token.value.upper() == "TRUE"
+    if token.subtype == Token.RANGE:
+        return _block(token.value, sheet, values)
+    raise _NotEvaluable  # an error literal
+
+
+def _block(ref: str, sheet: str, values: dict[str, list[list[Any]]]) -> list[list[Any]]:
+    if "!" in ref:
+        sheet, ref = ref.rsplit("!", 1)
+        if sheet.startswith("'") and sheet.endswith("'"):
+            sheet = sheet[1:-1].replace("''", "'")
+    try:
+        c1, r1, c2, r2 = range_boundaries(ref)
+    except ValueError:  # a defined name or a table reference
+        raise _NotEvaluable from None
+    if None in (c1, r1, c2, r2):  # whole rows or columns
+        raise _NotEvaluable
+    grid = values.get(sheet, [])
+    block = []
+    for r in range(r1, r2 + 1):
+        row = grid[r - 1] if r - 1 < len(grid) else []
+        block.append([row[c - 1] if c - 1 < len(row) else None for c in range(c1, c2 + 1)])
+    return block
 
 
 def computed_values(path: Path, sheets: list[str]) -> dict[str, list[list[Any]]]:
@@ -151,31 +197,29 @@ def publish(book, out_dir: str | Path | None = None, progress=None) -> Published
     from sop_xl import libreoffice
     from sop_xl.workbook.safe_io import atomic_save
 
-    started = time.perf_counter()
-    source_path = Path(getattr(book, "path", "workbook.xlsm"))
+    source_path = Path(book.path)
     folder = Path(out_dir) if out_dir else source_path.parent
-    folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M")
     xlsx = folder / f"{source_path.stem}_review_{stamp}.xlsx"
     pdf = xlsx.with_suffix(".pdf")
-    with tempfile.TemporaryDirectory() as tmpdir:
-        snapshot = Path(tmpdir) / f"current{source_path.suffix or '.xlsm'}"
-        book.status("Publishing: saving a copy …")
-        book.save_copy(snapshot)
-        book.status("Publishing: computing values …")
-        values = _all_values(book, snapshot)
-        book.status("Publishing: writing the values-only copy …")
-        counts: list[int] = []
-        atomic_save(xlsx, lambda tmp: counts.extend(values_only_copy(snapshot, tmp, values)), backup=False)
-    made_pdf = None
-    if libreoffice.available():
-        book.status("Publishing: PDF of the dashboard and exceptions …")
-        libreoffice.convert(xlsx, pdf, sheets=list(PDF_SHEETS), timeout=300)
-        made_pdf = pdf
-    elapsed = time.perf_counter() - started
-    result = Published(xlsx, made_pdf, counts[0], counts[1], elapsed)
-    book.append_rows(k.LOG, [log_row("publish", "OK", elapsed, str(result))])
-    book.status(None)
+    with recording(book, "publish") as rec:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmpdir:
+            snapshot = Path(tmpdir) / f"current{source_path.suffix or '.xlsm'}"
+            book.status("Publishing: saving a copy …")
+            book.save_copy(snapshot)
+            book.status("Publishing: computing values …")
+            values = _all_values(book, snapshot)
+            book.status("Publishing: writing the values-only copy …")
+            counts: list[int] = []
+            atomic_save(xlsx, lambda tmp: counts.extend(values_only_copy(snapshot, tmp, values)), backup=False)
+        made_pdf = None
+        if libreoffice.available():
+            book.status("Publishing: PDF of the dashboard and exceptions …")
+            libreoffice.convert(xlsx, pdf, sheets=list(PDF_SHEETS), timeout=300)
+            made_pdf = pdf
+        result = Published(xlsx, made_pdf, counts[0], counts[1], rec.elapsed())
+        rec.message = str(result)
     return result
 
 
@@ -187,8 +231,9 @@ def _all_values(book, snapshot: Path) -> dict[str, list[list[Any]]]:
     finally:
         wb.close()
     with_formulas = [name for name, grid in stored.items() if any(_formula_text(v) for row in grid for v in row)]
-    live = getattr(book, "live_values", None)  # in Excel: what Excel computed
-    computed = live(with_formulas) if live else computed_values(snapshot, with_formulas)
+    computed = book.live_values(with_formulas)  # in Excel: what Excel computed
+    if computed is None:  # a file: LibreOffice computes the snapshot
+        computed = computed_values(snapshot, with_formulas)
     stored.update({name: grid for name, grid in computed.items() if name in with_formulas})
     return stored
 

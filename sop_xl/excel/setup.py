@@ -56,10 +56,11 @@ def _has_code(code: str) -> bool:
 
 
 def write_interpreter(path: Path, python: str) -> str:
+    """Write ``python`` as the interpreter into the xlwings.conf sheet (the caller holds the lock)."""
     from openpyxl import load_workbook
 
     from sop_xl.workbook import ribbon
-    from sop_xl.workbook.safe_io import atomic_save
+    from sop_xl.workbook.save import save_workbook
 
     key = "Interpreter_Win" if os.name == "nt" or python.lower().endswith(".exe") else "Interpreter_Mac"
     custom_ui = ribbon.read_custom_ui(path)
@@ -73,29 +74,29 @@ def write_interpreter(path: Path, python: str) -> str:
         row = next(r for r in range(1, ws.max_row + 2) if ws.cell(r, 1).value in (None, ""))
         ws.cell(row, 1, key)
     ws.cell(row, 2, python)
-
-    def write(tmp: Path):
-        wb.save(tmp)
-        if custom_ui:
-            ribbon.add_custom_ui(tmp, custom_ui)
-
-    atomic_save(path, write, backup=True)
+    save_workbook(wb, path, custom_ui, backup=True)
     return f"{key} = {python} (sheet {k.XLWINGS_CONF_SHEET})"
 
 
 def setup_workbook(path: Path, python: str | None = None, out: Path | None = None) -> list[str]:
+    """Set up ``path`` (or a copy of it at ``out``) for this Python. Like every writer, under the
+    workbook's lock: a workbook another run is updating is refused (WorkbookLocked) and left untouched."""
+    from sop_xl.workbook.locking import WorkbookLock
+
     lines = []
-    if out:
-        shutil.copyfile(path, out)
-        path = Path(out)
-        lines.append(f"Copied to {path}")
-    found = module_version(path)
-    if found is None:
-        lines.append("No xlwings VBA module in this workbook: " + repair_vba(path))
-    elif found != xlwings.__version__:
-        lines.append(f"xlwings VBA module {found} does not match installed xlwings {xlwings.__version__}: "
-                     + repair_vba(path))
-    else:
-        lines.append(f"xlwings VBA module {found} matches the installed xlwings")
-    lines.append(write_interpreter(path, python or default_interpreter()))
+    target = Path(out) if out else Path(path)
+    with WorkbookLock(target):
+        if out:
+            shutil.copyfile(path, target)
+            lines.append(f"Copied to {target}")
+        path = target
+        found = module_version(path)
+        if found is None:
+            lines.append("No xlwings VBA module in this workbook: " + repair_vba(path))
+        elif found != xlwings.__version__:
+            lines.append(f"xlwings VBA module {found} does not match installed xlwings {xlwings.__version__}: "
+                         + repair_vba(path))
+        else:
+            lines.append(f"xlwings VBA module {found} matches the installed xlwings")
+        lines.append(write_interpreter(path, python or default_interpreter()))
     return lines

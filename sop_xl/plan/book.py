@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from sop_xl.contract import Table
@@ -40,14 +41,32 @@ class FormulaCell:
 
 
 class WorkbookAdapter(Protocol):
+    """What the plan, review and publish steps use of a workbook; FileBook (a file, openpyxl) and LiveBook
+    (Excel, xlwings) implement all of it (tests/test_live_adapter.py checks by introspection)."""
     label: str  # what to call the workbook in messages
+    path: Path  # where the workbook lives (published copies go beside it)
 
+    # reading
     def read_table(self, table: Table) -> RawTable: ...
     def read_setting(self, name: str) -> Any: ...
     def has_setting(self, name: str) -> bool: ...
+    def setting_address(self, name: str) -> tuple[str, int, str]:
+        """(sheet, row, column letter) of a named setting cell, for messages."""
+    def live_values(self, sheets: list[str]) -> dict[str, list[list[Any]]] | None:
+        """Values the spreadsheet application computed, per sheet as a grid from A1; None when no
+        application holds the workbook (a file: the caller has them computed, e.g. by LibreOffice)."""
+
+    # writing
     def write_table(self, table: Table, rows: list[list[Any]]) -> None: ...
     def append_rows(self, table: Table, rows: list[list[Any]]) -> None: ...
     def write_named(self, name: str, value: Any) -> None: ...
-    def status(self, text: str | None) -> None: ...
-    def save(self) -> None: ...
+    def save_copy(self, path: Path) -> None:
+        """The workbook as it stands now, written to another file."""
+    def save(self) -> Any: ...
     def close(self) -> None: ...
+
+    # talking to the user
+    def status(self, text: str | None) -> None:
+        """Progress in the status bar; None clears it."""
+    def alert(self, text: str, title: str = "S&OP") -> None:
+        """A message the user must see (a dialog in Excel)."""

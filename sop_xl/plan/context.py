@@ -34,12 +34,10 @@ class Context:
     def load(self, tables: tuple[k.Table, ...]) -> None:
         problems: list[Problem] = []
         raw_settings, where = {}, {}
-        address = getattr(self.book, "setting_address", None)
         for s in k.SETTINGS:
             if self.book.has_setting(s.name):
                 raw_settings[s.name] = self.book.read_setting(s.name)
-                if address:
-                    where[s.name] = address(s.name)
+                where[s.name] = self.book.setting_address(s.name)
         self.settings, setting_problems = parse_settings(raw_settings, where)
         problems += setting_problems
         problems += self._parse(tables)

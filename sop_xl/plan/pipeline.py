@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Callable
 
 import numpy as np
@@ -18,7 +17,7 @@ from openpyxl.utils import get_column_letter
 from sop_xl import contract as k
 from sop_xl.plan.book import TableMissing
 from sop_xl.plan.context import Context
-from sop_xl.plan.runlog import log_row
+from sop_xl.plan.runlog import recording
 from sop_xl.plan.scenario import with_scenario
 from sop_xl.plan.steps import STEP_ORDER, STEPS, tables_for
 
@@ -84,25 +83,19 @@ def run(book, steps: list[str], progress: Callable[[str], None] | None = None) -
     if unknown:
         raise ValueError(f"unknown step(s): {', '.join(unknown)}; known: {', '.join(STEPS)}")
     steps = [s for s in STEP_ORDER if s in steps]
-    started = time.perf_counter()
-    ctx = Context(book, progress)
-    ctx.status("Checking the input tables …")
-    ctx.load(tables_for(steps))
-    ctx = with_scenario(ctx, steps)
-    for step in steps:
-        t0 = time.perf_counter()
-        ctx.status(f"{step.replace('_', ' ').capitalize()} …")
-        STEPS[step][0](ctx)
-        ctx.log.append(log_row(step, "OK", time.perf_counter() - t0, ctx.summary[-1] if ctx.summary else ""))
-    ctx.status("Writing results …")
-    written = write_results(ctx)
-    book.append_rows(k.LOG, ctx.log)
-    elapsed = time.perf_counter() - started
-    if book.has_setting(k.LAST_RUN_NAME):
-        book.write_named(k.LAST_RUN_NAME, f"{datetime.now():%Y-%m-%d %H:%M} {', '.join(steps)}: OK "
-                                          f"in {elapsed:.1f} s")
-    book.status(None)
-    return RunReport(steps, elapsed, ctx.summary, ctx.warnings, written)
+    with recording(book, ", ".join(steps)) as rec:
+        ctx = Context(book, progress)
+        ctx.status("Checking the input tables …")
+        ctx.load(tables_for(steps))
+        ctx = with_scenario(ctx, steps)
+        for step in steps:
+            t0 = time.perf_counter()
+            ctx.status(f"{step.replace('_', ' ').capitalize()} …")
+            STEPS[step][0](ctx)
+            rec.step_done(step, time.perf_counter() - t0, ctx.summary[-1] if ctx.summary else "")
+        ctx.status("Writing results …")
+        written = write_results(ctx)
+    return RunReport(steps, rec.seconds, ctx.summary, ctx.warnings, written)
 
 
 def validate(book) -> Context:

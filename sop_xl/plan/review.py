@@ -1,10 +1,9 @@
 """Review meeting steps: scenarios side by side, plan snapshots and plan-vs-last-plan.
 
-(Publishing a values-only copy lives in sop_xl/publish.py.)
+(Publishing a values-only copy lives in sop_xl/excel/publish.py.)
 """
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 import numpy as np
@@ -15,7 +14,7 @@ from sop_xl.plan import pipeline, steps
 from sop_xl.plan.context import Context
 from sop_xl.plan.steps import tables_for
 from sop_xl.plan.scenario import BASE_SCENARIO, scenario_context
-from sop_xl.plan.runlog import current_user, log_row
+from sop_xl.plan.runlog import current_user, recording
 from sop_xl.plan.validation import Problem, ValidationError
 
 # ------------------------------------------------------------------------------------ scenarios
@@ -40,26 +39,24 @@ def _kpis(name: str, ctx: Context) -> dict:
 
 def run_scenarios(book, progress=None) -> pd.DataFrame:
     """Run the base plan and every scenario through consensus -> balance -> finance, side by side."""
-    started = time.perf_counter()
-    base = Context(book, progress)
-    base.load(tables_for(["balance", "financials"]) + (k.SCENARIOS,))
-    scen = base.frame(k.SCENARIOS)
-    if k.DEMAND.name not in base.frames or base.frames[k.DEMAND.name].empty:
-        raise ValidationError([Problem(k.DEMAND.sheet, k.DEMAND.name, None, None, "the consensus demand is empty",
-                                       "Run Forecast first")])
-    rows = []
-    names = [BASE_SCENARIO] + [n for n in dict.fromkeys(scen["scenario"]) if n != BASE_SCENARIO]
-    for i, name in enumerate(names, start=1):
-        base.status(f"Scenario {i} of {len(names)}: {name} …")
-        ctx = scenario_context(base, scen[scen["scenario"] == name])
-        steps.step_balance(ctx)
-        steps.step_financials(ctx)
-        rows.append(_kpis(name, ctx))
-    result = pd.DataFrame(rows)
-    book.write_table(k.SCENARIO_RESULTS, pipeline.rows_for(k.SCENARIO_RESULTS, result, 0))
-    book.append_rows(k.LOG, [log_row("scenarios", "OK", time.perf_counter() - started,
-                                              f"{len(names)} scenarios: {', '.join(names)}")])
-    book.status(None)
+    with recording(book, "scenarios") as rec:
+        base = Context(book, progress)
+        base.load(tables_for(["balance", "financials"]) + (k.SCENARIOS,))
+        scen = base.frame(k.SCENARIOS)
+        if k.DEMAND.name not in base.frames or base.frames[k.DEMAND.name].empty:
+            raise ValidationError([Problem(k.DEMAND.sheet, k.DEMAND.name, None, None, "the consensus demand is empty",
+                                           "Run Forecast first")])
+        rows = []
+        names = [BASE_SCENARIO] + [n for n in dict.fromkeys(scen["scenario"]) if n != BASE_SCENARIO]
+        for i, name in enumerate(names, start=1):
+            base.status(f"Scenario {i} of {len(names)}: {name} …")
+            ctx = scenario_context(base, scen[scen["scenario"] == name])
+            steps.step_balance(ctx)
+            steps.step_financials(ctx)
+            rows.append(_kpis(name, ctx))
+        result = pd.DataFrame(rows)
+        book.write_table(k.SCENARIO_RESULTS, pipeline.rows_for(k.SCENARIO_RESULTS, result, 0))
+        rec.message = f"{len(names)} scenarios: {', '.join(names)}"
     return result
 
 
@@ -105,30 +102,28 @@ def plan_changes(previous: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
 
 def take_snapshot(book, label: str | None = None, progress=None) -> str:
     """Store the current plan under a version label and show what changed since the last one."""
-    started = time.perf_counter()
-    ctx = Context(book, progress)
-    ctx.status("Snapshot: reading the current plan …")
-    ctx.load((k.ITEMS, k.DEMAND))
-    ctx.results[k.DEMAND.name] = _consensus_frame(ctx)
-    current = current_plan(ctx)
-    if current.empty:
-        raise ValidationError([Problem(k.DEMAND.sheet, k.DEMAND.name, None, None, "there is no plan to snapshot",
-                                       "Run Forecast and Balance first")])
-    version = label or f"{datetime.now():%Y-%m-%d %H:%M} {current_user()}"
-    snaps = ctx.previous(k.SNAPSHOTS)
-    if len(snaps):
-        last_version = snaps["version"].iloc[-1]
-        last = snaps[snaps["version"] == last_version]
-        changes = plan_changes(last, current)
-        book.write_table(k.PLAN_CHANGES, pipeline.rows_for(k.PLAN_CHANGES, changes, 0))
-        note = f"{len(changes)} changes vs {last_version}"
-    else:
-        note = "first snapshot"
-    new_rows = pipeline.rows_for(k.SNAPSHOTS, current.assign(version=version), 0)
-    book.append_rows(k.SNAPSHOTS, new_rows)
-    book.append_rows(k.LOG, [log_row("snapshot", "OK", time.perf_counter() - started,
-                                              f"{version}: {len(current)} values; {note}")])
-    book.status(None)
+    with recording(book, "snapshot") as rec:
+        ctx = Context(book, progress)
+        ctx.status("Snapshot: reading the current plan …")
+        ctx.load((k.ITEMS, k.DEMAND))
+        ctx.results[k.DEMAND.name] = _consensus_frame(ctx)
+        current = current_plan(ctx)
+        if current.empty:
+            raise ValidationError([Problem(k.DEMAND.sheet, k.DEMAND.name, None, None, "there is no plan to snapshot",
+                                           "Run Forecast and Balance first")])
+        version = label or f"{datetime.now():%Y-%m-%d %H:%M} {current_user()}"
+        snaps = ctx.previous(k.SNAPSHOTS)
+        if len(snaps):
+            last_version = snaps["version"].iloc[-1]
+            last = snaps[snaps["version"] == last_version]
+            changes = plan_changes(last, current)
+            book.write_table(k.PLAN_CHANGES, pipeline.rows_for(k.PLAN_CHANGES, changes, 0))
+            note = f"{len(changes)} changes vs {last_version}"
+        else:
+            note = "first snapshot"
+        new_rows = pipeline.rows_for(k.SNAPSHOTS, current.assign(version=version), 0)
+        book.append_rows(k.SNAPSHOTS, new_rows)
+        rec.message = f"{version}: {len(current)} values; {note}"
     return f"snapshot '{version}': {len(current)} values; {note}"
 
 

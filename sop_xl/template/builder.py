@@ -15,6 +15,7 @@ from openpyxl import Workbook
 
 from sop_xl import contract as k
 from sop_xl.workbook import ribbon, vba
+from sop_xl.workbook.safe_io import atomic_write_bytes
 from sop_xl.template.dashboard import add_dashboard
 from sop_xl.template.layout import add_settings_sheet, add_start_sheet, add_table_sheet, add_xlwings_conf_sheet
 from sop_xl.template.udf_vba import MODULE_NAME as UDF_MODULE
@@ -62,7 +63,7 @@ def build_template(out: Path | str = REPO_TEMPLATE) -> Path:
         layout_workbook().save(tmp)
         vba.write_vba_project(tmp, vba_modules())
         ribbon.add_custom_ui(tmp, ribbon.template_custom_ui())
-        vba.atomic_write(out, tmp.read_bytes())
+        atomic_write_bytes(out, tmp.read_bytes())
     return out
 
 

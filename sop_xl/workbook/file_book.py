@@ -18,7 +18,8 @@ from openpyxl.utils.exceptions import InvalidFileException
 from sop_xl.workbook import ribbon
 from sop_xl.contract import Table
 from sop_xl.workbook.locking import WorkbookLock
-from sop_xl.workbook.safe_io import UnsafeWorkbook, atomic_save, check_package, remove_stale_temps
+from sop_xl.workbook.safe_io import UnsafeWorkbook, check_package, remove_stale_temps
+from sop_xl.workbook.save import save_workbook
 from sop_xl.plan.book import FormulaCell, RawTable, TableMissing
 
 
@@ -163,21 +164,17 @@ class FileBook:
     def alert(self, text: str, title: str = "S&OP") -> None:
         self.status(f"{title}: {text}")
 
+    def live_values(self, sheets: list[str]) -> None:
+        """A file on disk has no spreadsheet application computing it: None (publish asks LibreOffice)."""
+        return None
+
     def save_copy(self, path) -> None:
         """The workbook as it stands in memory, to another file (publishing works on such a copy)."""
         self.wb.save(path)
 
     def save(self, path=None) -> Path:
         target = Path(path) if path else self.path
-        custom_ui = self._custom_ui
-
-        def write(tmp: Path):
-            self.wb.save(tmp)
-            if custom_ui:  # openpyxl drops the ribbon relationship on save: put it back
-                ribbon.add_custom_ui(tmp, custom_ui)
-
-        atomic_save(target, write, backup=(target == self.path))
-        return target
+        return save_workbook(self.wb, target, self._custom_ui, backup=(target == self.path))
 
     def close(self) -> None:
         if self._values_wb is not None:

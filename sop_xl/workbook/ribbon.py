@@ -10,7 +10,7 @@ added.
 openpyxl (keep_vba=True) copies the customUI part on save but writes ``_rels/.rels`` anew without
 the relationship, so the ribbon is gone. Call :func:`restore_custom_ui` (same as
 :func:`add_custom_ui`) after every openpyxl save. Writes are atomic and canonical (see
-:mod:`sop_xl.workbook.vba`): the same package and XML give the same bytes, and adding again changes nothing.
+:mod:`sop_xl.workbook.package`): the same package and XML give the same bytes, and adding again changes nothing.
 All XML read here is parsed with defusedxml.
 """
 from __future__ import annotations
@@ -21,17 +21,17 @@ from pathlib import Path
 
 from defusedxml import ElementTree as SafeET
 
-from sop_xl.workbook.vba import (
+from sop_xl.workbook.package import (
     CONTENT_TYPES,
     ROOT_RELS,
-    VBA_SOURCE_DIR,
-    _content_types,
-    _edit_content_types,
+    content_types,
+    edit_content_types,
     read_package,
     relationships,
     relationships_xml,
     write_package,
 )
+from sop_xl.workbook.vba import VBA_SOURCE_DIR
 
 __all__ = [
     "CUSTOMUI14_NS",
@@ -175,9 +175,9 @@ def add_custom_ui(xlsm_path: str | os.PathLike[str], customui_xml: str | None = 
     parts[ROOT_RELS] = relationships_xml(kept)
 
     parts[CUSTOMUI14_PART] = data
-    defaults, overrides = _content_types(parts[CONTENT_TYPES])
+    defaults, overrides = content_types(parts[CONTENT_TYPES])
     if defaults.get("xml") != "application/xml" and f"/{CUSTOMUI14_PART}" not in overrides:
-        parts[CONTENT_TYPES] = _edit_content_types(
+        parts[CONTENT_TYPES] = edit_content_types(
             parts[CONTENT_TYPES], set_override={f"/{CUSTOMUI14_PART}": "application/xml"})
     write_package(target, parts)
 

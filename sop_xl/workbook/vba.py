@@ -19,30 +19,35 @@ Determinism
 -----------
 pyOpenVBA starts from a fixed, Excel-authored empty project (same PROJECT stream, same CFB
 directory, no timestamps or GUIDs invented per run), so ``vbaProject.bin`` is a pure function of
-the modules. The zip around it is not: openpyxl stamps each entry with the current time, orders
-the parts it copies from a kept VBA archive by iterating a ``set`` (hash-seed dependent) and puts
-the save time into docProps/core.xml. :func:`write_package` therefore rewrites every package this
-module or :mod:`sop_xl.workbook.ribbon` writes: entries in a canonical order, each dated 1980-01-01 with
-fixed attributes, deflated at a fixed level; :func:`write_vba_project` also pins the core
-``created``/``modified`` dates to :data:`TEMPLATE_TIMESTAMP`. The one thing outside our control
-is zlib itself: a different zlib build (e.g. zlib-ng) may deflate the same bytes differently.
+the modules. The zip around it is not, as openpyxl writes it; :func:`write_vba_project` writes the
+package through :func:`sop_xl.workbook.package.write_package` (canonical entry order, dates and
+compression) and pins the core ``created``/``modified`` dates to :data:`TEMPLATE_TIMESTAMP`.
 """
 from __future__ import annotations
 
 import functools
 import importlib.metadata
 import importlib.util
-import io
 import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from defusedxml import ElementTree as SafeET
+from sop_xl.workbook.package import (
+    CONTENT_TYPES,
+    CORE_PART,
+    content_types,
+    edit_content_types,
+    package_bytes,
+    pin_core_dates,
+    read_package,
+    relationships,
+    write_package,
+)
 
 __all__ = [
     "TEMPLATE_TIMESTAMP",
@@ -52,7 +57,6 @@ __all__ = [
     "read_vba_modules",
     "strip_attribute_header",
     "vba_project_bytes",
-    "write_package",
     "write_vba_project",
     "xlwings_modules",
     "xlwings_version_in_module",
@@ -67,20 +71,13 @@ VBA_SOURCE_DIR = Path(__file__).resolve().parents[1] / "template" / "vba"
 TEMPLATE_TIMESTAMP = "2000-01-01T00:00:00Z"
 
 VBA_PART = "xl/vbaProject.bin"
-CONTENT_TYPES = "[Content_Types].xml"
-ROOT_RELS = "_rels/.rels"
 WORKBOOK_RELS = "xl/_rels/workbook.xml.rels"
-CORE_PART = "docProps/core.xml"
 
 XLSM_MAIN = "application/vnd.ms-excel.sheet.macroEnabled.main+xml"
 XLSX_MAIN = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
 VBA_CONTENT = "application/vnd.ms-office.vbaProject"
 VBA_REL_TYPE = "http://schemas.microsoft.com/office/2006/relationships/vbaProject"
-CT_NS = "http://schemas.openxmlformats.org/package/2006/content-types"
-PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
-_ZIP_LEVEL = 6
 _HEADER_LINE = re.compile(r"^Attribute VB_\w+\s*=.*$")
 _HEADER_NAME = re.compile(r'^Attribute VB_Name\s*=\s*"([^"]*)"', re.MULTILINE)
 
@@ -227,124 +224,9 @@ def xlwings_version_in_module(code: str) -> str:
             return found.group(1)
     raise ValueError("No xlwings version found in the VBA module")
 
-
 # ---------------------------------------------------------------------------------------------
-# Package (zip) writing: canonical, atomic
+# The VBA project's traces in the package (part, relationship, content type)
 # ---------------------------------------------------------------------------------------------
-
-def _part_order(name: str) -> tuple[int, str]:
-    return ({CONTENT_TYPES: 0, ROOT_RELS: 1}.get(name, 2), name)
-
-
-def package_bytes(parts: Mapping[str, bytes]) -> bytes:
-    """A zip of ``parts`` that depends on nothing but their names and bytes.
-
-    [Content_Types].xml first, then _rels/.rels, then the rest by name; every entry dated
-    1980-01-01 00:00, made on "MS-DOS" with fixed attributes, deflated at level 6.
-    """
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=_ZIP_LEVEL) as out:
-        for name in sorted(parts, key=_part_order):
-            info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.create_system = 0
-            info.external_attr = 0o600 << 16  # what zipfile writes for 0 anyway; explicit
-            out.writestr(info, parts[name], compresslevel=_ZIP_LEVEL)
-    return buffer.getvalue()
-
-
-def read_package(path: str | os.PathLike[str]) -> dict[str, bytes]:
-    """Every part of the zip package at ``path``, by name (directories left out)."""
-    with zipfile.ZipFile(path) as archive:
-        names = [info.filename for info in archive.infolist() if not info.is_dir()]
-        if len(set(names)) != len(names):
-            raise ValueError(f"{path}: a part is stored twice")
-        return {name: archive.read(name) for name in names}
-
-
-def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, fsync and os.replace
-    (the project's one crash-safe writer; the file keeps the permissions of the one it replaces)."""
-    from sop_xl.workbook.safe_io import atomic_write_bytes
-
-    atomic_write_bytes(Path(path), data)
-
-
-def write_package(path: str | os.PathLike[str], parts: Mapping[str, bytes]) -> None:
-    """Atomically write ``parts`` as the canonical zip of :func:`package_bytes` to ``path``."""
-    atomic_write(path, package_bytes(parts))
-
-
-def pin_core_dates(core_xml: bytes, timestamp: str = TEMPLATE_TIMESTAMP) -> bytes:
-    """docProps/core.xml with ``dcterms:created`` and ``dcterms:modified`` set to ``timestamp``."""
-    text = core_xml.decode("utf-8")
-    text = re.sub(r"(<dcterms:(created|modified)\b[^>]*>)[^<]*(</dcterms:\2>)",
-                  lambda m: f"{m.group(1)}{timestamp}{m.group(3)}", text)
-    return text.encode("utf-8")
-
-
-# ---------------------------------------------------------------------------------------------
-# Package XML edits (content types, relationships)
-# ---------------------------------------------------------------------------------------------
-
-def _attr_escape(value: str) -> str:
-    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;"))
-
-
-def relationships(rels_xml: bytes) -> list[dict[str, str]]:
-    """The relationships of a .rels part, in order, each as its attributes."""
-    root = SafeET.fromstring(rels_xml)
-    return [dict(element.attrib) for element in root if element.tag == f"{{{PKG_REL_NS}}}Relationship"]
-
-
-def relationships_xml(rels: Iterable[Mapping[str, str]]) -> bytes:
-    """A .rels part holding ``rels``, in order."""
-    items = []
-    for rel in rels:
-        attrs = "".join(f' {key}="{_attr_escape(rel[key])}"'
-                        for key in ("Id", "Type", "Target", "TargetMode") if key in rel)
-        items.append(f"<Relationship{attrs}/>")
-    return (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-            f'<Relationships xmlns="{PKG_REL_NS}">{"".join(items)}</Relationships>').encode("utf-8")
-
-
-def _content_types(types_xml: bytes) -> tuple[dict[str, str], dict[str, str]]:
-    """(Default extension -> type, Override part name -> type) of [Content_Types].xml."""
-    root = SafeET.fromstring(types_xml)
-    defaults = {e.get("Extension", "").casefold(): e.get("ContentType", "")
-                for e in root if e.tag == f"{{{CT_NS}}}Default"}
-    overrides = {e.get("PartName", ""): e.get("ContentType", "")
-                 for e in root if e.tag == f"{{{CT_NS}}}Override"}
-    return defaults, overrides
-
-
-def _edit_content_types(types_xml: bytes, *, drop_override: Iterable[str] = (),
-                        drop_default: Iterable[str] = (), set_override: Mapping[str, str] = {},
-                        add_default: Mapping[str, str] = {}) -> bytes:
-    """[Content_Types].xml with Overrides/Defaults dropped, set or added (text kept otherwise)."""
-    text = types_xml.decode("utf-8")
-    for part in drop_override:
-        text = re.sub(rf'<Override\b[^>]*\bPartName="{re.escape(part)}"[^>]*/>', "", text)
-    for ext in drop_default:
-        text = re.sub(rf'<Default\b[^>]*\bExtension="{re.escape(ext)}"[^>]*/>', "", text, flags=re.I)
-    for part, kind in set_override.items():
-        element = f'<Override PartName="{_attr_escape(part)}" ContentType="{_attr_escape(kind)}"/>'
-        pattern = rf'<Override\b[^>]*\bPartName="{re.escape(part)}"[^>]*/>'
-        if re.search(pattern, text):
-            text = re.sub(pattern, lambda _: element, text, count=1)
-        else:
-            text = text.replace("</Types>", element + "</Types>", 1)
-    for ext, kind in add_default.items():
-        if re.search(rf'<Default\b[^>]*\bExtension="{re.escape(ext)}"', text, flags=re.I):
-            continue
-        element = f'<Default Extension="{_attr_escape(ext)}" ContentType="{_attr_escape(kind)}"/>'
-        root = re.search(r"<Types\b[^>]*>", text)
-        assert root is not None
-        text = text[: root.end()] + element + text[root.end():]
-    SafeET.fromstring(text.encode("utf-8"))  # still well-formed
-    return text.encode("utf-8")
-
 
 def _without_vba_project(parts: dict[str, bytes]) -> dict[str, bytes]:
     """``parts`` with any VBA project (part, relationship, content type) taken out."""
@@ -361,11 +243,11 @@ def _without_vba_project(parts: dict[str, bytes]) -> dict[str, bytes]:
         if kept != text:
             parts[WORKBOOK_RELS] = kept.encode("utf-8")
             relationships(parts[WORKBOOK_RELS])  # still well-formed
-    defaults, overrides = _content_types(parts[CONTENT_TYPES])
+    defaults, overrides = content_types(parts[CONTENT_TYPES])
     drop_override = [p for p, kind in overrides.items() if kind == VBA_CONTENT]
     drop_default = ["bin"] if defaults.get("bin") == VBA_CONTENT else []
     if drop_override or drop_default:
-        parts[CONTENT_TYPES] = _edit_content_types(parts[CONTENT_TYPES], drop_override=drop_override,
+        parts[CONTENT_TYPES] = edit_content_types(parts[CONTENT_TYPES], drop_override=drop_override,
                                                    drop_default=drop_default)
     return parts
 
@@ -376,10 +258,10 @@ def _as_macro_enabled(parts: dict[str, bytes]) -> dict[str, bytes]:
     A fresh openpyxl Workbook saved as .xlsm keeps the .xlsx main content type; Excel refuses to
     open an .xlsm whose workbook part is typed as .xlsx.
     """
-    _, overrides = _content_types(parts[CONTENT_TYPES])
+    _, overrides = content_types(parts[CONTENT_TYPES])
     if overrides.get("/xl/workbook.xml") != XLSM_MAIN:
         parts = dict(parts)
-        parts[CONTENT_TYPES] = _edit_content_types(parts[CONTENT_TYPES],
+        parts[CONTENT_TYPES] = edit_content_types(parts[CONTENT_TYPES],
                                                    set_override={"/xl/workbook.xml": XLSM_MAIN})
     return parts
 
