@@ -21,7 +21,6 @@ class Context:
         self.settings: dict[str, Any] = {}
         self.summary: list[str] = []
         self.warnings: list[str] = []
-        self.log: list[list[Any]] = []
         self.demand_factors: dict[str, float] = {}  # a scenario's consensus multipliers by family
         self.progress = progress
 
