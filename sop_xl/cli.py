@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
@@ -182,12 +183,35 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _os_error_line(exc: OSError) -> str:
+    """An operating-system error in plain words: what failed, on which file, why."""
+    where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+    reason = exc.strerror or type(exc).__name__
+    return f"sop-xl: cannot use{where}: {reason}; the workbook was not changed"
+
+
+def _crash_log(exc: BaseException) -> Path | None:
+    """The traceback of an unexpected failure, for support, in a file (never on the terminal)."""
+    import tempfile
+    import traceback
+    from datetime import datetime
+
+    folder = Path(tempfile.gettempdir()) / "sop-xl"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        log = folder / f"error-{datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.log"
+        log.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        return log
+    except OSError:
+        return None
+
+
 def main(argv=None) -> int:
     from sop_xl.workbook.locking import WorkbookLocked
     from sop_xl.workbook.safe_io import UnsafeWorkbook
     from sop_xl.plan.validation import ValidationError
 
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # bad arguments: usage on stderr, exit 2 (argparse)
     try:
         return args.func(args)
     except ValidationError as exc:
@@ -199,9 +223,18 @@ def main(argv=None) -> int:
     except (UnsafeWorkbook, FileNotFoundError) as exc:
         print(f"sop-xl: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except OSError as exc:  # permissions, disk full, a folder where a file was expected, ...
+        print(_os_error_line(exc), file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("sop-xl: interrupted; the workbook was not changed", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback in a file
+        log = _crash_log(exc)
+        first = (str(exc).splitlines() or [""])[0][:200]
+        print(f"sop-xl: unexpected error ({type(exc).__name__}: {first}); the workbook was not changed"
+              + (f"; details in {log}" if log else ""), file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ atomically replaces the target: a crash at any point leaves either the old or th
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -117,6 +118,8 @@ def atomic_save(target: Path, write: Callable[[Path], None], *, backup: bool = T
     (FileBook does so when it takes the workbook's lock).
     """
     target = Path(target)
+    if target.is_dir():  # refuse before writing anything, naming the path the user gave
+        raise IsADirectoryError(errno.EISDIR, "it is a folder, not a file", str(target))
     folder = target.parent if str(target.parent) else Path(".")
     tmp = _temp_beside(target)
     bak_tmp = None
