@@ -74,6 +74,10 @@ LEVELS = (80, 95)  # always asked for, so SOP_FORECAST and SOP_FORECAST_BAND sha
 MIN_LEVEL, MAX_LEVEL = 50, 99
 METRICS = ("WAPE", "sMAPE", "MASE", "MAE", "RMSE", "bias")
 ELEMENTS = ("total", "material", "labour", "overhead")
+# Headers as the contract spells them: in argument help and in the header rows the functions spill.
+_BOM_HEADERS, _COST_HEADERS = k.BOM.headers, k.COSTS.headers
+_TABLE_HEADER = [k.FORECAST.column(f).header for f in ("item", "period", "yhat", "model")]
+_WHERE_USED_HEADER = [k.BOM.column("parent").header, "Level", k.BOM.column("qty_per").header]
 
 
 # ===================================================================================== forecast engine
@@ -225,7 +229,7 @@ def SOP_FORECAST_TABLE(items, periods, qty, horizon=None):
     series = _parsed(ua.history_long, lambda: ua.history_long(items, periods, qty), items, periods, qty)
     hz = ua.optional_int(horizon, "horizon", DEFAULT_HORIZON, 1, MAX_HORIZON)
     res = _forecast_table(series, hz)
-    out: list[list] = [["Item", "Period", "Forecast", "Model"]]
+    out: list[list] = [list(_TABLE_HEADER)]
     for item, _, _ in series.value:
         s = res.get(item)
         if s is not None:
@@ -385,8 +389,8 @@ def _rolled(bom: Parsed, costs: Parsed) -> dict:
 
 @udf("Rolled-up standard unit cost of an item from a BOM and own costs per level",
      args={"item": "The item to cost",
-           "bom": "BOM lines: Parent, Component, QtyPer, [ScrapPct as 0.02 or 2%]; header row optional",
-           "costs": "Own cost per item: Item, Material, Labour, Overhead; header row optional",
+           "bom": f"BOM lines: {', '.join(_BOM_HEADERS[:3])}, [{_BOM_HEADERS[3]} as 0.02 or 2%]; header row optional",
+           "costs": f"Own cost per item: {', '.join(_COST_HEADERS)}; header row optional",
            "element": "total (default), material, labour or overhead"},
      ranges=("item", "bom", "costs"))
 def SOP_BOM_COST(item, bom, costs, element=None):
@@ -412,11 +416,11 @@ def _where_used(bom: Parsed, item: str) -> tuple:
 
 @udf("Where an item is used: spills Parent, Level, QtyPer (indented, depth first) with a header row",
      args={"item": "The component to look up",
-           "bom": "BOM lines: Parent, Component, QtyPer, [ScrapPct]; header row optional"},
+           "bom": f"BOM lines: {', '.join(_BOM_HEADERS[:3])}, [{_BOM_HEADERS[3]}]; header row optional"},
      ranges=("item", "bom"))
 def SOP_WHERE_USED(item, bom):
     it = ua.required_text(item, "item")
     rows = _where_used(_bom(bom), it)
     if not rows:
         raise UdfArgError(f"'{it[:30]}' is not a component in this BOM")
-    return [["Parent", "Level", "QtyPer"]] + [list(r) for r in rows]
+    return [list(_WHERE_USED_HEADER)] + [list(r) for r in rows]
