@@ -149,16 +149,10 @@ def _number(v, where: str) -> float:
 
 
 def _text(v, where: str) -> str:
-    if type(v) is str:
-        s = v.strip()
-        if s and not (s[0] == "#" and excel_error(s)):
-            return s
     return _checked(v, where, cells.to_text, "text")
 
 
 def _date(v, where: str) -> datetime:
-    if type(v) is datetime:
-        return datetime(v.year, v.month, v.day)
     return _checked(v, where, cells.to_date, "a date")
 
 
