@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import inspect
 import math
-import sys
 from datetime import date, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sop_xl.excel import args as ua
+from sop_xl import contract as k
 from sop_xl import udfs
+from sop_xl.engine import forecast as forecast_engine
+from sop_xl.excel import args as ua
+from sop_xl.excel.args import UdfArgError
 from sop_xl.plan.cells import EXCEL_ERRORS
-from sop_xl.excel.args import Col, UdfArgError
 
 from .test_udfs import FakeForecastEngine
 
@@ -36,9 +37,7 @@ rows = st.lists(st.lists(cell, min_size=0, max_size=5), min_size=0, max_size=6) 
 column = st.lists(cell, min_size=0, max_size=8).map(lambda cs: [[c] for c in cs])
 arg = st.one_of(cell, rows, column, st.lists(cell, max_size=5))  # scalar, ndim=2 range, column, flat list
 
-BOM_COLS = (Col("Parent", "text"), Col("Component", "text"), Col("QtyPer", "number"),
-            Col("ScrapPct", "number", required=False, default=0.0, present=False))
-DATE_COLS = (Col("Item", "text"), Col("Period", "date"), Col("Qty", "number", required=False, default=0.0))
+TABLES = ((k.BOM.columns, 3), (k.HISTORY.columns, 3), (k.COSTS.columns, 2))  # text, number, date, percent
 
 
 def _value_or_own_error(fn, *args, **kwargs):
@@ -92,8 +91,8 @@ def test_scalar_parsers(value):
 @SETTINGS
 @given(rows, st.sampled_from([None, 0, 1, 2]))
 def test_table(values, probe):
-    for cols in (BOM_COLS, DATE_COLS):
-        t = _value_or_own_error(ua.table, values, cols, "bom", header_probe=probe)
+    for cols, min_columns in TABLES:
+        t = _value_or_own_error(ua.table, values, cols, "bom", min_columns, header_probe=probe)
         if not isinstance(t, UdfArgError):
             _hashable(t.rows)
             assert len(t.rows) == len(t.row_numbers)
@@ -126,7 +125,7 @@ def test_history_long_on_plausible_long_tables(rows_):
 @pytest.fixture
 def fake_engine(monkeypatch):
     """The stand-in forecast engine: the property is about the UDF layer, and it keeps this fast."""
-    monkeypatch.setitem(sys.modules, "sop_xl.engine.forecast", FakeForecastEngine())
+    monkeypatch.setattr(forecast_engine, "forecast", FakeForecastEngine().forecast)
     udfs.clear_cache()
     yield
     udfs.clear_cache()

@@ -1,16 +1,14 @@
 """SOP_* worksheet functions, called with exactly what xlwings hands a UDF (ndim=2 raw cell values).
 
-The forecast UDFs are tested against a small stand-in engine with the agreed API (so the parsing,
-caching and output shape are checked whatever state the real engine is in); the tests at the end
-run the real ``sop_xl.engine.forecast`` once it exists. BOM tests use the real BOM engine.
+Most forecast UDF tests put a small stand-in in place of the engine's ``forecast`` function (a
+predictable result, and a record of every engine call, so parsing, caching and the output shape are
+checked exactly); the tests at the end run the real engine. BOM tests use the real BOM engine.
 """
 from __future__ import annotations
 
+import copy
 import inspect
 import math
-import statistics
-import sys
-import types
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +17,8 @@ import pandas as pd
 import pytest
 
 from sop_xl import udfs
+from sop_xl.engine import forecast as forecast_engine
+from sop_xl.excel import udf
 from sop_xl.udfs import (REGISTRY, SOP_ACCURACY, SOP_BOM_COST, SOP_FORECAST, SOP_FORECAST_BAND,
                          SOP_FORECAST_TABLE, SOP_MODEL, SOP_SAFETY_STOCK, SOP_WHERE_USED)
 
@@ -35,14 +35,11 @@ class FakeResult:
     warnings: list
 
 
-class FakeForecastEngine(types.ModuleType):
-    """``sop_xl.engine.forecast`` as agreed: forecast(df[unique_id, ds, y], horizon, season_length,
-    freq, model, levels) -> ForecastResult; the forecast is the series mean (+ 0.1 per step)."""
-
-    MODEL_NAMES = ("AutoETS", "AutoARIMA", "Naive", "SeasonalNaive", "CrostonSBA")
+class FakeForecastEngine:
+    """Stands in for ``sop_xl.engine.forecast.forecast(df[unique_id, ds, y], horizon, season_length,
+    freq, model, levels) -> ForecastResult``; the forecast is the series mean (+ 0.1 per step)."""
 
     def __init__(self):
-        super().__init__("sop_xl.engine.forecast")
         self.calls: list[dict] = []
         self.fail: Exception | None = None
 
@@ -74,7 +71,7 @@ def _fresh_cache():
 @pytest.fixture
 def fake(monkeypatch):
     eng = FakeForecastEngine()
-    monkeypatch.setitem(sys.modules, "sop_xl.engine.forecast", eng)
+    monkeypatch.setattr(forecast_engine, "forecast", eng.forecast)
     return eng
 
 
@@ -175,8 +172,9 @@ def test_forecast_bad_history_gives_one_line_with_the_position(fake, history, me
     (("#N/A",), "SOP_FORECAST: horizon is #N/A"),
     ((True,), "SOP_FORECAST: horizon holds TRUE/FALSE, expected a whole number"),
     ((6.0, None, 0.0), "SOP_FORECAST: season_length must be 1 to 60"),
-    ((6.0, "prophet"), "SOP_FORECAST: model must be one of auto, AutoETS, AutoARIMA, Naive, SeasonalNaive, "
-                       "CrostonSBA (got 'prophet')"),
+    ((6.0, "prophet"), "SOP_FORECAST: model must be one of auto, ensemble, AutoETS, AutoTheta, "
+                       "DynamicOptimizedTheta, Theta, AutoARIMA, AutoCES, SeasonalNaive, Naive, CrostonSB... "
+                       "(got 'prophet')"),
 ])
 def test_forecast_bad_options(fake, args, message):
     assert SOP_FORECAST(HIST, *args) == message
@@ -200,12 +198,6 @@ def test_forecast_engine_failure_is_a_message_and_not_cached(fake):
     assert len(fake.calls) == 2
 
 
-def test_forecast_without_the_engine_says_so(monkeypatch):
-    monkeypatch.setitem(sys.modules, "sop_xl.engine.forecast", None)  # import raises ImportError
-    out = SOP_FORECAST(HIST)
-    assert out.startswith("SOP_FORECAST: the forecast engine is not available")
-
-
 def test_forecast_nan_from_the_engine_becomes_an_empty_cell(fake, monkeypatch):
     real = fake.forecast
 
@@ -214,26 +206,27 @@ def test_forecast_nan_from_the_engine_becomes_an_empty_cell(fake, monkeypatch):
         r.forecasts.loc[0, "yhat"] = np.nan
         return r
 
-    monkeypatch.setattr(fake, "forecast", with_nan)
+    monkeypatch.setattr(forecast_engine, "forecast", with_nan)
     out = SOP_FORECAST(HIST, 2.0)
     assert out[0] == [None] and isinstance(out[1][0], float)
 
 
 def test_cache_hit_returns_equal_values_without_calling_the_engine(fake):
     first = SOP_FORECAST(HIST, 12.0)
+    expected = copy.deepcopy(first)
     for _ in range(50):
         again = SOP_FORECAST([row[:] for row in HIST], 12.0)
-        assert again == first
+        assert again == expected
     assert len(fake.calls) == 1
-    again[0][0] = "mutated by a caller"
-    assert SOP_FORECAST(HIST, 12.0) == first  # the cached result is not shared mutable state
-    info = udfs.cache_info()
-    assert info["hits"] >= 51 and info["misses"] == 1
+    assert udfs.cache_info()["hits"] == 50 and udfs.cache_info()["misses"] == 1
+    first[0][0] = again[-1][0] = "mutated by a caller"  # a caller (xlwings) owns what it was given
+    assert SOP_FORECAST(HIST, 12.0) == expected  # ... so no cached list is handed out twice
+    assert len(fake.calls) == 1
 
 
 def test_cache_is_bounded_lru(fake, monkeypatch):
-    assert udfs.CACHE_SIZE == 256 and udfs._CACHE.maxsize == 256
-    monkeypatch.setattr(udfs, "_CACHE", udfs._LRU(maxsize=8))
+    assert udfs.CACHE_SIZE == 256 and udf.RESULTS.maxsize == 256 and udf.PARSED.maxsize == 256
+    monkeypatch.setattr(udf, "RESULTS", udf.LRU(maxsize=8))
     for i in range(12):
         SOP_FORECAST([[float(i)], [1.0]], 1.0)
     assert udfs.cache_info()["size"] == 8
@@ -271,7 +264,7 @@ def test_band_other_levels_ask_the_engine_for_them(fake, monkeypatch):
             r.forecasts["lo_90"], r.forecasts["hi_90"] = r.forecasts["yhat"] - 1.5, r.forecasts["yhat"] + 1.5
         return r
 
-    monkeypatch.setattr(fake, "forecast", with_90)
+    monkeypatch.setattr(forecast_engine, "forecast", with_90)
     band = SOP_FORECAST_BAND(HIST, 4.0, 90.0)
     assert fake.calls[-1]["levels"] == (80, 90, 95)
     assert band[0][1] - band[0][0] == pytest.approx(3.0)
@@ -387,13 +380,16 @@ def test_accuracy_row_ranges_season_and_errors():
 
 # ============================================================================ SAFETY_STOCK
 def test_safety_stock_formula():
+    """Against published z values (standard normal table) and the sample standard deviation worked
+    out by hand: mean 610 / 6, squared deviations summing to 2800 / 3, over n - 1 = 5."""
     demand = [100.0, 120.0, 80.0, 110.0, 95.0, 105.0]
-    expected = statistics.NormalDist().inv_cdf(0.95) * statistics.stdev(demand) * math.sqrt(2.0)
+    sigma = math.sqrt(2800 / 3 / 5)
+    assert sigma == pytest.approx(np.std(demand, ddof=1))
+    z95, z99 = 1.6448536269514722, 2.3263478740408408
     for sl in (None, 0.95, 95.0, "95%", [[0.95]]):
-        assert SOP_SAFETY_STOCK([[d] for d in demand] + [[None]], 2.0, sl) == pytest.approx(expected)
-    assert SOP_SAFETY_STOCK([demand], [[0.5]], 0.99) == pytest.approx(
-        2.3263478740 * statistics.stdev(demand) * math.sqrt(0.5))
-    assert expected == pytest.approx(1.6448536 * statistics.stdev(demand) * math.sqrt(2))
+        assert SOP_SAFETY_STOCK([[d] for d in demand] + [[None]], 2.0, sl) == pytest.approx(z95 * sigma * math.sqrt(2))
+    assert SOP_SAFETY_STOCK([demand], [[0.5]], 0.99) == pytest.approx(z99 * sigma * math.sqrt(0.5))
+    assert SOP_SAFETY_STOCK([[None], [10.0], [10.0]], 3.0) == 0.0  # no variability, no safety stock
 
 
 @pytest.mark.parametrize("history,lead,sl,message", [
@@ -512,13 +508,26 @@ def test_where_used_spills_a_table_like_the_engine():
 
 
 # ============================================================================ robustness
+# the argument each function reads first, and what it expects there
+FIRST_READ = {"SOP_FORECAST": ("history: cell 1", "a number"), "SOP_MODEL": ("history: cell 1", "a number"),
+              "SOP_SAFETY_STOCK": ("history: cell 1", "a number"), "SOP_ACCURACY": ("actual: cell 1", "a number"),
+              "SOP_FORECAST_BAND": ("level", "a number"), "SOP_FORECAST_TABLE": ("items: row 1", "text"),
+              "SOP_BOM_COST": ("item", "text"), "SOP_WHERE_USED": ("item", "text")}
+
+
 @pytest.mark.parametrize("name", sorted(REGISTRY))
-def test_odd_python_objects_give_a_message(fake, name):
+def test_odd_python_objects_are_named_in_the_message(fake, name):
+    """Objects no cell can hold (a Python caller's mistake) are reported by the parser of the first
+    argument, under the function's name -- not as an internal error."""
     f = getattr(udfs, name)
     n = len(inspect.signature(f).parameters)
-    for odd in (object(), [[object()]], [[[1.0]]], {"a": 1}, float("nan"), [[float("inf")]], [], [[]]):
-        out = f(*([odd] * n))
-        assert isinstance(out, (str, list, float)), (name, odd, out)
+    where, what = FIRST_READ[name]
+    for odd, typename in ((object(), "object"), ([[object()]], "object"), ([[[1.0]]], "list"), ({"a": 1}, "dict")):
+        assert f(*([odd] * n)) == f"{name}: {where} holds {typename}, expected {what}"
+    for empty in ([], [[]], float("nan")):
+        out = f(*([empty] * n))
+        assert out.startswith(f"{name}: ") and "internal error" not in out, (name, empty, out)
+    assert fake.calls == []
 
 
 # ============================================================================ real forecast engine
@@ -620,3 +629,35 @@ def test_xlwings_metadata_as_windows_excel_would_see_it(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(udfs)
+
+
+# ============================================================================ guard and caches
+def test_input_errors_are_cached_unexpected_failures_are_not(fake, monkeypatch):
+    """An engine answer that is a property of the input (no forecast for this history) is kept, so an
+    unchanged sheet does not ask again; a crash is not (it may be transient)."""
+    empty = FakeResult(pd.DataFrame(columns=["unique_id", "ds", "model", "yhat"]), pd.DataFrame(), pd.DataFrame(), [])
+
+    def no_forecast(history, **kw):
+        fake.calls.append(kw)
+        return empty
+
+    monkeypatch.setattr(forecast_engine, "forecast", no_forecast)
+    message = "SOP_FORECAST: the engine returned no forecast for this history"
+    assert SOP_FORECAST(HIST) == message and SOP_FORECAST(HIST) == message
+    assert len(fake.calls) == 1 and udfs.cache_info()["hits"] == 1
+
+
+def test_every_udf_is_guarded_under_its_own_name(fake, monkeypatch):
+    def crash(*a, **k):
+        raise ZeroDivisionError("deep inside")
+
+    monkeypatch.setattr(udfs.ua, "optional_int", crash)
+    monkeypatch.setattr(udfs.ua, "required_text", crash)
+    monkeypatch.setattr(udfs.ua, "optional_number", crash)
+    calls = {"SOP_FORECAST": (HIST,), "SOP_FORECAST_BAND": (HIST,), "SOP_MODEL": (HIST,),
+             "SOP_FORECAST_TABLE": ([["A"]], [[datetime(2024, 1, 1)]], [[1.0]]), "SOP_SAFETY_STOCK": (HIST, 2.0),
+             "SOP_ACCURACY": ([[1.0]], [[1.0]]), "SOP_BOM_COST": ("A", BOM, None), "SOP_WHERE_USED": ("A", BOM)}
+    assert set(calls) == set(REGISTRY)
+    for name, args in calls.items():
+        assert getattr(udfs, name)(*args) == f"{name}: internal error (ZeroDivisionError): deep inside"
+    assert fake.calls == []

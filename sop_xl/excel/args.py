@@ -14,22 +14,25 @@ Rules (shared by every SOP_* function)
   Trailing blanks are ignored (a generous range such as A2:A200); blanks inside are an error.
 * Numbers: floats/ints, or text that is a plain number ('1,234', '12%'); never TRUE/FALSE or dates;
   magnitudes above 1e12 are typing errors.
-* Tables: columns by position; a first row holding text in the probe (a number) column is a header
-  and skipped; rows whose cells are all blank are skipped; extra columns on the right are ignored.
-  Rows are numbered 1.. within the range (the header, when present, is row 1).
+* Tables: the contract's columns (:mod:`sop_xl.contract`) by position; a first row holding text in
+  the probe (a number) column is a header and skipped; rows whose cells are all blank are skipped;
+  extra columns on the right are ignored. Rows are numbered 1.. within the range (the header, when
+  present, is row 1).
+* Every cell goes through the one cell parser of :mod:`sop_xl.plan.cells`; this module only puts an
+  Excel error or a blank first (their messages are the clearest) and says where the cell is.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Sequence
 
+from sop_xl.contract import CHOICE, DATE, INTEGER, NUMBER, PERCENT, TEXT, Column
 from sop_xl.plan import cells
 from sop_xl.plan.cells import CellError, excel_error, is_blank
 
 __all__ = [
     "UdfArgError",
-    "Col",
     "TableData",
     "HUGE",
     "grid",
@@ -44,7 +47,7 @@ __all__ = [
     "history_long",
 ]
 
-HUGE = 1e12  # same bound as validation: quantities or money beyond this are paste errors
+HUGE = 1e12  # validation's bound (not imported: it would load pandas when Excel's UDF server starts)
 
 
 class UdfArgError(ValueError):
@@ -118,62 +121,50 @@ def _fast_float(v):
     return None
 
 
-def _number(v, where: str) -> float:
-    """A finite number of sensible size, or UdfArgError naming ``where`` ('history: cell 3')."""
-    fast = _fast_float(v)
-    if fast is not None:
-        return fast
+def _checked(v, where: str, parse, what: str, nan_is_blank: bool = True):
+    """Excel errors and blanks first (their messages are the clearest), then the shared cell parser
+    ``parse`` (cells.to_number, to_int, to_text, to_date) with ``where`` in front of its message."""
     err = excel_error(v)
     if err:
         raise UdfArgError(f"{where} is {err}")
-    if is_blank(v) and not isinstance(v, float):
-        raise UdfArgError(f"{where} is blank")
-    try:
-        number = cells.to_number(v)
-    except CellError as e:
-        raise UdfArgError(f"{where} {e}") from None
-    except Exception:  # noqa: BLE001 - odd objects (lists inside a cell ...)
-        raise UdfArgError(f"{where} holds {type(v).__name__}, expected a number") from None
-    if abs(number) > HUGE:
-        raise UdfArgError(f"{where} is {number:g}, too large (a typing or paste error?)")
-    return number
-
-
-def _checked(v, where: str, parse, what: str):
-    """Errors and blanks first (their messages are the clearest), then the shared cell parser."""
-    err = excel_error(v)
-    if err:
-        raise UdfArgError(f"{where} is {err}")
-    if is_blank(v):
+    if is_blank(v) and (nan_is_blank or not isinstance(v, float)):
         raise UdfArgError(f"{where} is blank")
     try:
         return parse(v)
     except CellError as e:
         raise UdfArgError(f"{where} {e}") from None
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - odd objects (lists inside a cell ...)
         raise UdfArgError(f"{where} holds {type(v).__name__}, expected {what}") from None
 
 
+def _number(v, where: str) -> float:
+    """A finite number of sensible size, or UdfArgError naming ``where`` ('history: cell 3')."""
+    fast = _fast_float(v)
+    if fast is not None:
+        return fast
+    number = _checked(v, where, cells.to_number, "a number", nan_is_blank=False)
+    if abs(number) > HUGE:
+        raise UdfArgError(f"{where} is {number:g}, too large (a typing or paste error?)")
+    return number
+
+
 def _text(v, where: str) -> str:
-    if type(v) is str:
-        s = v.strip()
-        if s and not (s[0] == "#" and excel_error(s)):
-            return s
     return _checked(v, where, cells.to_text, "text")
 
 
 def _date(v, where: str) -> datetime:
-    if type(v) is datetime:
-        return datetime(v.year, v.month, v.day)
     return _checked(v, where, cells.to_date, "a date")
 
 
-def _looks_numeric(v) -> bool:
+def _is_header(v) -> bool:
+    """Text that is not a number, in a column of numbers: the first row is a header row."""
+    if not isinstance(v, str) or is_blank(v) or excel_error(v):
+        return False
     try:
         _number(v, "")
-        return True
-    except UdfArgError:
         return False
+    except UdfArgError:
+        return True
 
 
 # ------------------------------------------------------------------------------------ 1-D
@@ -196,9 +187,7 @@ def numbers_1d(values, name: str, allow_blank_tail: bool = True, allow_blank_hea
             start += 1
     out = []
     for i in range(start, end):
-        v = cells_[i]
-        fast = _fast_float(v)
-        out.append(fast if fast is not None else _number(v, f"{name}: cell {i + 1}"))
+        out.append(_number(cells_[i], f"{name}: cell {i + 1}"))
     if len(out) < min_count:
         if not out:
             raise UdfArgError(f"{name}: no numbers (the range is empty)")
@@ -212,15 +201,7 @@ def optional_int(value, name: str, default: int | None, lo: int, hi: int) -> int
     v = scalar(value, name)
     if _omitted(v):
         return default
-    err = excel_error(v)
-    if err:
-        raise UdfArgError(f"{name} is {err}")
-    try:
-        number = cells.to_int(v)
-    except CellError as e:
-        raise UdfArgError(f"{name} {e}") from None
-    except Exception:  # noqa: BLE001
-        raise UdfArgError(f"{name} holds {type(v).__name__}, expected a whole number") from None
+    number = _checked(v, name, cells.to_int, "a whole number", nan_is_blank=False)
     if not lo <= number <= hi:
         raise UdfArgError(f"{name} must be {lo} to {hi}")
     return number
@@ -267,7 +248,7 @@ def optional_choice(value, name: str, choices: Sequence[str], default: str | Non
     shown = ", ".join(choices)
     if len(shown) > 120:
         shown = shown[:117] + "..."
-    return _raise(f"{name} must be one of {shown} (got '{text[:30]}')")
+    raise UdfArgError(f"{name} must be one of {shown} (got '{text[:30]}')")
 
 
 def required_text(value, name: str) -> str:
@@ -283,20 +264,7 @@ def _omitted(v) -> bool:
     return v is None or (isinstance(v, str) and not v.strip())
 
 
-def _raise(message: str):
-    raise UdfArgError(message)
-
-
 # ------------------------------------------------------------------------------------ tables
-@dataclass(frozen=True)
-class Col:
-    label: str  # as shown in messages ('QtyPer')
-    kind: str  # 'text' | 'number' | 'date'
-    required: bool = True  # a blank cell is an error (else ``default``)
-    default: Any = None
-    present: bool = True  # False: the column may be missing from the range altogether
-
-
 @dataclass(frozen=True)
 class TableData:
     rows: tuple  # tuple of tuples, one per data row, values parsed by kind
@@ -304,44 +272,47 @@ class TableData:
     header: bool  # the first row was a header
 
 
-def table(values, columns: Sequence[Col], name: str, header_probe: int | None = None) -> TableData:
-    """Parse a table range by column position.
+_PARSE_AS = {TEXT: "text", CHOICE: "text", DATE: "date", NUMBER: "number", PERCENT: "number", INTEGER: "number"}
+
+
+def table(values, columns: Sequence[Column], name: str, min_columns: int | None = None,
+          header_probe: int | None = None) -> TableData:
+    """Parse a table range by column position: the contract's ``columns`` (header for messages,
+    kind, required, default); the range needs at least the first ``min_columns`` (default all).
 
     ``header_probe``: index of the column whose first-row cell decides whether row 1 is a header
-    (text that is not a number there); defaults to the first 'number' column."""
+    (text that is not a number there); defaults to the first number column. A blank cell in a
+    column that is not required, or a column missing from the range, gives the column's default."""
     rows = grid(values)
     if not rows:
         return TableData((), (), False)
     width = len(rows[0])
-    needed = sum(1 for c in columns if c.present)
+    needed = len(columns) if min_columns is None else min_columns
     if width < needed:
-        labels = ", ".join(c.label for c in columns if c.present)
+        labels = ", ".join(c.header for c in columns[:needed])
         raise UdfArgError(f"{name}: needs {needed} columns ({labels}), got {width}")
     cols = [c for i, c in enumerate(columns) if i < width]
+    kinds = [_PARSE_AS[c.kind] for c in cols]
     if header_probe is None:
-        header_probe = next((i for i, c in enumerate(cols) if c.kind == "number"), None)
+        header_probe = next((i for i, kind in enumerate(kinds) if kind == "number"), None)
     header = False
     if header_probe is not None and header_probe < width:
-        first = rows[0][header_probe]
-        if isinstance(first, str) and not is_blank(first) and not excel_error(first) \
-                and not _looks_numeric(first):
-            header = True
+        header = _is_header(rows[0][header_probe])
     out, numbers = [], []
     for r in range(1 if header else 0, len(rows)):
         row = rows[r][:len(cols)]
         if all(is_blank(v) for v in row):
             continue
         parsed = []
-        for j, (c, v) in enumerate(zip(cols, row)):
-            where = f"{name}: row {r + 1} {c.label}"
+        for c, kind, v in zip(cols, kinds, row):
+            where = f"{name}: row {r + 1} {c.header}"
             if is_blank(v):
                 if c.required:
                     raise UdfArgError(f"{where} is blank")
                 parsed.append(c.default)
-            elif c.kind == "number":
-                fast = _fast_float(v)
-                parsed.append(fast if fast is not None else _number(v, where))
-            elif c.kind == "date":
+            elif kind == "number":
+                parsed.append(_number(v, where))
+            elif kind == "date":
                 parsed.append(_date(v, where))
             else:
                 parsed.append(_text(v, where))
@@ -416,10 +387,7 @@ def _finish(series: dict, order: list):
 
 
 def _history_long_layout(item_cells, period_cells, qty_cells):
-    start = 0
-    q0 = qty_cells[0]
-    if isinstance(q0, str) and not is_blank(q0) and not excel_error(q0) and not _looks_numeric(q0):
-        start = 1  # header row
+    start = 1 if _is_header(qty_cells[0]) else 0
     series: dict = {}
     order: list = []
     seen: dict = {}

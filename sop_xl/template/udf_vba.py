@@ -7,23 +7,15 @@ calling range, and returns the error text on failure instead of a VBA error dial
 """
 from __future__ import annotations
 
-import inspect
-
 MODULE_NAME = "xlwings_udfs"
 PY_MODULE = "sop_xl.udfs"
 
 
 def udf_specs():
-    """(name, [(param, optional)], description) for every registered UDF, in name order."""
-    from sop_xl import udfs
+    """The registry entry (name, description, [(param, optional, doc)]) of every UDF, in name order."""
+    from sop_xl import udfs  # importing the module declares (registers) its functions
 
-    specs = []
-    for name in sorted(udfs.REGISTRY):
-        spec = udfs.REGISTRY[name]
-        sig = inspect.signature(getattr(udfs, name))
-        params = [(p.name, p.default is not inspect.Parameter.empty) for p in sig.parameters.values()]
-        specs.append((name, params, spec.description))
-    return specs
+    return [udfs.REGISTRY[name] for name in sorted(udfs.REGISTRY)]
 
 
 def _vba_string(text: str) -> str:
@@ -36,9 +28,10 @@ def wrapper_source() -> str:
         '#Const App = "Microsoft Excel" \'Adjust when using outside of Excel',
         "",
     ]
-    for name, params, _description in udf_specs():
-        sig = ", ".join(("Optional " if optional else "") + p for p, optional in params)
-        args = "Array(" + ", ".join(p for p, _ in params) + ")"
+    for spec in udf_specs():
+        name = spec.name
+        sig = ", ".join(("Optional " if optional else "") + p for p, optional, _doc in spec.params)
+        args = "Array(" + ", ".join(p for p, _optional, _doc in spec.params) + ")"
         lines += [
             f"Function {name}({sig})",
             "        If TypeOf Application.Caller Is Range Then On Error GoTo failed",
@@ -63,13 +56,11 @@ def register_source() -> str:
         "Public Sub SopRegisterFunctions()",
         "    On Error Resume Next",
     ]
-    for name, params, description in udf_specs():
-        from sop_xl import udfs
-
-        docs = [d for _p, _o, d in udfs.REGISTRY[name].params]
+    for spec in udf_specs():
+        docs = [d for _p, _o, d in spec.params]
         arg_docs = "Array(" + ", ".join(_vba_string(d[:255]) for d in docs) + ")" if docs else "Empty"
         lines.append(
-            f'    Application.MacroOptions Macro:="{name}", Description:={_vba_string(description[:255])}, '
+            f'    Application.MacroOptions Macro:="{spec.name}", Description:={_vba_string(spec.description[:255])}, '
             f'Category:="S&OP", ArgumentDescriptions:={arg_docs}')
     lines += ["End Sub", ""]
     return "\n".join(lines)
