@@ -51,6 +51,7 @@ def test_invalid_input_shows_a_dialog_and_writes_nothing(filled):
     assert book.app.status_bar is False
 
 
+@pytest.mark.slow  # every step, scenarios and publish on the full demo company
 def test_every_ribbon_button_has_a_working_macro(filled, tmp_path):
     """Each RunPython target runs on the stand-in: progress in the status bar and a Log row each."""
     import re

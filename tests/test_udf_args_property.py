@@ -54,6 +54,7 @@ def _hashable(value) -> None:
     hash(value)
 
 
+@pytest.mark.slow  # a property test: many examples
 @SETTINGS
 @given(arg)
 def test_shape_helpers(values):
@@ -64,6 +65,7 @@ def test_shape_helpers(values):
     _value_or_own_error(ua.scalar, values, "x")
 
 
+@pytest.mark.slow  # a property test: many examples
 @SETTINGS
 @given(arg, st.booleans(), st.booleans(), st.integers(0, 3))
 def test_numbers_1d(values, tail, head, min_count):
@@ -74,6 +76,7 @@ def test_numbers_1d(values, tail, head, min_count):
         _hashable(out)
 
 
+@pytest.mark.slow  # a property test: many examples
 @SETTINGS
 @given(arg)
 def test_scalar_parsers(value):
@@ -89,6 +92,7 @@ def test_scalar_parsers(value):
     assert isinstance(t, UdfArgError) or (isinstance(t, str) and t)
 
 
+@pytest.mark.slow  # a property test: many examples
 @SETTINGS
 @given(rows, st.sampled_from([None, 0, 1, 2]))
 def test_table(values, probe):
@@ -100,6 +104,7 @@ def test_table(values, probe):
             assert all(len(r) == len(cols) for r in t.rows)
 
 
+@pytest.mark.slow  # a property test: many examples
 @SETTINGS
 @given(arg, arg, arg)
 def test_history_long(items, periods, qty):
@@ -111,6 +116,7 @@ def test_history_long(items, periods, qty):
             assert list(months) == sorted(set(months)) and all(m.day == 1 for m in months)
 
 
+@pytest.mark.slow  # a property test: many examples
 @SETTINGS
 @given(st.lists(st.tuples(st.sampled_from(["A", "B", 1001.0]),
                           st.dates(min_value=date(2020, 1, 1), max_value=date(2022, 12, 31)),
@@ -148,6 +154,7 @@ def _udf_case(name):
     return st.tuples(*([arg] * n))
 
 
+@pytest.mark.slow  # a property test: many examples
 @pytest.mark.parametrize("name", sorted(udfs.REGISTRY))
 def test_every_udf_returns_a_list_number_or_text(name, fake_engine):
     f = getattr(udfs, name)
@@ -163,6 +170,7 @@ def test_every_udf_returns_a_list_number_or_text(name, fake_engine):
 NUMS = st.lists(st.one_of(st.floats(-1e4, 1e4), st.integers(0, 1000).map(float)), min_size=1, max_size=14)
 
 
+@pytest.mark.slow  # a property test: many examples
 @SETTINGS
 @given(NUMS, NUMS, st.sampled_from([None, "WAPE", "sMAPE", "MASE", "MAE", "RMSE", "bias"]), st.sampled_from(
     [None, 1.0, 2.0]))
@@ -171,6 +179,7 @@ def test_accuracy_on_numbers_is_a_number_or_says_why(a, f, metric, m):
     _check_result("SOP_ACCURACY", out)
 
 
+@pytest.mark.slow  # a property test: many examples
 @SETTINGS
 @given(st.lists(st.tuples(st.sampled_from("ABCDEF"), st.sampled_from("ABCDEFG"),
                           st.one_of(st.floats(0.1, 5), st.sampled_from([0.0, -1.0, "x", None, "#N/A"])),
