@@ -125,7 +125,12 @@ def test_history_long_on_plausible_long_tables(rows_):
     items = [[r[0]] for r in rows_]
     periods = [[datetime(r[1].year, r[1].month, r[1].day)] for r in rows_]
     qty = [[r[2]] for r in rows_]
-    _value_or_own_error(ua.history_long, items, periods, qty)
+    out = _value_or_own_error(ua.history_long, items, periods, qty)
+    if not isinstance(out, UdfArgError):
+        # Accepted: exactly the numeric rows come back, under the item's text and the first of the month.
+        given = {("1001" if r[0] == 1001.0 else r[0], datetime(r[1].year, r[1].month, 1)): r[2]
+                 for r in rows_ if isinstance(r[2], float)}
+        assert {(item, m): v for item, months, values in out for m, v in zip(months, values)} == given
 
 
 # ---------------------------------------------------------------------------------------- UDFs
