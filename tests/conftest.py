@@ -1,6 +1,17 @@
+import importlib
 import os
+import warnings
 
 import pytest
+
+# oletools (which sop_xl.workbook.vba imports lazily to read VBA back) builds its pyparsing grammar at
+# import time with pyparsing's old camelCase names, and pyparsing 3 warns once per name. Not ours to
+# fix, and it would surface in whichever test happened to read VBA first, so import it here with
+# exactly those warnings silenced; every other warning stays visible (pyproject.toml turns our own
+# deprecations into errors).
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", r"'\w+' (argument is )?deprecated", DeprecationWarning, r"oletools\.olevba")
+    importlib.import_module("oletools.olevba")
 
 
 def pytest_configure(config):
@@ -10,6 +21,19 @@ def pytest_configure(config):
         if not libreoffice.available():
             raise pytest.UsageError("SOP_XL_REQUIRE_LIBREOFFICE=1 but LibreOffice (soffice + python3-uno) "
                                     "is not usable")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own hook deselects by `-m`
+def pytest_collection_modifyitems(config, items):
+    # `slow` follows from what a test does, decided here once rather than by hand: a test that drives
+    # LibreOffice (marked `libreoffice`) or uses the demo company run end to end (the session fixture
+    # demo_workbook, directly or through another fixture) is slow. Tests slow for another reason -- a
+    # subprocess that builds a workbook, a property test with many examples, every ribbon macro on the
+    # full demo -- carry @pytest.mark.slow themselves. `-m "not slow"` is the quick inner loop; the
+    # full suite (python3 dev.py test, .ci/run) still runs everything.
+    for item in items:
+        if item.get_closest_marker("libreoffice") or "demo_workbook" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

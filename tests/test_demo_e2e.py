@@ -34,12 +34,58 @@ def test_demo_fills_every_result_table(demo):
     assert (log["Status"] == "OK").all()
 
 
-def test_consensus_formula_and_python_rule_agree(demo):
-    wb = load_workbook(demo)
+# Rows of the Demand table given (SalesOverride, EventUplift) and what Consensus must then be, by hand;
+# "stat" stands for the row's StatForecast.
+CONSENSUS_CASES = [
+    ((None, None), "stat"),
+    ((123.5, None), 123.5),
+    ((None, 7.0), "stat+7"),
+    ((50.0, -5.0), 45.0),
+    ((0.0, None), 0.0),  # an override of 0 is an override, not a blank
+    ((0.0, 2.5), 2.5),
+]
+
+
+@pytest.mark.libreoffice
+@pytest.mark.skipif(not libreoffice.available(), reason="LibreOffice not installed")
+def test_consensus_formula_and_python_rule_agree(demo, tmp_path):
+    """Every Consensus cell holds the whole formula for its own row, and LibreOffice's value of it
+    equals the Python rule (engine.demand.with_consensus) that headless runs plan on."""
+    from openpyxl.utils import get_column_letter, range_boundaries
+
+    from sop_xl.engine.demand import with_consensus
+
+    copy = tmp_path / "consensus.xlsm"
+    copy.write_bytes(demo.read_bytes())
+    wb = load_workbook(copy, keep_vba=True)
     ws = wb[k.DEMAND.sheet]
+    _c1, _r1, _c2, last = range_boundaries(ws.tables[k.DEMAND.name].ref)
     first = k.DEMAND.header_row + 1
-    cons_col = k.DEMAND.first_col + k.DEMAND.fields.index("consensus")
-    assert str(ws.cell(first, cons_col).value).startswith("=IF(ISNUMBER(")
+    header = [c.value for c in ws[k.DEMAND.header_row]]
+    col = {name: header.index(name) + 1 for name in ("StatForecast", "SalesOverride", "EventUplift", "Consensus")}
+    stat, over, up = (get_column_letter(col[n]) for n in ("StatForecast", "SalesOverride", "EventUplift"))
+    assert last - first + 1 > len(CONSENSUS_CASES)
+    for i, ((override, uplift), _want) in enumerate(CONSENSUS_CASES):
+        ws.cell(first + i, col["SalesOverride"]).value = override
+        ws.cell(first + i, col["EventUplift"]).value = uplift
+    for r in range(first, last + 1):
+        assert ws.cell(r, col["Consensus"]).value == f"=IF(ISNUMBER({over}{r}),{over}{r},{stat}{r})+N({up}{r})", r
+    inputs = pd.DataFrame(
+        [[ws.cell(r, col[n]).value for n in ("StatForecast", "SalesOverride", "EventUplift")]
+         for r in range(first, last + 1)],
+        columns=["stat_forecast", "sales_override", "event_uplift"], dtype=float)
+    wb.save(copy)
+
+    insp = libreoffice.inspect(copy, sheets_for_values=[k.DEMAND.sheet], timeout=240)
+    grid = insp.values[k.DEMAND.sheet]
+    calc = [grid[r - 1][col["Consensus"] - 1] for r in range(first, last + 1)]
+    assert all(isinstance(v, float) for v in calc), [v for v in calc if not isinstance(v, float)][:5]
+    python = with_consensus(inputs)["consensus"].tolist()
+    assert calc == pytest.approx(python, rel=1e-12, abs=1e-9)
+    for i, (_inputs, want) in enumerate(CONSENSUS_CASES):
+        s = inputs["stat_forecast"].iloc[i]
+        want = {"stat": s, "stat+7": s + 7.0}.get(want, want)
+        assert calc[i] == pytest.approx(want, rel=1e-12, abs=1e-9), CONSENSUS_CASES[i]
 
 
 def test_financials_reconcile(demo):

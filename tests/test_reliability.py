@@ -114,6 +114,7 @@ def _items_b5(path: Path):
 
 # ------------------------------------------------------------------------------------ crash-safe saves
 @POSIX
+@pytest.mark.slow  # four child processes saving workbooks, killed mid-save
 def test_save_killed_at_any_stage_leaves_the_workbook_whole(tmp_path):
     stages = ("writing", "fsync", "backup", "loop")
     books, children = {}, {}

@@ -95,6 +95,7 @@ def _check(table: k.Table, raw: RawTable):
                 assert frame[col.field].notna().all()
 
 
+@pytest.mark.slow  # a property test: many examples
 @pytest.mark.parametrize("table", k.INPUT_TABLES, ids=lambda t: t.name)
 def test_parse_table_never_raises(table):
     @SETTINGS
@@ -110,6 +111,7 @@ setting_values = st.dictionaries(
     cell_values, max_size=len(k.SETTINGS) + 2)
 
 
+@pytest.mark.slow  # a property test: many examples
 @SETTINGS
 @given(read=setting_values)
 def test_parse_settings_never_raises(read):
@@ -132,6 +134,7 @@ def test_parse_settings_never_raises(read):
             assert v in s.choices
 
 
+@pytest.mark.slow  # a property test: many examples
 @SETTINGS
 @given(value=cell_values)
 def test_every_setting_alone(value):

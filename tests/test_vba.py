@@ -242,6 +242,7 @@ _BUILD_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # two subprocesses each build a workbook
 def test_two_builds_are_byte_identical(tmp_path):
     """Separate processes, different hash seeds and save times: the same bytes."""
     outputs = []
