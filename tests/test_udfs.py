@@ -11,6 +11,7 @@ import inspect
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -593,7 +594,7 @@ def _real_xlwings_decorators():
     import typing
     import xlwings
     path = xlwings.__file__.replace("__init__.py", "udfs.py")
-    tree = ast.parse(open(path, encoding="utf-8").read())
+    tree = ast.parse(Path(path).read_text(encoding="utf-8"))
     wanted = {"func_sig", "get_category", "get_async_mode", "check_bool", "extract_type_and_annotations",
               "xlfunc", "xlarg", "xlret"}
     body = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in wanted]
