@@ -3,6 +3,7 @@ line plus a log file holding the traceback; the workbook is left as it was."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -30,7 +31,7 @@ def test_an_unexpected_error_is_one_line_and_a_log_file(tmp_path, monkeypatch, c
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
     assert err.startswith("sop-xl: unexpected error (ZeroDivisionError: float division by zero)")
     log = re.search(r"details in (\S+\.log)$", err).group(1)
-    text = open(log, encoding="utf-8").read()
+    text = Path(log).read_text(encoding="utf-8")
     assert "Traceback" in text and "in broken" in text and "ZeroDivisionError" in text
     assert digest(path) == before
 
