@@ -18,7 +18,6 @@ EXCEL_ERRORS = frozenset({
 # Excel's serial day 0 (with the 1900 leap-year bug folded in, as Excel and xlwings do)
 EXCEL_EPOCH = datetime(1899, 12, 30)
 _SERIAL_MIN, _SERIAL_MAX = 1, 2958465  # 1900-01-01 .. 9999-12-31
-_THOUSANDS = re.compile(r"[-+]?\d{1,3}(,\d{3})+")
 _DATE_FORMATS = ("%Y-%m-%d", "%Y-%m", "%Y/%m/%d", "%Y/%m", "%d.%m.%Y", "%m/%d/%Y", "%b %Y", "%B %Y",
                  "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 
@@ -40,34 +39,76 @@ def is_blank(value) -> bool:
 
 
 def _describe(value) -> str:
-    text = repr(value) if not isinstance(value, str) else f"'{value[:30]}'"
-    return text
+    """A cell value as a message quotes it: at most 60 characters of text (a pasted cell can be huge)."""
+    if isinstance(value, str):
+        return f"'{value[:60]}…'" if len(value) > 60 else f"'{value}'"
+    return repr(value)
 
 
-def to_number(value, *, what: str = "a number") -> float:
-    """A finite float from a numeric cell; text that is a plain number (pasted from ERP) is accepted."""
+def _refuse_error_or_bool(value, what: str) -> None:
+    """The two refusals every typed parser starts with: an Excel error code, and TRUE/FALSE."""
     err = excel_error(value)
     if err:
         raise CellError(f"holds the Excel error {err}, expected {what}")
     if isinstance(value, bool):
         raise CellError(f"holds TRUE/FALSE, expected {what}")
+
+
+# Numbers typed as text, as people in different locales type them. The rule (README, "Numbers typed
+# as text"): spaces and apostrophes are digit grouping; with both '.' and ',' the LAST one is the
+# decimal mark and the other must group digits in threes ('1,234.5' and '1.234,5' are 1234.5); with
+# one kind only, several of them are grouping ('1.234.567'), a single one is the decimal mark
+# ('2,5' and '2.5' are 2.5) — except a single mark followed by exactly three digits after a first
+# group without a leading zero ('1,000', '1.500'), which means a thousand in one locale and one in
+# another: refused as ambiguous rather than guessed. A trailing '%' divides by 100 after all that.
+_GROUPED = {sep: re.compile(r"\d{1,3}(?:" + re.escape(sep) + r"\d{3})+") for sep in ",."}
+_AMBIGUOUS = re.compile(r"[1-9]\d{0,2}[.,]\d{3}")
+_PLAIN = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def _number_from_text(value: str, what: str) -> float:
+    text = value.strip()
+    for space in (" ", "\u00a0", "\u202f", "\u2009", "'"):
+        text = text.replace(space, "")
+    percent = text.endswith("%")
+    if percent:
+        text = text[:-1]
+    sign = ""
+    if text[:1] in ("+", "-"):
+        sign, text = text[0], text[1:]
+    if _AMBIGUOUS.fullmatch(text):
+        raise CellError(f"holds text {_describe(value)}: a thousand or a number with a decimal mark? "
+                        f"Type it as a number, without grouping (e.g. {text.replace(',', '').replace('.', '')} "
+                        f"or {text.replace(',', '.')})")
+    commas, dots = text.count(","), text.count(".")
+    if commas and dots:
+        decimal, group = (",", ".") if text.rfind(",") > text.rfind(".") else (".", ",")
+        whole, _, fraction = text.rpartition(decimal)
+        if not (_GROUPED[group].fullmatch(whole) and fraction.isdigit()):
+            raise CellError(f"holds text {_describe(value)}, expected {what} (the digit grouping is not in threes)")
+        text = whole.replace(group, "") + "." + fraction
+    elif commas > 1 or dots > 1:
+        group = "," if commas else "."
+        if not _GROUPED[group].fullmatch(text):
+            raise CellError(f"holds text {_describe(value)}, expected {what}")
+        text = text.replace(group, "")
+    else:
+        text = text.replace(",", ".")
+    if text.lower() in ("nan", "inf", "infinity"):  # refused below with the same words as a NaN cell
+        return float(sign + text)
+    if not _PLAIN.fullmatch(text):  # no hex, no underscores
+        raise CellError(f"holds text {_describe(value)}, expected {what}")
+    number = float(sign + text)
+    return number / 100.0 if percent else number
+
+
+def to_number(value, *, what: str = "a number") -> float:
+    """A finite float from a numeric cell; numeric text (pasted from an ERP) by the rule above."""
+    _refuse_error_or_bool(value, what)
     if isinstance(value, (int, float)):
         number = float(value)
     elif isinstance(value, str):
-        text = value.strip().replace("\u00a0", "").replace(" ", "")
-        if text.endswith("%"):
-            try:
-                number = float(text[:-1].replace(",", "")) / 100.0
-            except ValueError:
-                raise CellError(f"holds text {_describe(value)}, expected {what}") from None
-        else:
-            try:
-                if _THOUSANDS.fullmatch(text) or ("," in text and "." in text):
-                    number = float(text.replace(",", ""))  # 1,234 or 1,234.5: thousands separators
-                else:
-                    number = float(text.replace(",", "."))  # 2,5: a decimal comma
-            except ValueError:
-                raise CellError(f"holds text {_describe(value)}, expected {what}") from None
+        number = _number_from_text(value, what)
     elif isinstance(value, (datetime, date)):
         raise CellError(f"holds a date, expected {what}")
     else:
@@ -90,11 +131,7 @@ def to_int(value, *, what: str = "a whole number") -> int:
 
 def to_date(value, *, what: str = "a date") -> datetime:
     """A datetime (midnight) from a date cell, an Excel serial number or ISO-like text."""
-    err = excel_error(value)
-    if err:
-        raise CellError(f"holds the Excel error {err}, expected {what}")
-    if isinstance(value, bool):
-        raise CellError(f"holds TRUE/FALSE, expected {what}")
+    _refuse_error_or_bool(value, what)
     if isinstance(value, datetime):
         return datetime(value.year, value.month, value.day)
     if isinstance(value, date):
