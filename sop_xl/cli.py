@@ -129,6 +129,20 @@ def cmd_review(args) -> int:
     return EXIT_OK
 
 
+def cmd_archive(args) -> int:
+    from sop_xl.archive import ArchiveError
+    from sop_xl.archive.from_workbook import archive_workbook
+
+    try:
+        cycle, written, where = archive_workbook(args.workbook, args.db, progress=_progress(args.quiet))
+    except ArchiveError as exc:
+        print(f"sop-xl: {exc}; the workbook is unchanged", file=sys.stderr)
+        return EXIT_ERROR
+    rows = ", ".join(f"{part} {n}" for part, n in written.items())
+    print(f"cycle {cycle.cycle:%Y-%m} archived by {cycle.archived_by} to {where}: {rows} rows")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sop-xl", description="S&OP planning in an Excel workbook, headless.")
     p.add_argument("--version", action="version", version=f"sop-xl {__version__}")
@@ -179,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "publish":
             q.add_argument("--out", help="folder for the published files (default: beside the workbook)")
         q.set_defaults(func=cmd_review)
+
+    a = sub.add_parser("archive", help="store the closing cycle (forecast, consensus, plan, financials) in the archive")
+    a.add_argument("workbook")
+    a.add_argument("--db", help="SQLAlchemy URL (default: sqlite file NAME.archive.sqlite beside the workbook)")
+    a.add_argument("--quiet", action="store_true")
+    a.set_defaults(func=cmd_archive)
     return p
 
 
