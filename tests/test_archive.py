@@ -321,3 +321,55 @@ def test_two_planners_archiving_at_once(demo_cycle, archive_url):
     for part, (table, _, _) in schema.PARTS.items():
         assert _count(archive_url, table.name) == 2 * len(demo_cycle.parts[part])
     archive.dispose()
+
+
+# ------------------------------------------------------------------------------------------ accuracy
+def test_accuracy_by_lag_from_the_archive(plan, demo_cycle, archive_url, capsys):
+    """Two archived cycles (2026-01 by the CLI, 2026-02 through the API), then three months of actuals
+    arrive in History: lag-1 and lag-3 accuracy and the overrides' value added equal a recomputation
+    from the archived rows read back with plain SQL."""
+    from sop_xl.archive.accuracy import accuracy_for_workbook
+    from sop_xl.plan.pipeline import rows_for
+
+    assert main(["archive", str(plan), "--db", archive_url, "--quiet"]) == 0
+    second = shifted(demo_cycle, 1, 0.9)
+    dem2 = second.parts["demand"]
+    dem2.loc[dem2.index[::3], "consensus"] = dem2.loc[dem2.index[::3], "stat_forecast"] * 1.2  # overrides
+    Archive(archive_url).write(second)
+
+    rng = np.random.default_rng(11)
+    hist = _sheet(plan, k.HISTORY)
+    months = pd.date_range("2026-01-01", periods=3, freq="MS")
+    items = sorted(hist["item"].unique())
+    arrived = pd.DataFrame([{"item": i, "period": p, "qty": float(rng.integers(0, 400))} for i in items for p in months])
+    with open_file(plan) as book:
+        book.append_rows(k.HISTORY, rows_for(k.HISTORY, arrived, 0))
+        book.write_named("PlanStart", months[-1] + pd.DateOffset(months=1))
+        book.save()
+
+    res = accuracy_for_workbook(plan, archive_url)
+    assert main(["accuracy", str(plan), "--db", archive_url, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "Forecast accuracy by lag" in out and "Value added" in out
+
+    engine = sa.create_engine(archive_url)
+    with engine.connect() as conn:
+        stored = pd.DataFrame(conn.execute(sa.text(
+            "SELECT d.cycle, d.item, d.period, d.lag, d.stat_forecast, d.consensus, i.family "
+            "FROM cycle_demand d JOIN cycle_items i ON i.cycle = d.cycle AND i.item = d.item")).all())
+    engine.dispose()
+    stored["period"] = pd.to_datetime(stored["period"])
+    truth = arrived.rename(columns={"qty": "y"})
+    rows = stored.merge(truth, on=["item", "period"])  # every period has its seasonal naive (36 months back)
+    assert set(rows["lag"]) == {1, 2, 3}  # 2026-01: lags 1-3; 2026-02: lags 1-2
+    acc = res.accuracy.set_index(["level", "key", "lag", "forecast"])
+    for (family, lag), g in rows[rows["lag"].isin([1, 3])].groupby(["family", "lag"]):
+        sum_a = g["y"].abs().sum()
+        assert acc.loc[("family", family, lag, "statistical"), "wape"] == pytest.approx(
+            (g["stat_forecast"] - g["y"]).abs().sum() / sum_a, rel=1e-9)
+        assert acc.loc[("family", family, lag, "consensus"), "bias"] == pytest.approx(
+            (g["consensus"] - g["y"]).sum() / sum_a, rel=1e-9)
+        fva = res.value_added.set_index(["level", "key", "lag"]).loc[("family", family, lag), "fva"]
+        assert fva == pytest.approx(1 - (g["consensus"] - g["y"]).abs().sum() / (g["stat_forecast"] - g["y"]).abs().sum())
+    assert acc.loc[("total", "total", 1, "statistical"), "n"] == (rows["lag"] == 1).sum() == 2 * len(items)
+    assert 2 not in set(res.accuracy["lag"])
