@@ -245,26 +245,44 @@ def test_wrong_credentials(plan, postgres_cluster, capsys):
 
 
 def _failing_on(engine, table: str, error: BaseException):
-    """Fault injection: the database raises ``error`` when the archive starts writing ``table``."""
+    """Fault injection: the driver call that starts writing ``table`` raises ``error``."""
     @sa.event.listens_for(engine, "before_cursor_execute")
     def _fail(conn, cursor, statement, parameters, context, executemany):
         if statement.lstrip().upper().startswith("INSERT") and f"INTO {table}" in statement:
             raise error
 
 
-@pytest.mark.parametrize("error", [OSError(28, "No space left on device"),
-                                   sa.exc.OperationalError("INSERT", {}, Exception("database or disk is full"))])
-def test_a_failure_mid_archive_leaves_no_partial_cycle(demo_cycle, archive_url, error):
+def _disk_full_trigger(url: str) -> None:
+    """The database itself fails writing the supply plan, after the cycle's earlier parts went in."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("CREATE TRIGGER disk_full BEFORE INSERT ON cycle_supply "
+                                 "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+        else:
+            conn.exec_driver_sql("CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                                 "RAISE EXCEPTION 'could not extend file: No space left on device'; END $$")
+            conn.exec_driver_sql("CREATE TRIGGER disk_full BEFORE INSERT ON cycle_supply "
+                                 "FOR EACH ROW EXECUTE FUNCTION disk_full()")
+    engine.dispose()
+
+
+@pytest.mark.parametrize("failure", ["database", "os"])
+def test_a_failure_mid_archive_leaves_no_partial_cycle(demo_cycle, archive_url, failure):
     Archive(archive_url).write(demo_cycle)
     before = Archive(archive_url).read("demand")
     later = shifted(demo_cycle, 1)
     replaced = dataclasses.replace(demo_cycle, archived_by="someone else",
                                    parts={**demo_cycle.parts, "demand": shifted(demo_cycle, 0, 2.0).parts["demand"]})
+    if failure == "database":
+        _disk_full_trigger(archive_url)
     for cycle in (later, replaced):  # a new cycle, and a re-archive of the stored one
         broken = Archive(archive_url)
-        _failing_on(broken.engine, "cycle_supply", error)
-        with pytest.raises(ArchiveError, match="disk"):
+        if failure == "os":  # after the old version's rows were deleted
+            _failing_on(broken.engine, "cycles", OSError(28, "No space left on device"))
+        with pytest.raises(ArchiveError, match="disk holding the archive is full") as info:
             broken.write(cycle)
+        assert "\n" not in str(info.value)
         broken.dispose()
     archive = Archive(archive_url)
     assert list(archive.cycles()["archived_by"]) == [demo_cycle.archived_by]

@@ -57,22 +57,62 @@ def lags(cycle: date, period: pd.Series) -> np.ndarray:
     return ((p.dt.year - c.year) * 12 + (p.dt.month - c.month) + 1).to_numpy()
 
 
-def _records(frame: pd.DataFrame, columns: Iterable[str]) -> list[dict]:
-    """Plain Python values for executemany: dates as ``date``, NaN as NULL."""
-    out = {}
-    for col in columns:
-        values = frame[col] if col in frame.columns else pd.Series([None] * len(frame), index=frame.index)
-        if col == "period":
-            out[col] = [d.date() for d in pd.to_datetime(values)]
-        elif col == "lag":
-            out[col] = values.astype(int).tolist()
-        elif pd.api.types.is_numeric_dtype(values):
-            arr = values.to_numpy(dtype=float)
-            out[col] = [None if v != v else v for v in arr.tolist()]
+def _date_column(values: pd.Series, as_text: bool) -> list:
+    """Dates for the driver: ISO text (SQLite's DATE storage, as SQLAlchemy writes it) or ``date``s.
+    Plans repeat a few months many times: convert the distinct ones only."""
+    codes, uniques = pd.factorize(pd.to_datetime(values))
+    conv = np.array([u.date().isoformat() if as_text else u.date() for u in uniques], dtype=object)
+    return conv[codes].tolist()
+
+
+def _columns(frame: pd.DataFrame, table: sa.Table, names: list[str], cycle: date, dates_as_text: bool) -> list[list]:
+    """Plain Python column lists for the driver: NaN as NULL, dates converted, text as ``str``."""
+    out = []
+    for name in names:
+        kind = table.c[name].type
+        if name == "cycle":
+            value = cycle.isoformat() if dates_as_text else cycle
+            out.append([value] * len(frame))
+            continue
+        values = frame[name] if name in frame.columns else pd.Series([None] * len(frame), index=frame.index)
+        if isinstance(kind, sa.Date):
+            out.append(_date_column(values, dates_as_text))
+        elif isinstance(kind, sa.Integer):
+            out.append(values.astype(int).tolist())
+        elif isinstance(kind, sa.Float):
+            arr = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+            obj = arr.astype(object)
+            obj[np.isnan(arr)] = None
+            out.append(obj.tolist())
         else:
-            out[col] = [None if (v is None or (isinstance(v, float) and v != v)) else str(v) for v in values]
-    names = list(out)
-    return [dict(zip(names, row)) for row in zip(*out.values())]
+            obj = values.astype(object).to_numpy()
+            obj[pd.isna(obj)] = None
+            out.append([None if v is None else str(v) for v in obj])
+    return out
+
+
+def bulk_insert(conn: Connection, table: sa.Table, frame: pd.DataFrame, cycle: date) -> int:
+    """Insert a cycle's part in bulk: PostgreSQL (psycopg) by COPY, SQLite by one executemany of
+    plain tuples, any other database by SQLAlchemy's executemany. Returns the rows written."""
+    names = [c.name for c in table.columns]
+    dialect, driver = conn.dialect.name, conn.dialect.driver
+    rows = list(zip(*_columns(frame, table, names, cycle, dates_as_text=(dialect == "sqlite"))))
+    if not rows:
+        return 0
+    if dialect == "postgresql" and driver == "psycopg":
+        prep = conn.dialect.identifier_preparer
+        cols = ", ".join(prep.quote(n) for n in names)
+        with conn.connection.driver_connection.cursor() as cur:  # the transaction's own connection
+            with cur.copy(f"COPY {prep.format_table(table)} ({cols}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+    elif dialect == "sqlite":
+        prep = conn.dialect.identifier_preparer
+        conn.exec_driver_sql(f"INSERT INTO {prep.format_table(table)} ({', '.join(prep.quote(n) for n in names)}) "
+                             f"VALUES ({', '.join('?' * len(names))})", rows)
+    else:
+        conn.execute(table.insert(), [dict(zip(names, row)) for row in rows])
+    return len(rows)
 
 
 class Archive:
@@ -87,6 +127,10 @@ class Archive:
             raise ArchiveError(f"archive {self.where}: not a usable database URL ({exc})") from exc
         if self.engine.dialect.name == "sqlite":
             _serialise_sqlite_writes(self.engine)
+
+    @property
+    def _driver_error(self) -> type[BaseException]:
+        return getattr(getattr(self.engine.dialect, "loaded_dbapi", None), "Error", SQLAlchemyError)
 
     @property
     def is_sqlite(self) -> bool:
@@ -114,21 +158,17 @@ class Archive:
                         "cycle": cycle.cycle, "archived_at": cycle.archived_at, "archived_by": cycle.archived_by,
                         "workbook": cycle.workbook, "inputs_fingerprint": cycle.inputs_fingerprint,
                         "horizon": cycle.horizon, "sop_xl_version": cycle.sop_xl_version}])
-                    for part, (table, keys, values) in schema.PARTS.items():
+                    for part, (table, keys, _) in schema.PARTS.items():
                         frame = cycle.parts.get(part)
                         if frame is None or frame.empty:
                             written[part] = 0
                             continue
                         if "period" in keys:
                             frame = frame.assign(lag=lags(cycle.cycle, frame["period"]))
-                        rows = _records(frame, [c for c in keys + values])
-                        for row in rows:
-                            row["cycle"] = cycle.cycle
-                        conn.execute(table.insert(), rows)
-                        written[part] = len(rows)
+                        written[part] = bulk_insert(conn, table, frame, cycle.cycle)
         except ArchiveError:
             raise
-        except (SQLAlchemyError, OSError) as exc:
+        except (SQLAlchemyError, OSError, self._driver_error) as exc:  # COPY raises the driver's own errors
             raise describe(exc, self.url) from exc
         return written
 
@@ -169,7 +209,10 @@ class Archive:
         table, keys, values = schema.PARTS[part]
         values = tuple(columns) if columns is not None else values
         names = ["cycle", *keys, *values]
-        query = sa.select(*(table.c[n] for n in names))
+        # Dates come back as the driver gives them (ISO text on SQLite) and are converted per distinct
+        # value below: SQLAlchemy's per-row date parsing would dominate reading many cycles.
+        query = sa.select(*(sa.type_coerce(table.c[n], sa.String).label(n) if isinstance(table.c[n].type, sa.Date)
+                            else table.c[n] for n in names))
         if cycles is not None:
             query = query.where(table.c.cycle.in_([pd.Timestamp(c).date() for c in cycles]))
         if lag is not None and "lag" in table.c:
@@ -178,18 +221,23 @@ class Archive:
             with self._reading() as conn:
                 if not self._checked(conn):
                     return pd.DataFrame(columns=names)
-                rows = conn.execute(query).all()
+                # The driver's plain tuples: wrapping 100,000s of rows in SQLAlchemy Rows costs seconds.
+                rows = conn.execute(query).cursor.fetchall()
         except ArchiveError:
             raise
         except (SQLAlchemyError, OSError) as exc:
             raise describe(exc, self.url) from exc
-        frame = pd.DataFrame.from_records(rows, columns=names)
-        for col in ("cycle", "period"):
-            if col in frame.columns:
-                frame[col] = pd.to_datetime(frame[col])
-        for col in values:
-            if col in table.c and isinstance(table.c[col].type, sa.Float):
-                frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+        frame = pd.DataFrame(rows, columns=names) if rows else pd.DataFrame({n: [] for n in names})
+        for n in values:
+            if isinstance(table.c[n].type, sa.Float):
+                frame[n] = pd.to_numeric(frame[n], errors="coerce").astype(float)
+        for n in names:
+            if isinstance(table.c[n].type, sa.Date):
+                codes, uniques = pd.factorize(frame[n])  # dates are NOT NULL: no code is -1
+                frame[n] = pd.to_datetime(pd.Index(uniques).astype(str))[codes] if len(frame) else \
+                    pd.to_datetime(frame[n])
+            elif isinstance(table.c[n].type, sa.Integer):
+                frame[n] = frame[n].astype("int64") if len(frame) else frame[n]
         return frame
 
     def read_long(self, part: str, **kw) -> pd.DataFrame:

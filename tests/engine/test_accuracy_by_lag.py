@@ -103,6 +103,20 @@ def test_against_the_definitions_row_by_row():
     assert np.allclose(va_tot["wape_statistical"], tot["statistical"].reindex(va_tot.index))
     assert set(res.accuracy["lag"]) == set(lags)
 
+    # Item level is utilsforecast's nd (WAPE) and bias on the same evaluation rows.
+    from utilsforecast import losses
+    from sop_xl.engine.accuracy_by_lag import FORECASTS, evaluation_rows
+    ev = evaluation_rows(fc, actuals, lags, 12)
+    ev["unique_id"] = ev["item"] + "|" + ev["lag"].astype(str)
+    nd = losses.nd(ev, models=list(FORECASTS)).set_index("unique_id")
+    mean_bias = losses.bias(ev, models=list(FORECASTS)).set_index("unique_id")
+    mean_abs = ev.assign(a=ev["y"].abs()).groupby("unique_id")["a"].mean()
+    items_acc = res.accuracy[res.accuracy["level"] == "item"]
+    for r in items_acc.itertuples():
+        uid = f"{r.key}|{r.lag}"
+        assert r.wape == pytest.approx(nd.loc[uid, r.forecast], rel=1e-9)
+        assert r.bias == pytest.approx(mean_bias.loc[uid, r.forecast] / mean_abs[uid], rel=1e-9)
+
 
 def test_no_actuals_yet_is_empty_not_an_error():
     fc = pd.DataFrame({"cycle": [pd.Timestamp("2026-01-01")], "item": ["A"], "period": [pd.Timestamp("2026-01-01")],
