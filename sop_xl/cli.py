@@ -165,6 +165,24 @@ def cmd_accuracy(args) -> int:
     return EXIT_OK
 
 
+def cmd_roll(args) -> int:
+    from sop_xl.archive import ArchiveError
+    from sop_xl.archive.monthly_roll import roll_workbook
+
+    try:
+        roll, cycle, written, where, backup = roll_workbook(args.workbook, args.actuals, args.db,
+                                                            progress=_progress(args.quiet))
+    except ArchiveError as exc:
+        print(f"sop-xl: {exc}; nothing was rolled, the workbook is unchanged", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"cycle {cycle.cycle:%Y-%m} archived to {where} ({sum(written.values())} rows)")
+    print(roll.summary())
+    for line in roll.warnings:
+        print(f"  {line}")
+    print(f"Backup of the workbook before the roll: {backup}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sop-xl", description="S&OP planning in an Excel workbook, headless.")
     p.add_argument("--version", action="version", version=f"sop-xl {__version__}")
@@ -228,6 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--items", action="store_true", help="show every item, not only families and the total")
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(func=cmd_accuracy)
+
+    m = sub.add_parser("roll", help="archive the closing cycle, append the month's actuals, move PlanStart one month")
+    m.add_argument("workbook")
+    m.add_argument("--actuals", required=True, help="CSV or XLSX with Item, Period, Qty for the closing month")
+    m.add_argument("--db", help="SQLAlchemy URL (default: sqlite file NAME.archive.sqlite beside the workbook)")
+    m.add_argument("--quiet", action="store_true")
+    m.set_defaults(func=cmd_roll)
     return p
 
 
