@@ -391,3 +391,23 @@ def test_accuracy_by_lag_from_the_archive(plan, demo_cycle, archive_url, capsys)
         assert fva == pytest.approx(1 - (g["consensus"] - g["y"]).abs().sum() / (g["stat_forecast"] - g["y"]).abs().sum())
     assert acc.loc[("total", "total", 1, "statistical"), "n"] == (rows["lag"] == 1).sum() == 2 * len(items)
     assert 2 not in set(res.accuracy["lag"])
+
+
+def test_two_processes_archiving_the_same_cycle(plan, archive_url):
+    """Two planners' `sop-xl archive` at the same moment on one cycle: both succeed, one copy stays."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "sop_xl", "archive", str(plan), "--db", archive_url, "--quiet"]
+    env = {**__import__("os").environ, "PYTHONPATH": str(root)}
+    procs = [subprocess.Popen(cmd, env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    archive = Archive(archive_url)
+    assert len(archive.cycles()) == 1
+    dem = archive.read("demand")
+    assert len(dem) == len(_sheet(plan, k.DEMAND)) and not dem.duplicated(["cycle", "item", "period"]).any()
+    archive.dispose()

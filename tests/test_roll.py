@@ -149,3 +149,27 @@ def test_a_roll_whose_archive_fails_changes_nothing(plan, tmp_path, capsys):
     assert "nothing was rolled" in capsys.readouterr().err
     assert hashlib.sha256(plan.read_bytes()).hexdigest() == before
     assert not list(tmp_path.glob("plan.before-roll-*"))
+
+
+def test_actuals_from_an_xlsx_file(plan, tmp_path, capsys):
+    from openpyxl import Workbook
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "History"
+    ws.append(["Item", "Period", "Qty"])
+    ws.append(["TE01", pd.Timestamp("2026-01-01").to_pydatetime(), 12])
+    ws.append(["TE02", pd.Timestamp("2026-02-01").to_pydatetime(), 5])  # not the closing month
+    path = tmp_path / "jan.xlsx"
+    wb.save(path)
+    before = plan.read_bytes()
+    assert main(["roll", str(plan), "--actuals", str(path), "--db", f"sqlite:///{tmp_path / 'a.sqlite'}",
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "sheet 'jan.xlsx!History', row 3, column Period: 2026-02 is not the closing month 2026-01" in err
+    assert plan.read_bytes() == before
+    ws.delete_rows(3)
+    wb.save(path)
+    assert main(["roll", str(plan), "--actuals", str(path), "--db", f"sqlite:///{tmp_path / 'a.sqlite'}",
+                 "--quiet"]) == 0
+    hist = _sheet(plan, k.HISTORY)
+    assert hist.iloc[-1]["item"] == "TE01" and hist.iloc[-1]["qty"] == 12
