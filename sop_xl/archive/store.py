@@ -252,7 +252,9 @@ def _make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_SECONDS})
     if parsed.get_backend_name() == "postgresql":
-        return sa.create_engine(parsed, connect_args={"connect_timeout": 10}, pool_pre_ping=False)
+        if parsed.drivername == "postgresql":  # SQLAlchemy's default driver is psycopg2; sop-xl ships psycopg 3
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return sa.create_engine(parsed, connect_args={"connect_timeout": 10})
     return sa.create_engine(parsed)
 
 
