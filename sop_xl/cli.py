@@ -130,6 +130,60 @@ def cmd_review(args) -> int:
     return EXIT_OK
 
 
+def cmd_archive(args) -> int:
+    from sop_xl.archive import ArchiveError
+    from sop_xl.archive.from_workbook import archive_workbook
+
+    try:
+        cycle, written, where = archive_workbook(args.workbook, args.db, progress=_progress(args.quiet))
+    except ArchiveError as exc:
+        print(f"sop-xl: {exc}; the workbook is unchanged", file=sys.stderr)
+        return EXIT_ERROR
+    rows = ", ".join(f"{part} {n}" for part, n in written.items())
+    print(f"cycle {cycle.cycle:%Y-%m} archived by {cycle.archived_by} to {where}: {rows} rows")
+    return EXIT_OK
+
+
+def cmd_accuracy(args) -> int:
+    from sop_xl.archive import ArchiveError
+    from sop_xl.archive.accuracy import accuracy_for_workbook
+
+    try:
+        res = accuracy_for_workbook(args.workbook, args.db, progress=_progress(args.quiet))
+    except ArchiveError as exc:
+        print(f"sop-xl: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if res.empty:
+        print("No archived forecast has its actuals yet: archive a cycle, then roll in the next month's actuals")
+        return EXIT_OK
+    levels = ("item", "family", "total") if args.items else ("family", "total")
+    acc = res.accuracy[res.accuracy["level"].isin(levels)]
+    fmt = {c: "{:.3f}".format for c in ("wape", "bias", "mase", "wape_statistical", "wape_consensus", "fva")}
+    print(f"Forecast accuracy by lag ({res.rows} forecast-actual pairs)")
+    print(acc.to_string(index=False, formatters=fmt, na_rep="-"))
+    print("\nValue added by overrides and uplifts (fva = 1 - error of consensus / error of statistical)")
+    print(res.value_added.to_string(index=False, formatters=fmt, na_rep="-"))
+    return EXIT_OK
+
+
+def cmd_roll(args) -> int:
+    from sop_xl.archive import ArchiveError
+    from sop_xl.archive.monthly_roll import roll_workbook
+
+    try:
+        roll, cycle, written, where, backup = roll_workbook(args.workbook, args.actuals, args.db,
+                                                            progress=_progress(args.quiet))
+    except ArchiveError as exc:
+        print(f"sop-xl: {exc}; nothing was rolled, the workbook is unchanged", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"cycle {cycle.cycle:%Y-%m} archived to {where} ({sum(written.values())} rows)")
+    print(roll.summary())
+    for line in roll.warnings:
+        print(f"  {line}")
+    print(f"Backup of the workbook before the roll: {backup}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sop-xl", description="S&OP planning in an Excel workbook, headless.")
     p.add_argument("--version", action="version", version=f"sop-xl {__version__}")
@@ -180,6 +234,26 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "publish":
             q.add_argument("--out", help="folder for the published files (default: beside the workbook)")
         q.set_defaults(func=cmd_review)
+
+    a = sub.add_parser("archive", help="store the closing cycle (forecast, consensus, plan, financials) in the archive")
+    a.add_argument("workbook")
+    a.add_argument("--db", help="SQLAlchemy URL (default: sqlite file NAME.archive.sqlite beside the workbook)")
+    a.add_argument("--quiet", action="store_true")
+    a.set_defaults(func=cmd_archive)
+
+    c = sub.add_parser("accuracy", help="accuracy by lag of the archived forecasts against the actuals")
+    c.add_argument("workbook")
+    c.add_argument("--db", help="SQLAlchemy URL (default: sqlite file NAME.archive.sqlite beside the workbook)")
+    c.add_argument("--items", action="store_true", help="show every item, not only families and the total")
+    c.add_argument("--quiet", action="store_true")
+    c.set_defaults(func=cmd_accuracy)
+
+    m = sub.add_parser("roll", help="archive the closing cycle, append the month's actuals, move PlanStart one month")
+    m.add_argument("workbook")
+    m.add_argument("--actuals", required=True, help="CSV or XLSX with Item, Period, Qty for the closing month")
+    m.add_argument("--db", help="SQLAlchemy URL (default: sqlite file NAME.archive.sqlite beside the workbook)")
+    m.add_argument("--quiet", action="store_true")
+    m.set_defaults(func=cmd_roll)
     return p
 
 

@@ -20,6 +20,7 @@ LAYERS = {
     "sop_xl.plan": 2,
     "sop_xl.workbook": 3,
     "sop_xl.libreoffice": 3,
+    "sop_xl.archive": 3,
     "sop_xl.excel": 4,
     "sop_xl.udfs": 4,
     "sop_xl.template": 5,
