@@ -1,8 +1,11 @@
 """Model registry and frame-level fitting for the forecast engine.
 
-Every model is run through ``StatsForecast(models=[...]).forecast(df=...)`` on *all* series of a
-group at once (one call per group and model family), never through a Python loop over items, so
-the same calls can later be handed to statsforecast's Fugue/Spark/Dask backends.
+Every model is run through ``StatsForecast(models=[...]).forecast(df=...)`` (:func:`predict`) or
+``.cross_validation(df=...)`` (:func:`cross_validate`, the holdout) on *all* series of a group at once,
+never through a Python loop over items, so the same calls can be handed to statsforecast's
+Fugue/Spark/Dask/Ray backends. Per-series preprocessing (seasonal adjustment, temporal aggregation)
+lives inside statsforecast-compatible wrapper models (``SeasonallyAdjusted``, ``TemporalAggregate``),
+so forecast and holdout run the same models and a holdout window re-estimates it on its own data.
 
 Candidates
 ----------
