@@ -229,7 +229,7 @@ FORECAST_MODELS = Table(
         C("DemandClass", "demand_class", TEXT),
         C("Model", "model", TEXT, width=18),
         C("Observations", "n_obs", INTEGER),
-        C("MASE", "mase"), C("sMAPE", "smape"), C("WAPE", "wape", PERCENT), C("Bias", "bias", PERCENT),
+        C("MASE", "mase"), C("sMAPE", "smape", PERCENT), C("WAPE", "wape", PERCENT), C("Bias", "bias", PERCENT),
         C("FVA", "fva", PERCENT, help="Forecast value added vs seasonal naive"),
         C("Note", "note", TEXT, width=48),
     ),

@@ -264,38 +264,13 @@ def _sop_accuracy(actual, forecast, metric, season_length):
 
 
 def accuracy(a: tuple, f: tuple, metric: str, season_length: int = 1) -> float:
-    """The metric over paired actuals ``a`` and forecasts ``f`` (UdfArgError when undefined).
-
-    WAPE = Σ|a−f| / Σ|a|; sMAPE = mean(2|a−f| / (|a|+|f|)), a pair of zeros counting 0;
-    MAE = mean|a−f|; RMSE = √mean(a−f)²; bias = Σ(f−a) / Σa (positive = over-forecast);
-    MASE = MAE / mean|a_t − a_{t−m}| (the in-sample seasonal naive error of the actuals)."""
-    n = len(a)
-    err = [fi - ai for ai, fi in zip(a, f)]
-    if metric == "MAE":
-        return sum(abs(e) for e in err) / n
-    if metric == "RMSE":
-        return math.sqrt(sum(e * e for e in err) / n)
-    if metric == "WAPE":
-        den = sum(abs(x) for x in a)
-        if den == 0:
-            raise UdfArgError("WAPE is undefined when all actuals are 0")
-        return sum(abs(e) for e in err) / den
-    if metric == "sMAPE":
-        terms = [0.0 if abs(ai) + abs(fi) == 0 else 2 * abs(fi - ai) / (abs(ai) + abs(fi)) for ai, fi in zip(a, f)]
-        return sum(terms) / n
-    if metric == "bias":
-        den = sum(a)
-        if den == 0:
-            raise UdfArgError("bias is undefined when the actuals sum to 0")
-        return sum(err) / den
-    if metric == "MASE":
-        if n <= season_length:
-            raise UdfArgError(f"MASE needs more than {season_length} actuals (season_length)")
-        scale = sum(abs(a[t] - a[t - season_length]) for t in range(season_length, n)) / (n - season_length)
-        if scale == 0:
-            raise UdfArgError("MASE is undefined when the actuals do not change")
-        return (sum(abs(e) for e in err) / n) / scale
-    raise UdfArgError(f"metric must be one of {', '.join(METRICS)}")
+    """The metric over paired actuals ``a`` and forecasts ``f``: engine.metrics.accuracy, the one
+    definition of each metric (documented there; MASE scaled by the actuals themselves).
+    UdfArgError when the metric is undefined for these numbers."""
+    try:
+        return _engine("metrics").accuracy(a, f, metric, season_length)
+    except ValueError as e:
+        raise UdfArgError(str(e)) from None
 
 
 # ===================================================================================== safety stock

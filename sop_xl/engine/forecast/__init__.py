@@ -28,8 +28,10 @@ How items are handled (``model="auto"``, the default)
 A fixed ``model`` name is applied to every item that has at least 8 observations and is not
 constant/zero (seasonal models use their non-seasonal variant below 2 seasons of history).
 
-Holdout: ``holdout`` periods per window (default ``min(horizon, season_length)``), ``N_WINDOWS``
-rolling origins; ``holdout=0`` skips the holdout (no accuracy figures, no per-item selection).
+Holdout: ``StatsForecast.cross_validation`` (models.cross_validate) with ``holdout`` periods per
+window (default ``min(horizon, season_length)``) and ``N_WINDOWS`` rolling origins; accuracy per item
+pooled over the windows by ``utilsforecast.evaluation.evaluate`` (definitions in engine.metrics);
+``holdout=0`` skips the holdout (no accuracy figures, no per-item selection).
 """
 from __future__ import annotations
 
@@ -39,9 +41,9 @@ import numpy as np
 import pandas as pd
 from utilsforecast.preprocessing import fill_gaps
 
-from sop_xl.engine.metrics import holdout_metrics, m3_smape  # noqa: F401  (re-exported)
+from sop_xl.engine.metrics import HOLDOUT_METRICS, holdout_metrics
 from sop_xl.engine.forecast.intermittent import classify_demand, flat_frame, window_average
-from sop_xl.engine.forecast.models import ENSEMBLE_COMPONENTS, INTERMITTENT_MODELS, predict
+from sop_xl.engine.forecast.models import ENSEMBLE_COMPONENTS, INTERMITTENT_MODELS, cross_validate, predict
 
 MODEL_NAMES: tuple[str, ...] = (
     "auto",
@@ -167,24 +169,19 @@ def _trim_leading_zeros(df: pd.DataFrame) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------
 # holdout
 # ----------------------------------------------------------------------------------------------
-def _rolling_holdout(df, ids, candidates, L, freq, hv, min_train, n_jobs, adjust_all=False):
-    """Rolling-origin evaluation: N_WINDOWS origins, each hv periods apart, forecasting hv steps.
-    Every window is a frame-level predict() on the truncated histories of all eligible items."""
+def _holdout(df, ids, candidates, L, freq, hv, min_train, n_jobs, adjust_all=False):
+    """Rolling-origin holdout (:func:`cross_validate`): N_WINDOWS origins hv periods apart, each
+    forecasting hv steps. A window is used for an item only if at least ``min_train`` observations
+    precede its origin, so items too short for every window get only the latest one(s)."""
     sub = df[df["unique_id"].isin(ids)]
-    pos = sub.groupby("unique_id", sort=False).cumcount(ascending=False)  # 0 = last row
-    n = sub.groupby("unique_id", sort=False)["y"].transform("size")
-    out = []
-    for w in range(N_WINDOWS, 0, -1):
-        cut = w * hv
-        ok = n - cut >= min_train
-        train = sub[ok & (pos >= cut)]
-        test = sub[ok & (pos < cut) & (pos >= cut - hv)]
-        if train.empty:
-            continue
-        fc = predict(train, hv, candidates, L, freq, (), n_jobs, adjust_all)  # points only: intervals not needed
-        fc = fc.merge(test[["unique_id", "ds", "y"]], on=["unique_id", "ds"], how="inner")
-        out.append(fc[["unique_id", "ds", "candidate", "yhat", "y"]].assign(cutoff=w))
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["unique_id", "ds", "candidate", "yhat", "y", "cutoff"])
+    n = sub.groupby("unique_id", sort=False)["y"].size()
+    windows = ((n - min_train) // hv).clip(upper=N_WINDOWS)
+    parts = []
+    for w in range(1, N_WINDOWS + 1):
+        these = windows.index[windows == w]
+        if len(these):
+            parts.append(cross_validate(sub[sub["unique_id"].isin(these)], hv, w, candidates, L, freq, n_jobs, adjust_all))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["unique_id", "ds", "cutoff", "y", *candidates])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -274,8 +271,8 @@ def forecast(
         min_train = 2 * L_eff if L_eff > 1 else MIN_MODEL_OBS
         met = pd.DataFrame()
         if hv > 0:
-            cv = _rolling_holdout(df, ids, cv_cands, L_eff, freq, hv, min_train, n_jobs, adj_all)
-            met = holdout_metrics(cv, df[df["unique_id"].isin(ids)], L_eff)
+            cv = _holdout(df, ids, cv_cands, L_eff, freq, hv, min_train, n_jobs, adj_all)
+            met = holdout_metrics(cv, df[df["unique_id"].isin(ids)], L_eff, cv_cands)
             if not met.empty:
                 cv_metrics.append(met)
         # per-item choice
@@ -357,7 +354,7 @@ def forecast(
     )
     acc = selection[["unique_id", "model"]].copy()
     metrics = pd.concat(cv_metrics, ignore_index=True) if cv_metrics else pd.DataFrame(
-        columns=["unique_id", "candidate", "mae", "mase", "smape", "wape", "bias"])
+        columns=["unique_id", "candidate", *HOLDOUT_METRICS])
     mine = acc.merge(metrics, left_on=["unique_id", "model"], right_on=["unique_id", "candidate"], how="left")
     snaive = metrics[metrics["candidate"] == "SeasonalNaive"].set_index("unique_id")["mae"]
     if snaive.empty:

@@ -1,8 +1,11 @@
 """Model registry and frame-level fitting for the forecast engine.
 
-Every model is run through ``StatsForecast(models=[...]).forecast(df=...)`` on *all* series of a
-group at once (one call per group and model family), never through a Python loop over items, so
-the same calls can later be handed to statsforecast's Fugue/Spark/Dask backends.
+Every model is run through ``StatsForecast(models=[...]).forecast(df=...)`` (:func:`predict`) or
+``.cross_validation(df=...)`` (:func:`cross_validate`, the holdout) on *all* series of a group at once,
+never through a Python loop over items, so the same calls can be handed to statsforecast's
+Fugue/Spark/Dask/Ray backends. Per-series preprocessing (seasonal adjustment, temporal aggregation)
+lives inside statsforecast-compatible wrapper models (``SeasonallyAdjusted``, ``TemporalAggregate``),
+so forecast and holdout run the same models and a holdout window re-estimates it on its own data.
 
 Candidates
 ----------
@@ -149,79 +152,115 @@ def _one_index(y: np.ndarray, L: int, lenient: bool = False) -> tuple[np.ndarray
     return si - si.mean(), False
 
 
-def _adjust(df: pd.DataFrame, L: int, lenient: bool = False):
-    """Seasonally adjust every series (df sorted by unique_id, ds). Cheap numpy preprocessing per
-    series (no model fit); returns the adjusted frame and {uid: (index, n, multiplicative)}."""
-    info = {}
-    factors = []
-    mults = []
-    for uid, g in df.groupby("unique_id", sort=False):
-        y = g["y"].to_numpy(float)
-        si, mult = _one_index(y, L, lenient)
-        info[uid] = (si, len(y), mult)
-        factors.append(si[np.arange(len(y)) % L])
-        mults.append(np.full(len(y), mult))
-    adj = df.copy()
-    if info:
-        f = np.concatenate(factors)
-        m = np.concatenate(mults)
-        y = df["y"].to_numpy(float)
-        adj["y"] = np.where(m, y / np.where(m, f, 1.0), y - np.where(m, 0.0, f))
-    return adj, info
-
-
-def _reseasonalise(fc: pd.DataFrame, info: dict, L: int, cols: list[str]) -> pd.DataFrame:
-    step = fc.groupby("unique_id", sort=False).cumcount().to_numpy()
-    uids = fc["unique_id"].to_numpy()
-    f = np.array([info[u][0][(info[u][1] + k) % L] for u, k in zip(uids, step)])
-    m = np.array([info[u][2] for u in uids], dtype=bool)
-    fc = fc.copy()
-    for c in cols:
-        v = fc[c].to_numpy(float)
-        fc[c] = np.where(m, v * np.where(m, f, 1.0), v + np.where(m, 0.0, f))
-    return fc
-
-
-def _aggregate(df: pd.DataFrame, L: int):
-    """Blocks of TEMPORAL_BLOCK periods, aligned on the last observation. Returns the aggregated
-    frame (integer ds) and {uid: (shares[L/k, k], n_blocks)}."""
-    k = TEMPORAL_BLOCK
-    per = L // k
-    rows, info = [], {}
-    for uid, g in df.groupby("unique_id", sort=False):
-        y = g["y"].to_numpy(float)
-        q = y[len(y) % k:].reshape(-1, k)
-        nq = len(q)
-        pos = np.arange(nq) % per
-        shares = np.full((per, k), 1.0 / k)
-        for j in range(per):
-            blk = q[pos == j][-3:]
-            blk = blk[(blk > 0).all(axis=1)] if len(blk) else blk
-            if len(blk):
-                shares[j] = (blk / blk.sum(axis=1, keepdims=True)).mean(axis=0)
-        info[uid] = (shares, nq)
-        rows.append(pd.DataFrame({"unique_id": uid, "ds": np.arange(nq), "y": q.sum(axis=1)}))
-    return pd.concat(rows, ignore_index=True), info
-
-
-def _disaggregate(agg_fc: pd.DataFrame, name: str, info: dict, like: pd.DataFrame, L: int) -> pd.DataFrame:
-    """Spread block forecasts over the periods of ``like`` (unique_id, ds of the h future periods)."""
-    k, per = TEMPORAL_BLOCK, L // TEMPORAL_BLOCK
-    agg_fc = agg_fc.sort_values(["unique_id", "ds"], kind="stable")
-    vals = {u: g[name].to_numpy(float) for u, g in agg_fc.groupby("unique_id", sort=False)}
-    out = like[["unique_id", "ds"]].copy()
-    step = out.groupby("unique_id", sort=False).cumcount().to_numpy()
-    res = np.empty(len(out))
-    for i, (u, st) in enumerate(zip(out["unique_id"].to_numpy(), step)):
-        shares, nq = info[u]
-        b = st // k
-        res[i] = vals[u][b] * shares[(nq + b) % per, st % k]
-    out[name] = res
-    return out
+def _block_shares(q: np.ndarray, per: int) -> np.ndarray:
+    """Each period's average share of its block over the last 3 years (blocks with a non-positive
+    period are skipped; equal shares where none is left). ``q``: blocks x TEMPORAL_BLOCK."""
+    k = q.shape[1]
+    pos = np.arange(len(q)) % per
+    shares = np.full((per, k), 1.0 / k)
+    for j in range(per):
+        blk = q[pos == j][-3:]
+        blk = blk[(blk > 0).all(axis=1)] if len(blk) else blk
+        if len(blk):
+            shares[j] = (blk / blk.sum(axis=1, keepdims=True)).mean(axis=0)
+    return shares
 
 
 # ----------------------------------------------------------------------------------------------
-# frame-level fit/predict
+# wrapper models: per-series preprocessing inside a statsforecast-compatible model, so that
+# StatsForecast.forecast and .cross_validation (and their Dask/Ray/Spark backends) run them like any
+# other model, and a holdout window re-estimates the preprocessing on its own training data.
+# ----------------------------------------------------------------------------------------------
+class SeasonallyAdjusted:
+    """``inner`` (a non-seasonal model) fitted to the seasonally adjusted series (``_one_index``) and
+    its forecast and interval bounds re-seasonalised. If ``inner`` fails, Naive on the adjusted series."""
+
+    uses_exog = False  # read by StatsForecast
+
+    def __init__(self, inner, season_length: int, lenient: bool, alias: str):
+        self.inner, self.season_length, self.lenient, self.alias = inner, int(season_length), lenient, alias
+
+    def __repr__(self) -> str:
+        return self.alias
+
+    def new(self):
+        return SeasonallyAdjusted(self.inner.new(), self.season_length, self.lenient, self.alias)
+
+    def forecast(self, y, h, X=None, X_future=None, level=None, fitted=False):
+        y = np.asarray(y, float)
+        L, n = self.season_length, len(y)
+        si, mult = _one_index(y, L, self.lenient)
+        past, future = si[np.arange(n) % L], si[(n + np.arange(h)) % L]
+        kw = {"level": level} if level else {}
+        y_adj = y / past if mult else y - past
+        try:
+            res = self.inner.forecast(y=y_adj, h=h, **kw)
+        except Exception:  # noqa: BLE001 - the same fallback StatsForecast applies to plain models
+            res = Naive().forecast(y=y_adj, h=h, **kw)
+        return {key: (v * future if mult else v + future) for key, v in res.items() if key != "fitted"}
+
+
+class TemporalAggregate:
+    """``inner`` (seasonal, season ``L / TEMPORAL_BLOCK``) fitted to the series summed over blocks of
+    TEMPORAL_BLOCK periods aligned on the last observation; block forecasts are split back into
+    periods with ``_block_shares``. Point forecasts only. If ``inner`` fails, Naive on the blocks."""
+
+    uses_exog = False  # read by StatsForecast
+
+    def __init__(self, inner, season_length: int, alias: str):
+        self.inner, self.season_length, self.alias = inner, int(season_length), alias
+
+    def __repr__(self) -> str:
+        return self.alias
+
+    def new(self):
+        return TemporalAggregate(self.inner.new(), self.season_length, self.alias)
+
+    def forecast(self, y, h, X=None, X_future=None, fitted=False):
+        k, per = TEMPORAL_BLOCK, self.season_length // TEMPORAL_BLOCK
+        y = np.asarray(y, float)
+        q = y[len(y) % k:].reshape(-1, k)
+        shares = _block_shares(q, per)
+        hq = -(-h // k)
+        try:
+            agg = self.inner.forecast(y=q.sum(axis=1), h=hq)["mean"]
+        except Exception:  # noqa: BLE001 - the same fallback StatsForecast applies to plain models
+            agg = Naive().forecast(y=q.sum(axis=1), h=hq)["mean"]
+        step = np.arange(h)
+        b = step // k
+        return {"mean": np.asarray(agg, float)[b] * shares[(len(q) + b) % per, step % k]}
+
+
+def member_models(candidates: list[str], L: int, adjust_all: bool = False) -> dict[str, object]:
+    """The statsforecast model of every member of ``candidates`` (an ensemble's components, or the
+    candidate itself), keyed by name = output column. ``L``: season length (1 = non-seasonal
+    variants); ``adjust_all``: seasonal models fitted to the seasonally adjusted series instead."""
+    use_temporal = L >= 12 and L % TEMPORAL_BLOCK == 0 and not adjust_all
+    out: dict[str, object] = {}
+    for name in sorted({c for cand in candidates for c in components_of(cand)}):
+        spec = SPECS[name]
+        if spec.temporal:
+            if use_temporal:
+                out[name] = TemporalAggregate(spec.factory(L), L, name)
+        elif spec.adjusted or (adjust_all and spec.seasonal):
+            out[name] = SeasonallyAdjusted(spec.factory(1), L, adjust_all, name)
+        else:
+            out[name] = spec.factory(L if spec.seasonal else 1)
+    return out
+
+
+def candidate_point(wide: pd.DataFrame, candidate: str, members) -> np.ndarray:
+    """A candidate's point forecast from its members' columns of ``wide`` (the ensemble: their mean)."""
+    comps = [c for c in components_of(candidate) if c in members]
+    return np.stack([wide[c].to_numpy(float) for c in comps]).mean(axis=0)
+
+
+def _statsforecast(models: list, freq: str, n_jobs: int) -> StatsForecast:
+    return StatsForecast(models=models, freq=freq, n_jobs=n_jobs, fallback_model=Naive())
+
+
+# ----------------------------------------------------------------------------------------------
+# frame-level fit/predict and cross-validation
 # ----------------------------------------------------------------------------------------------
 def _approx_intervals(fc: pd.DataFrame, df: pd.DataFrame, name: str, levels, L: int) -> pd.DataFrame:
     """Documented approximation for models without native intervals (see module doc)."""
@@ -238,6 +277,11 @@ def _approx_intervals(fc: pd.DataFrame, df: pd.DataFrame, name: str, levels, L: 
     return fc
 
 
+def _frame(res: pd.DataFrame) -> pd.DataFrame:
+    res = res.reset_index() if "unique_id" not in res.columns else res
+    return res.sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
+
+
 def predict(df: pd.DataFrame, h: int, candidates: list[str], L: int, freq: str, levels, n_jobs: int = 1,
             adjust_all: bool = False) -> pd.DataFrame:
     """Fit the candidates on all series of ``df`` at once and forecast ``h`` steps.
@@ -247,97 +291,68 @@ def predict(df: pd.DataFrame, h: int, candidates: list[str], L: int, freq: str, 
     fitted (non-seasonal variant) to the seasonally adjusted series, with the lenient seasonality
     rule; used for 2-4 seasons of history, where models' own seasonal fitting is unreliable.
     """
-    needed = sorted({c for cand in candidates for c in components_of(cand)})
+    members = member_models(candidates, L, adjust_all)
     levels = list(levels)
     # inside an ensemble, components with slow intervals give point forecasts only
     ens_only = {c for c in ENSEMBLE_COMPONENTS if not SPECS[c].cheap_pi} - set(candidates)
-    use_temporal = L >= 12 and L % TEMPORAL_BLOCK == 0 and not adjust_all
-    tmp_models = [m for m in needed if SPECS[m].temporal and use_temporal]
-    needed = [m for m in needed if not SPECS[m].temporal]
-    raw_models = [m for m in needed if not SPECS[m].adjusted and not (adjust_all and SPECS[m].seasonal)]
-    adj_models = [m for m in needed if m not in raw_models]
-    per_model: dict[str, pd.DataFrame] = {}
-
-    def run(frame, names, L_model):
-        if not levels:
-            groups = ((names, None, False),)
-        else:
-            native = [n for n in names if SPECS[n].native_pi and n not in ens_only]
-            other = [n for n in names if not SPECS[n].native_pi]
-            point = [n for n in names if n in ens_only]
-            groups = ((native, levels, False), (other, None, True), (point, None, False))
-        res = []
-        for group, lv, approx in groups:
-            if not group:
-                continue
-            sf = StatsForecast(
-                models=[SPECS[n].factory(L_model if SPECS[n].seasonal else 1) for n in group],
-                freq=freq,
-                n_jobs=n_jobs,
-                fallback_model=Naive(),
-            )
-            fc = sf.forecast(df=frame, h=h, level=lv)
-            fc = fc.reset_index() if "unique_id" not in fc.columns else fc
-            fc = fc.sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
-            if approx:
-                for n in group:
-                    fc = _approx_intervals(fc, frame, n, levels, max(L_model, 1))
-            res.append(fc)
-        return res
-
-    if raw_models:
-        for fc in run(df, raw_models, L):
-            for n in raw_models:
-                if n in fc.columns:
-                    per_model[n] = fc
-    if adj_models:
-        if L > 1:
-            adj, info = _adjust(df, L, lenient=adjust_all)
-            fcs = run(adj, adj_models, 1)
-            fcs = [_reseasonalise(fc, info, L, [c for c in fc.columns if c not in ("unique_id", "ds")]) for fc in fcs]
-        else:
-            fcs = run(df, adj_models, 1)
-        for fc in fcs:
-            for n in adj_models:
-                if n in fc.columns:
-                    per_model[n] = fc
-
-    if tmp_models and per_model:
-        agg, info = _aggregate(df, L)
-        hq = -(-h // TEMPORAL_BLOCK)
-        sf = StatsForecast(models=[SPECS[m].factory(L) for m in tmp_models], freq=1, n_jobs=n_jobs,
-                           fallback_model=Naive())
-        afc = sf.forecast(df=agg, h=hq)
-        afc = afc.reset_index() if "unique_id" not in afc.columns else afc
-        like = next(iter(per_model.values()))
-        for m in tmp_models:
-            per_model[m] = _disaggregate(afc, m, info, like, L)
-
-    def block(name: str) -> pd.DataFrame:
-        fc = per_model[name]
-        out = fc[["unique_id", "ds"]].copy()
-        out["yhat"] = fc[name].to_numpy(float)
-        for lv in levels:
-            has = f"{name}-lo-{lv}" in fc.columns
-            out[f"lo_{lv}"] = fc[f"{name}-lo-{lv}"].to_numpy(float) if has else np.nan
-            out[f"hi_{lv}"] = fc[f"{name}-hi-{lv}"].to_numpy(float) if has else np.nan
-        return out.reset_index(drop=True)
+    names = list(members)
+    if not levels:
+        groups = ((names, None, False),)
+    else:
+        native = [n for n in names if SPECS[n].native_pi and n not in ens_only]
+        other = [n for n in names if not SPECS[n].native_pi]
+        point = [n for n in names if n in ens_only]
+        groups = ((native, levels, False), (other, None, True), (point, None, False))
+    wide = None
+    for group, lv, approx in groups:
+        if not group:
+            continue
+        fc = _frame(_statsforecast([members[n] for n in group], freq, n_jobs).forecast(df=df, h=h, level=lv))
+        if approx:
+            for n in group:
+                fc = _approx_intervals(fc, df, n, levels, max(L, 1))
+        wide = fc if wide is None else pd.concat([wide, fc.drop(columns=["unique_id", "ds"])], axis=1)
 
     frames = []
     for cand in candidates:
-        comps = [c for c in components_of(cand) if c in per_model]
-        blocks = [block(c) for c in comps]
-        b = blocks[0].copy()
-        if len(blocks) > 1:
-            yh = np.stack([x["yhat"].to_numpy(float) for x in blocks])
-            b["yhat"] = yh.mean(axis=0)
-            for lv in levels:
-                below = np.stack([x["yhat"].to_numpy(float) - x[f"lo_{lv}"].to_numpy(float) for x in blocks])
-                above = np.stack([x[f"hi_{lv}"].to_numpy(float) - x["yhat"].to_numpy(float) for x in blocks])
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    b[f"lo_{lv}"] = b["yhat"] - np.nanmean(np.maximum(below, 0), axis=0)
-                    b[f"hi_{lv}"] = b["yhat"] + np.nanmean(np.maximum(above, 0), axis=0)
+        comps = [c for c in components_of(cand) if c in members]
+        b = wide[["unique_id", "ds"]].copy()
+        b["yhat"] = candidate_point(wide, cand, members)
+        for lv in levels:
+            lo = [f"{c}-lo-{lv}" for c in comps]
+            hi = [f"{c}-hi-{lv}" for c in comps]
+            has = [a in wide.columns for a in lo]
+            if len(comps) == 1:
+                b[f"lo_{lv}"] = wide[lo[0]].to_numpy(float) if has[0] else np.nan
+                b[f"hi_{lv}"] = wide[hi[0]].to_numpy(float) if has[0] else np.nan
+                continue
+            # ensemble: yhat -/+ the mean half-width of the members that have intervals
+            below = np.stack([wide[c].to_numpy(float) - wide[a].to_numpy(float) if ok else np.full(len(wide), np.nan)
+                              for c, a, ok in zip(comps, lo, has)])
+            above = np.stack([wide[z].to_numpy(float) - wide[c].to_numpy(float) if ok else np.full(len(wide), np.nan)
+                              for c, z, ok in zip(comps, hi, has)])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                b[f"lo_{lv}"] = b["yhat"] - np.nanmean(np.maximum(below, 0), axis=0)
+                b[f"hi_{lv}"] = b["yhat"] + np.nanmean(np.maximum(above, 0), axis=0)
         b.insert(2, "candidate", cand)
         frames.append(b)
     return pd.concat(frames, ignore_index=True)
+
+
+def cross_validate(df: pd.DataFrame, h: int, n_windows: int, candidates: list[str], L: int, freq: str,
+                   n_jobs: int = 1, adjust_all: bool = False) -> pd.DataFrame:
+    """Rolling-origin holdout of the candidates: ``StatsForecast.cross_validation`` with ``n_windows``
+    origins ``h`` periods apart, each forecasting ``h`` steps (refit per window), on all series of
+    ``df`` at once - the same models as :func:`predict`, points only.
+
+    Returns wide format: unique_id, ds, cutoff, y and one column per candidate (an ensemble from its
+    members' columns). Every series needs more than ``h * n_windows`` observations."""
+    members = member_models(candidates, L, adjust_all)
+    cv = _statsforecast(list(members.values()), freq, n_jobs).cross_validation(
+        df=df, h=h, n_windows=n_windows, step_size=h)
+    cv = cv.reset_index() if "unique_id" not in cv.columns else cv
+    out = cv[["unique_id", "ds", "cutoff", "y"]].copy()
+    for cand in candidates:
+        out[cand] = candidate_point(cv, cand, members)
+    return out
