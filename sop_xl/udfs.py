@@ -47,8 +47,7 @@ from sop_xl import contract as k
 from sop_xl.excel import args as ua
 from sop_xl.excel.args import UdfArgError
 from sop_xl.excel.udf import (CACHE_SIZE, MAX_MESSAGE, REGISTRY, Parsed, UdfSpec, UserError, cache_info,
-                              clear_cache, engine_result, parsed_range, udf)
-from sop_xl.excel.udf import parsed as _parsed  # the spelling SOP_ACCURACY's parsing uses
+                              clear_cache, engine_result, parsed, parsed_range, udf)
 
 __all__ = [
     "REGISTRY",
@@ -226,7 +225,7 @@ def _forecast_table(series: Parsed, horizon: int) -> dict[str, _Series]:
            "horizon": "Months to forecast, 1 to 240 (default 18)"},
      ranges=("items", "periods", "qty"))
 def SOP_FORECAST_TABLE(items, periods, qty, horizon=None):
-    series = _parsed(ua.history_long, lambda: ua.history_long(items, periods, qty), items, periods, qty)
+    series = parsed(ua.history_long, lambda: ua.history_long(items, periods, qty), items, periods, qty)
     hz = ua.optional_int(horizon, "horizon", DEFAULT_HORIZON, 1, MAX_HORIZON)
     res = _forecast_table(series, hz)
     out: list[list] = [list(_TABLE_HEADER)]
@@ -247,12 +246,8 @@ def SOP_FORECAST_TABLE(items, periods, qty, horizon=None):
            "season_length": "For MASE: the naive forecast's lag in periods (default 1)"},
      ranges=("actual", "forecast"))
 def SOP_ACCURACY(actual, forecast, metric=None, season_length=None):
-    return _sop_accuracy(actual, forecast, metric, season_length)
-
-
-def _sop_accuracy(actual, forecast, metric, season_length):
-    a = _parsed("actual", lambda: ua.numbers_1d(actual, "actual"), actual).value
-    f = _parsed("forecast", lambda: ua.numbers_1d(forecast, "forecast"), forecast).value
+    a = _actuals(actual).value
+    f = _forecasts(forecast).value
     mt = ua.optional_choice(metric, "metric", METRICS, "WAPE")
     m = ua.optional_int(season_length, "season_length", 1, 1, MAX_SEASON)
     if len(f) < len(a):
@@ -263,12 +258,24 @@ def _sop_accuracy(actual, forecast, metric, season_length):
     return value
 
 
+@parsed_range
+def _actuals(raw) -> tuple[float, ...]:
+    return ua.numbers_1d(raw, "actual")
+
+
+@parsed_range
+def _forecasts(raw) -> tuple[float, ...]:
+    return ua.numbers_1d(raw, "forecast")
+
+
 def accuracy(a: tuple, f: tuple, metric: str, season_length: int = 1) -> float:
     """The metric over paired actuals ``a`` and forecasts ``f``: engine.metrics.accuracy, the one
     definition of each metric (documented there; MASE scaled by the actuals themselves).
     UdfArgError when the metric is undefined for these numbers."""
+    from sop_xl.engine import metrics
+
     try:
-        return _engine("metrics").accuracy(a, f, metric, season_length)
+        return metrics.accuracy(a, f, metric, season_length)
     except ValueError as e:
         raise UdfArgError(str(e)) from None
 
