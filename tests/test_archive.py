@@ -21,7 +21,21 @@ from tests import archive_db
 # The database fixtures live in tests/archive_db.py; naming them here makes pytest see them.
 archive_url, postgres_cluster = archive_db.archive_url, archive_db.postgres_cluster
 
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.fixture(autouse=True)
+def _archives_are_disposed(monkeypatch):
+    """Every Archive a test opens gives its pooled connections back at the end of the test (PostgreSQL
+    warns about connections left open; the code under test disposes its own)."""
+    opened = []
+    real_init = Archive.__init__
+
+    def tracking_init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        opened.append(self)
+
+    monkeypatch.setattr(Archive, "__init__", tracking_init)
+    yield
+    for archive in opened:
+        archive.dispose()
 
 
 @pytest.fixture()
