@@ -21,6 +21,7 @@ from tests import archive_db
 # The database fixtures live in tests/archive_db.py; naming them here makes pytest see them.
 archive_url, postgres_cluster = archive_db.archive_url, archive_db.postgres_cluster
 
+
 @pytest.fixture(autouse=True)
 def _archives_are_disposed(monkeypatch):
     """Every Archive a test opens gives its pooled connections back at the end of the test (PostgreSQL
