@@ -1,6 +1,7 @@
 """A workbook file on disk, read and written with openpyxl (the headless path: CLI and tests)."""
 from __future__ import annotations
 
+import errno
 import zipfile
 from contextlib import contextmanager
 from copy import copy
@@ -18,7 +19,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from sop_xl.workbook import ribbon
 from sop_xl.contract import Table
 from sop_xl.workbook.locking import WorkbookLock
-from sop_xl.workbook.safe_io import UnsafeWorkbook, check_package, remove_stale_temps
+from sop_xl.workbook.safe_io import UnsafeWorkbook, check_package, real_path, refuse_read_only, remove_stale_temps
 from sop_xl.workbook.save import save_workbook
 from sop_xl.plan.book import FormulaCell, RawTable, TableMissing
 
@@ -30,8 +31,13 @@ class FileBook:
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"workbook not found: {self.path}")
-        check_package(self.path)  # size limits and zip sanity before any XML is parsed
+        if self.path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "it is a folder, not a workbook", str(self.path))
         self.label = self.path.name
+        self.path = real_path(self.path)  # through a symlink: lock, read and save the file it points to
+        if writable:
+            refuse_read_only(self.path)
+        check_package(self.path)  # size limits and zip sanity before any XML is parsed
         self._progress = progress
         self._lock = WorkbookLock(self.path) if (writable and lock) else None
         if self._lock:

@@ -77,6 +77,38 @@ def _start_time(pid: int) -> float | None:
         return None
 
 
+def _when(stamp) -> str:
+    """The lock's time for a message; a damaged one (text, out of range) reads 'an unknown time'."""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(float(stamp)))
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "an unknown time"
+
+
+def excel_owner_file(path: Path) -> Path:
+    """The owner file Excel keeps beside a workbook while it has it open: ``~$NAME``."""
+    return path.with_name("~$" + path.name)
+
+
+def _excel_owner(file: Path) -> str:
+    """The user name Excel writes into its owner file (a length byte, then the name), best effort."""
+    try:
+        data = file.read_bytes()[:200]
+        n = data[0] if data else 0
+        name = data[1:1 + n].decode("cp1252", errors="replace").strip()
+        return name if name.isprintable() and name else "someone"
+    except OSError:
+        return "someone"
+
+
+def _refuse_if_open_in_excel(path: Path) -> None:
+    owner = excel_owner_file(path)
+    if owner.is_file():
+        raise WorkbookLocked(
+            f"{path.name} is open in Excel (by {_excel_owner(owner)}: {owner.name} is beside it). Close it "
+            f"in Excel first; if Excel is not running, delete {owner.name}")
+
+
 class WorkbookLock:
     def __init__(self, path):
         self.path = Path(path)
@@ -91,6 +123,10 @@ class WorkbookLock:
         return owner if isinstance(owner, dict) else None
 
     def acquire(self) -> None:
+        _refuse_if_open_in_excel(self.path)
+        if self.file.is_dir():
+            raise WorkbookLocked(f"a folder named {self.file.name} stands where {self.path.name}'s lock file goes; "
+                                 f"remove that folder, then run again")
         me = {"host": socket.gethostname(), "pid": os.getpid(), "user": current_user(), "since": time.time()}
         deadline = time.monotonic() + JUNK_GRACE_SECONDS + 1
         attempts = 0
@@ -108,9 +144,7 @@ class WorkbookLock:
                     self.file.unlink(missing_ok=True)
                     attempts += 1
                     continue
-                stamp = owner.get("since", 0)
-                since = time.strftime("%Y-%m-%d %H:%M",
-                                      time.localtime(stamp if isinstance(stamp, (int, float)) else 0))
+                since = _when(owner.get("since"))
                 raise WorkbookLocked(
                     f"{self.path.name} is being updated by {owner.get('user', '?')} "
                     f"(process {owner.get('pid')} on {owner.get('host')}, since {since}). "

@@ -60,6 +60,25 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def real_path(path) -> Path:
+    """The file a path names, links followed: saving through a symlink must update the file it points
+    to (os.replace on the link itself would turn the link into a copy)."""
+    path = Path(path)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def refuse_read_only(path: Path) -> None:
+    """A file marked read-only (no write bit for anyone) is not replaced, even by a user (root) whom
+    the file system would let: read-only is the owner's wish that it is not changed."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # not there yet: nothing to protect
+    if not mode & 0o222:
+        raise PermissionError(errno.EACCES, "the file is read-only; make it writable or save elsewhere with --out",
+                              str(path))
+
+
 def backup_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.backup{path.suffix}")
 
@@ -117,11 +136,15 @@ def atomic_save(target: Path, write: Callable[[Path], None], *, backup: bool = T
     can leave temp files named ``.<stem>.XXXXXXXX<ext>.tmp``: ``remove_stale_temps`` clears them
     (FileBook does so when it takes the workbook's lock).
     """
-    target = Path(target)
+    target = real_path(target)  # a symlink stays a symlink: the file it points to is replaced
     if target.is_dir():  # refuse before writing anything, naming the path the user gave
         raise IsADirectoryError(errno.EISDIR, "it is a folder, not a file", str(target))
+    refuse_read_only(target)
     folder = target.parent if str(target.parent) else Path(".")
-    tmp = _temp_beside(target)
+    try:
+        tmp = _temp_beside(target)
+    except OSError as exc:  # name the folder, not a temp file the user never heard of
+        raise type(exc)(exc.errno, f"cannot write in this folder ({exc.strerror})", str(folder)) from exc
     bak_tmp = None
     try:
         write(tmp)
