@@ -156,10 +156,12 @@ def add_settings_sheet(wb: Workbook) -> None:
 
 START_TEXT = (
     ("How to use this workbook", True),
-    ("1. Paste or type inputs on the blue sheets: Items, History, Resources, Routing, BOM, Costs, Budget.", False),
+    ("1. Paste or type inputs on the blue sheets: Items, History, Resources, Routing, BOM, Receipts (open "
+     "orders), SupplyLimits, Costs, Budget.", False),
     ("2. S&OP tab > Forecast: statistical forecast per item; then adjust the Demand sheet "
      "(SalesOverride, EventUplift).", False),
-    ("3. S&OP tab > Balance: a plan that fits capacity, with unmet demand and bottlenecks.", False),
+    ("3. S&OP tab > Balance: a plan that fits capacity and supply, with unmet demand and bottlenecks; it "
+     "also refreshes Requirements, Financials and Exceptions.", False),
     ("4. S&OP tab > Cost roll-up and Financials: unit costs from the BOM, revenue and margin against budget.", False),
     ("5. S&OP tab > Scenarios, Snapshot, Publish for review.", False),
     ("Headless: sop-xl run WORKBOOK.xlsm (see README). Errors name the sheet, table, row and column.", False),
