@@ -12,6 +12,7 @@ from openpyxl.formatting.rule import ColorScaleRule
 from openpyxl.styles import Alignment, Border, Font, Side
 
 from sop_xl import contract as k
+from sop_xl.plan.freshness import STALE, STAMPED, stamp_name
 from openpyxl.utils import get_column_letter as column_letter
 from sop_xl.template.layout import BOLD, COMPUTED_FILL, TAB_REVIEW, add_table_sheet, print_setup, protect, quote, title_block
 
@@ -61,6 +62,8 @@ def kpis():
         ("Forecast accuracy", f'=IFERROR(1-AVERAGE({col(fm, "wape")}),"")', "0.0%"),
         ("Forecast bias", f'=IFERROR(AVERAGE({col(fm, "bias")}),"")', "+0.0%;-0.0%"),
         ("Exceptions", f'=COUNTIF({quote(k.EXCEPTIONS.sheet)}!${exc_col}${first}:${exc_col}$100000,"?*")', "0"),
+        # Outputs computed from inputs that have changed since (see plan/freshness.py)
+        ("Stale outputs", "=" + "+".join(f'COUNTIF({stamp_name(t)},"{STALE}*")' for t in STAMPED), "0"),
     )
 
 

@@ -6,7 +6,7 @@ writes them). Header rows are frozen, and every sheet prints landscape, one page
 """
 from __future__ import annotations
 
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.workbook import Workbook
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
@@ -14,6 +14,7 @@ from openpyxl.worksheet.table import Table as XlTable
 from openpyxl.worksheet.table import TableStyleInfo
 
 from sop_xl import contract as k
+from sop_xl.plan.freshness import DEPENDS, stamp_name
 from openpyxl.utils import get_column_letter as column_letter
 
 TITLE = Font(size=16, bold=True, color="1F3864")
@@ -70,12 +71,26 @@ def add_table_sheet(wb: Workbook, table: k.Table) -> None:
     ws.add_table(xl)
     ws.freeze_panes = ws.cell(hr + 1, c0)
     print_setup(ws, f"{hr}:{hr}")
+    if table.name in DEPENDS:
+        add_stamp_cell(wb, ws, table)
     if table.role == k.OUTPUT:
         ws.sheet_properties.tabColor = TAB_OUTPUT
         protect(ws)
     else:
         ws.sheet_properties.tabColor = TAB_INPUT
         add_validation(ws, table)
+
+
+STAMP_CELL = "E1"  # right of the title: which run computed this table, from which inputs, and whether stale
+
+
+def add_stamp_cell(wb: Workbook, ws, table: k.Table) -> None:
+    cell = ws[STAMP_CELL]
+    cell.value = "not computed yet"
+    cell.font = UNIT
+    cell.protection = Protection(locked=False)  # the add-in writes it on a protected sheet
+    name = stamp_name(table)
+    wb.defined_names[name] = DefinedName(name, attr_text=f"{quote(ws.title)}!${STAMP_CELL[0]}${STAMP_CELL[1:]}")
 
 
 def protect(ws) -> None:
