@@ -152,7 +152,7 @@ def make_demo(seed: int = 7, *, plan_start: datetime = PLAN_START, horizon: int 
             rev = float(by_fm.get((family, p.month), 0.0)) * 1.08
             budget.append({"family": family, "period": p, "revenue": round(rev, 0), "cogs": round(rev * 0.58, 0)})
 
-    receipts, supply = _supply_side(items_df, history_df, bom_df, plan_periods, rng2)
+    receipts, supply = _supply_side(items_df, history_df, bom_df, unit, plan_periods, rng2)
 
     scenarios = pd.DataFrame([
         {"scenario": "Upside", "change": "demand", "target": "*", "factor": 1.15},
@@ -178,8 +178,8 @@ def make_demo(seed: int = 7, *, plan_start: datetime = PLAN_START, horizon: int 
     return frames, settings
 
 
-def _supply_side(items: pd.DataFrame, history: pd.DataFrame, bom: pd.DataFrame, plan_periods: pd.DatetimeIndex,
-                 rng) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _supply_side(items: pd.DataFrame, history: pd.DataFrame, bom: pd.DataFrame, unit_cost: pd.Series,
+                 plan_periods: pd.DatetimeIndex, rng) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Lead times, pipeline stock, open orders, an opening backlog and tight suppliers (changes ``items``).
 
     Purchased components take 1-3 months, sub-assemblies 1; each level starts with stock for its lead
@@ -199,7 +199,9 @@ def _supply_side(items: pd.DataFrame, history: pd.DataFrame, bom: pd.DataFrame, 
     comp = rm | sa
     items.loc[comp, "initial_inventory"] = np.round(use[comp] * (items.loc[comp, "lead_time"] + 0.5))
     items.loc[comp, "safety_stock"] = np.round(use[comp] * 0.5)
-    items.loc[comp, "holding_cost"] = 0.05
+    # Holding a component costs 2 % of its value a month; running below its safety stock costs more.
+    items.loc[comp, "holding_cost"] = np.round(items.loc[comp, "item"].map(unit_cost) * 0.02, 3)
+    items.loc[comp, "shortage_cost"] = np.round(items.loc[comp, "item"].map(unit_cost) * 0.5, 2)
     # Tents and stoves keep their safety stock blank: the ServiceLevel setting sets it from forecast error.
     blank = items["family"].isin(["Tents", "Stoves"])
     items["safety_stock"] = items["safety_stock"].astype(float)
