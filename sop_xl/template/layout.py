@@ -144,7 +144,9 @@ def add_settings_sheet(wb: Workbook) -> None:
     for i, s in enumerate(k.SETTINGS):
         r = 5 + i
         ws.cell(r, 1, s.label)
-        cell = ws.cell(r, 2, s.default)
+        # TRUE/FALSE as text: LibreOffice turns a boolean cell into a =FALSE() formula (the published
+        # values-only copy must hold none); validation reads text and Excel's booleans alike.
+        cell = ws.cell(r, 2, ("TRUE" if s.default else "FALSE") if s.kind == k.BOOL else s.default)
         cell.fill = INPUT_FILL
         cell.number_format = {k.DATE: "yyyy-mm-dd", k.PERCENT: "0.0%", k.INTEGER: "0"}.get(s.kind, "General")
         ws.cell(r, 3, s.unit).font = UNIT
@@ -154,6 +156,8 @@ def add_settings_sheet(wb: Workbook) -> None:
         dv = None
         if s.choices:
             dv = DataValidation(type="list", formula1='"' + ",".join(s.choices) + '"')
+        elif s.kind == k.BOOL:
+            dv = DataValidation(type="list", formula1='"TRUE,FALSE"')
         elif s.kind in (k.INTEGER, k.NUMBER, k.PERCENT) and s.min is not None:
             dv = DataValidation(type="whole" if s.kind == k.INTEGER else "decimal", operator="between",
                                 formula1=str(s.min), formula2=str(s.max))
