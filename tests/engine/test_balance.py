@@ -295,24 +295,50 @@ def test_frames_have_contract_columns():
     assert (p["served"] <= p["demand"] + 1e-9).all()
 
 
-def test_bulk_loader_matches_stock_pulp_highs():
-    # BulkHiGHS only changes how the PuLP model reaches highspy: stock pulp.HiGHS must agree
+def test_pulp_twin_matches_direct_highs():
+    # the PuLP model is generated from the same LP arrays: stock pulp.HiGHS must find the optimum and
+    # capacity duals that the direct highspy path reports
     import pulp
 
     from sop_xl.engine.balance.model import layout, prepare
-    from sop_xl.engine.balance.solve import BulkHiGHS, build_pulp
+    from sop_xl.engine.balance.solve import pulp_problem
 
     d, it, r, ro = random_instance(n=10, T=4, R=3, seed=2)
     lay = layout(prepare(d, it, r, ro, 100.0, 0.5), 2.0)
-    prob, cols, rows = build_pulp(lay)
+    prob, cols, rows = pulp_problem(lay.lp)
     assert prob.solve(pulp.HiGHS(msg=False)) == pulp.LpStatusOptimal
     obj_stock = pulp.value(prob.objective)
-    pi_stock = [c.pi for c in rows]
-    prob2, cols2, rows2 = build_pulp(lay)
-    assert prob2.solve(BulkHiGHS(columns=cols2, rows=rows2, msg=False)) == pulp.LpStatusOptimal
-    assert pulp.value(prob2.objective) == pytest.approx(obj_stock, rel=1e-9)
-    c0, c1 = lay.row_blocks["capacity"]
-    np.testing.assert_allclose([c.pi for c in rows2][c0:c1], pi_stock[c0:c1], atol=1e-7)
+    res = balance(d, it, r, ro, BalanceOptions(unconstrained=False))
+    assert res.objective == pytest.approx(obj_stock, rel=1e-9)
+    m = lay.cap_row >= 0
+    pi_stock = np.array([rows[k].pi for k in lay.cap_row[m]])
+    u = res.utilization.set_index(["resource", "period"])["shadow_price"]
+    ours = np.array([u[(res_name, P[t])] for res_name, t in
+                     zip(np.array(lay.lp.row_blocks["capacity"].axis0)[np.nonzero(m)[0]], np.nonzero(m)[1])])
+    np.testing.assert_allclose(ours, np.maximum(0.0, -pi_stock), atol=1e-7)
+
+
+@pytest.mark.parametrize("suffix", [".lp", ".mps"])
+def test_written_model_reads_back_with_the_same_optimum(tmp_path, suffix):
+    import highspy
+    import pulp
+
+    data = random_instance(n=8, T=4, R=3, seed=4)
+    path = tmp_path / f"balance{suffix}"
+    res = balance(*data, BalanceOptions(unconstrained=False, write_model=str(path)))
+    assert res.status == "optimal" and path.exists()
+    assert any(str(path) in m for m in res.messages)
+    text = path.read_text()
+    assert "prod_FG00_2025_01" in text and "capacity_R" in text  # readable names for a planner
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    assert h.readModel(str(path)) == highspy.HighsStatus.kOk
+    h.run()
+    assert h.getInfo().objective_function_value == pytest.approx(res.objective, rel=1e-9)
+    if suffix == ".mps":  # and PuLP reads it back too
+        _, prob = pulp.LpProblem.fromMPS(str(path))
+        assert prob.solve(pulp.HiGHS(msg=False)) == pulp.LpStatusOptimal
+        assert pulp.value(prob.objective) == pytest.approx(res.objective, rel=1e-9)
 
 
 def test_last_periods_are_produced_even_when_unit_cost_exceeds_backlog_cost():

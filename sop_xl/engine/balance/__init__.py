@@ -16,22 +16,21 @@ only); backlog / lost-sales variables keep every instance feasible (zero capacit
 above capacity).  The same model is re-solved with unlimited capacity so planners can see
 what capacity costs.
 
-Pure engine: pandas frames in, a BalanceResult out; no Excel, no files.
+Pure engine: pandas frames in, a BalanceResult out; no Excel, and no files except the model file
+that `BalanceOptions.write_model` explicitly asks for (the exact LP, for inspection).
 """
 
 from __future__ import annotations
 
-import gc
+import copy
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 import pandas as pd
-import pulp
-
 from sop_xl.engine.balance.model import Layout, ModelData, layout, prepare
-from sop_xl.engine.balance.solve import HIGHS_OK, BulkHiGHS, build_pulp, cbc_solver, cbc_unconstrained_problem, highspy
+from sop_xl.engine.balance.solve import HIGHS_OK, HighsSolver, Solution, solve_cbc, write_model
 
 # Above this many LP columns "auto" switches from dual simplex to interior point (IPX + crossover).
 # Measured on the benchmark model (CPU s, HiGHS 1.16 without HiPO): 65k columns simplex ~2 vs IPX ~4-5;
@@ -51,7 +50,7 @@ COST_COMPONENTS = ["production", "holding", "backlog", "lost sales", "overtime",
 
 @dataclass
 class BalanceOptions:
-    solver: str = "highs"  # "highs" (highspy via pulp.HiGHS) or "cbc" (PuLP's bundled CBC)
+    solver: str = "highs"  # "highs" (highspy, the main path) or "cbc" (PuLP's bundled CBC)
     method: str = "auto"  # "auto" | "simplex" | "ipm"
     time_limit: float = 120.0
     end_backlog_penalty: float = 2.0  # multiplier on shortage cost for backlog left at the horizon end
@@ -59,6 +58,7 @@ class BalanceOptions:
     safety_penalty_factor: float = 0.5  # safety-stock shortfall penalty = factor * shortage cost, per unit-period
     unconstrained: bool = True  # also solve with unlimited capacity (unconstrained + costs frames)
     top_items: int = 3  # items named per bottleneck
+    write_model: str | None = None  # path: also write the model (.lp, or .mps) for inspection
 
 
 @dataclass
@@ -109,113 +109,56 @@ def _say(progress, text):
 
 
 # ----------------------------------------------------------------------------- solving
+@dataclass
 class _Solved:
-    def __init__(self):
-        self.ok = False
-        self.status = "not solved"
-        self.x = None  # constrained column values
-        self.xu = None  # unconstrained column values
-        self.cap_pi = None  # duals of capacity rows (PuLP constraint.pi)
-        self.objective = float("nan")
-        self.objective_u = float("nan")
-        self.load_s = 0.0
-        self.solve_s = 0.0
-        self.load_cpu_s = 0.0
-        self.solve_cpu_s = 0.0
-        self.unc_s = 0.0
-        self.method = ""
-        self.solver = ""
+    sol: Solution  # the plan's solve
+    unc: Solution | None = None  # the unlimited-capacity comparison
+    load_s: float = 0.0
+    load_cpu_s: float = 0.0
+    unc_s: float = 0.0
 
 
-def _status_text(status: int, raw: str, time_limit: float) -> str:
-    if status == pulp.LpStatusInfeasible:
-        return ("infeasible: the solver found no plan that satisfies the inventory limits; "
-                "check max_inventory against initial inventory")
-    if status == pulp.LpStatusUnbounded:
-        return "unbounded: some cost is negative so the solver can make the cost arbitrarily low"
-    if "time" in raw.lower():
-        return f"time limit of {time_limit:g} s reached before an optimal plan was found"
-    return f"solver stopped without an optimal plan ({raw})"
+def _unconstrained_bounds(lay: Layout):
+    """Capacity rows freed and overtime fixed at 0: what the comparison solve changes."""
+    lp = lay.lp
+    c0, c1 = lp.row_range("capacity")
+    o0, o1 = lp.col_range("overtime")
+    return np.arange(c0, c1), np.arange(o0, o1)
 
 
-def _solve_highs(prob, cols, rows, lay: Layout, opts: BalanceOptions, method: str, out: _Solved, progress):
-    solver = BulkHiGHS(columns=cols, rows=rows, mip=False, msg=False, timeLimit=float(opts.time_limit),
-                       **highs_method_options(method))
-    _say(progress, f"Solving {lay.ncols:,} variables x {lay.nrows:,} constraints with HiGHS ({method})...")
-    status = prob.solve(solver)
-    out.load_s, out.solve_s = solver.build_s, solver.run_s
-    out.load_cpu_s, out.solve_cpu_s = solver.build_cpu_s, solver.run_cpu_s
-    h = prob.solverModel
-    raw = h.modelStatusToString(solver.model_status)
-    sol = h.getSolution()
-    if status != pulp.LpStatusOptimal or not sol.value_valid:
-        out.status = _status_text(status, raw, opts.time_limit)
-        if sol.value_valid:  # time limit with a feasible point: report it
-            out.x = np.asarray(sol.col_value, dtype=float)
-        return
-    out.ok = True
-    out.status = "optimal"
-    out.x = np.asarray(sol.col_value, dtype=float)  # == [v.varValue for v in cols]
-    out.objective = float(h.getInfo().objective_function_value)
-    c0, c1 = lay.row_blocks["capacity"]
-    out.cap_pi = np.array([0.0 if c.pi is None else c.pi for c in rows[c0:c1]], dtype=float)
-    if opts.unconstrained:
+def _solve_highs(lay: Layout, opts: BalanceOptions, method: str, progress) -> _Solved:
+    lp = lay.lp
+    hs = HighsSolver(lp, highs_method_options(method), opts.time_limit)
+    _say(progress, f"Solving {lp.ncols:,} variables x {lp.nrows:,} constraints with HiGHS ({method})...")
+    out = _Solved(hs.run(), load_s=hs.load_s, load_cpu_s=hs.load_cpu_s)
+    if out.sol.ok and opts.unconstrained:
         _say(progress, "Solving the unconstrained comparison (unlimited capacity)...")
         t0 = time.perf_counter()
-        k = c1 - c0
-        if k:
-            h.changeRowsBounds(k, np.arange(c0, c1, dtype=np.int32), np.full(k, -highspy.kHighsInf),
-                               np.full(k, highspy.kHighsInf))
-        o0, o1 = lay.blocks["O"]
-        if o1 > o0:
-            h.changeColsBounds(o1 - o0, np.arange(o0, o1, dtype=np.int32), np.zeros(o1 - o0), np.zeros(o1 - o0))
-        h.setOptionValue("solver", "simplex")  # warm start from the constrained basis
-        h.run()
-        s2 = h.getSolution()
-        if h.getModelStatus() == highspy.HighsModelStatus.kOptimal and s2.value_valid:
-            out.xu = np.asarray(s2.col_value, dtype=float)
-            out.objective_u = float(h.getInfo().objective_function_value)
+        rows, cols = _unconstrained_bounds(lay)
+        hs.set_row_bounds(rows, np.full(len(rows), -np.inf), np.full(len(rows), np.inf))
+        hs.set_col_bounds(cols, np.zeros(len(cols)), np.zeros(len(cols)))
+        hs.set_option("solver", "simplex")  # warm start from the constrained basis
+        out.unc = hs.run()
         out.unc_s = time.perf_counter() - t0
+    return out
 
 
-def _solve_cbc(prob, cols, rows, lay: Layout, opts: BalanceOptions, method: str, out: _Solved, progress):
-    solver = cbc_solver(method, opts.time_limit)
-    if solver is None:
-        out.status = "no LP solver available: neither HiGHS (highspy) nor CBC could be started"
-        return
-    _say(progress, f"Solving {lay.ncols:,} variables x {lay.nrows:,} constraints with CBC ({method})...")
-    t0, c0 = time.perf_counter(), time.process_time()
-    try:
-        status = prob.solve(solver)
-    except pulp.PulpSolverError as e:
-        out.status = f"CBC failed: {e}"
-        return
-    out.solve_s = time.perf_counter() - t0
-    out.solve_cpu_s = time.process_time() - c0  # excludes the cbc child process
-    if status != pulp.LpStatusOptimal:
-        out.status = _status_text(status, pulp.LpStatus.get(status, str(status)), opts.time_limit)
-        return
-    out.ok = True
-    out.status = "optimal"
-    out.x = np.array([v.varValue or 0.0 for v in cols], dtype=float)
-    out.objective = float(lay.cost @ out.x) + lay.offset
-    c0, c1 = lay.row_blocks["capacity"]
-    out.cap_pi = np.array([0.0 if c.pi is None else c.pi for c in rows[c0:c1]], dtype=float)
-    if opts.unconstrained:
+def _solve_cbc(lay: Layout, opts: BalanceOptions, method: str, progress) -> _Solved:
+    lp = lay.lp
+    _say(progress, f"Solving {lp.ncols:,} variables x {lp.nrows:,} constraints with CBC ({method})...")
+    out = _Solved(solve_cbc(lp, method, opts.time_limit))
+    if out.sol.ok and opts.unconstrained:
         _say(progress, "Solving the unconstrained comparison (unlimited capacity)...")
-        t1 = time.perf_counter()
-        p2 = cbc_unconstrained_problem(prob, lay, cols, rows)
-        try:
-            st2 = p2.solve(solver)
-        except pulp.PulpSolverError:
-            st2 = None
-        if st2 == pulp.LpStatusOptimal:
-            xu = np.array([v.varValue or 0.0 for v in cols], dtype=float)
-            o0, o1 = lay.blocks["O"]
-            xu[o0:o1] = 0.0
-            out.xu = xu
-            out.objective_u = float(lay.cost @ xu) + lay.offset
-        out.unc_s = time.perf_counter() - t1
+        t0 = time.perf_counter()
+        rows, cols = _unconstrained_bounds(lay)
+        lp2 = copy.copy(lp)  # same arrays, other bounds: CBC cannot warm-start, so a second model
+        lp2.row_lo, lp2.row_hi = lp.row_lo.copy(), lp.row_hi.copy()
+        lp2.col_lo, lp2.col_hi = lp.col_lo.copy(), lp.col_hi.copy()
+        lp2.row_lo[rows], lp2.row_hi[rows] = -np.inf, np.inf
+        lp2.col_hi[cols] = 0.0
+        out.unc = solve_cbc(lp2, method, opts.time_limit)
+        out.unc_s = time.perf_counter() - t0
+    return out
 
 
 # ------------------------------------------------------------------------ result frames
@@ -303,12 +246,11 @@ def _loads(md: ModelData, P: np.ndarray) -> np.ndarray:
     return load
 
 
-def _shadow(lay: Layout, md: ModelData, cap_pi) -> np.ndarray:
+def _shadow(lay: Layout, md: ModelData, row_dual) -> np.ndarray:
     sp = np.zeros(md.available.shape)
     m = lay.cap_row >= 0
-    if cap_pi is not None and m.any():
-        c0 = lay.row_blocks["capacity"][0]
-        sp[m] = np.maximum(0.0, -cap_pi[lay.cap_row[m] - c0])  # d(objective)/d(hours) <= 0 for a <= row
+    if row_dual is not None and m.any():
+        sp[m] = np.maximum(0.0, -row_dual[lay.cap_row[m]])  # d(objective)/d(hours) <= 0 for a <= row
     sp[sp < 1e-9] = 0.0
     return sp
 
@@ -453,50 +395,46 @@ def balance(demand, items, resources, routing, options: BalanceOptions | None = 
     if opts.method not in ("auto", "simplex", "ipm"):
         messages.append(f"Unknown method '{opts.method}', automatic choice used.")
 
-    _say(progress, f"Building LP ({lay.ncols:,} variables)...")
-    # hundreds of thousands of small PuLP objects: the cyclic GC would only rescan them
-    gc_was_on = gc.isenabled()
-    gc.disable()
-    try:
-        prob, cols, rows = build_pulp(lay)
-    finally:
-        if gc_was_on:
-            gc.enable()
     t_built = time.perf_counter()
     c_built = time.process_time()
-    out = _Solved()
+    if opts.write_model:  # opt-in and outside the build/solve timings
+        try:
+            messages.append(f"Model written to {write_model(lay.lp, opts.write_model)}.")
+        except OSError as e:
+            messages.append(f"Could not write the model to {opts.write_model}: {e}.")
+    out = _Solved(Solution())
     try:
         if solver_name == "highs":
             try:
-                _solve_highs(prob, cols, rows, lay, opts, method, out, progress)
+                out = _solve_highs(lay, opts, method, progress)
             except Exception as e:  # highspy itself broke: try CBC before giving up
                 messages.append(f"HiGHS failed ({type(e).__name__}: {e}); solved with CBC instead.")
-                solver_name, out = "cbc", _Solved()
-                _solve_cbc(prob, cols, rows, lay, opts, method, out, progress)
+                solver_name = "cbc"
+                out = _solve_cbc(lay, opts, method, progress)
         else:
-            _solve_cbc(prob, cols, rows, lay, opts, method, out, progress)
+            out = _solve_cbc(lay, opts, method, progress)
     except Exception as e:  # the engine must explain, not crash
-        out.ok = False
-        out.status = f"solver failed: {type(e).__name__}: {e}"
-    # HiGHS loads the model inside solve(): count that as build time
+        out = _Solved(Solution(status=f"solver failed: {type(e).__name__}: {e}"))
+    sol = out.sol
+    # loading the arrays into the solver counts as build time
     timings["build_s"] = (t_built - t_start) + out.load_s
-    timings["solve_s"] = out.solve_s
+    timings["solve_s"] = sol.timings.get("solve_s", 0.0)
     timings["unconstrained_s"] = out.unc_s
     timings["build_cpu_s"] = (c_built - c_start) + out.load_cpu_s
-    timings["solve_cpu_s"] = out.solve_cpu_s
+    timings["solve_cpu_s"] = sol.timings.get("solve_cpu_s", 0.0)
     timings["method"] = f"{solver_name}/{method}"
-    if not out.ok:
+    if not sol.ok:
         timings["total_s"] = time.perf_counter() - t_start
-        return _empty_result(out.status, messages, timings)
+        return _empty_result(sol.status, messages, timings)
 
     _say(progress, "Writing plan, utilization and bottlenecks...")
     monthly = bool((md.periods.day == 1).all())
-    v = _values(lay, md, out.x)
+    v = _values(lay, md, sol.x)
     plan = _plan_frame(md, v)
     load = _loads(md, v.P)
     with np.errstate(divide="ignore", invalid="ignore"):
         util = np.where(md.available > 0, load / np.where(md.available > 0, md.available, 1.0), np.nan)
-    sp = _shadow(lay, md, out.cap_pi)
+    sp = _shadow(lay, md, sol.row_dual)
     R, T = md.available.shape
     utilization = pd.DataFrame({
         "resource": np.repeat(np.array(md.resources, dtype=object), T),
@@ -509,8 +447,8 @@ def balance(demand, items, resources, routing, options: BalanceOptions | None = 
     bottlenecks = _bottlenecks(md, v, sp, util, opts.top_items)
 
     cc = _costs(md, v, opts.end_backlog_penalty)
-    if out.xu is not None:
-        vu = _values(lay, md, out.xu)
+    if out.unc is not None and out.unc.ok:
+        vu = _values(lay, md, out.unc.x)
         unconstrained = _plan_frame(md, vu)
         cu = _costs(md, vu, opts.end_backlog_penalty)
     else:
@@ -522,13 +460,13 @@ def balance(demand, items, resources, routing, options: BalanceOptions | None = 
                           "constrained": [cc[k] for k in COST_COMPONENTS],
                           "unconstrained": [cu[k] for k in COST_COMPONENTS]}, columns=COST_COLUMNS[:3])
     costs["delta"] = costs["constrained"] - costs["unconstrained"]
-    if abs(cc["total"] - out.objective) > 1e-6 * max(1.0, abs(out.objective)):
-        messages.append(f"Cost breakdown total {cc['total']:.6g} differs from solver objective {out.objective:.6g}.")
+    if abs(cc["total"] - sol.objective) > 1e-6 * max(1.0, abs(sol.objective)):
+        messages.append(f"Cost breakdown total {cc['total']:.6g} differs from solver objective {sol.objective:.6g}.")
     n_short = int((unmet > 0).sum())
     if n_short:
         messages.append(f"{n_short} item-period(s) with unmet demand, {unmet.sum():,.0f} units in total.")
     timings["total_s"] = time.perf_counter() - t_start
     timings["total_cpu_s"] = time.process_time() - c_start
     _say(progress, "Capacity balancing done.")
-    return BalanceResult(out.status, out.objective, plan, utilization, bottlenecks, unmet_df, costs,
+    return BalanceResult(sol.status, sol.objective, plan, utilization, bottlenecks, unmet_df, costs,
                          unconstrained, messages, timings)

@@ -1,10 +1,8 @@
-"""Data preparation and LP layout for the capacity-balancing model (see balance.py).
+"""Data preparation and LP layout for the capacity-balancing model (see balance/__init__.py).
 
 Everything here is numpy/pandas only: `prepare` turns the engine frames into arrays, and
-`layout` turns those arrays into one LP in column/row/triplet form.  The PuLP model in
-balance.py is built from this layout (one LpAffineExpression per row from (variable,
-coefficient) pairs), and the benchmark builds the very same LP as scipy sparse matrices,
-so both paths solve an identical problem.
+`layout` turns those arrays into the one LP representation (lp.LP, column-wise arrays) that
+every solver path reads: highspy directly, and PuLP (CBC fallback, model files) generated from it.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-INF = float("inf")
+from sop_xl.engine.balance.lp import INF, LP, Builder
 
 
 @dataclass
@@ -204,28 +202,24 @@ def prepare(demand, items, resources, routing, default_shortage_cost: float,
 
 @dataclass
 class Layout:
-    """One LP: min c.x, row_lo <= A x <= row_hi, col_lo <= x <= col_hi (A as row-sorted triplets)."""
-    ncols: int
-    nrows: int
-    cost: np.ndarray
-    col_lo: np.ndarray
-    col_hi: np.ndarray
-    row_lo: np.ndarray
-    row_hi: np.ndarray
-    a_row: np.ndarray
-    a_col: np.ndarray
-    a_val: np.ndarray
-    blocks: dict  # name -> (start, stop) column ranges, in order
-    row_blocks: dict  # name -> (start, stop)
-    pidx: np.ndarray  # n x T column index or -1
-    iidx: np.ndarray
-    bidx: np.ndarray
-    lidx: np.ndarray
-    sidx: np.ndarray
-    oidx: np.ndarray  # R x T
-    cap_row: np.ndarray  # R x T row index or -1
-    offset: float = 0.0  # objective constant
+    """The LP (see lp.py) plus where each modelling quantity sits in it (index grids, -1 = absent)."""
+    lp: LP
+    pidx: np.ndarray  # n x T production starts
+    iidx: np.ndarray  # n x T end inventory (up to safety stock when safety_split)
+    bidx: np.ndarray  # n x T backlog
+    lidx: np.ndarray  # n x T lost sales
+    sidx: np.ndarray  # n x T safety shortfall, or inventory above safety stock when safety_split
+    oidx: np.ndarray  # R x T overtime
+    cap_row: np.ndarray  # R x T capacity row or -1
     safety_split: bool = False  # S block holds inventory above safety stock (see layout)
+
+    @property
+    def ncols(self) -> int:
+        return self.lp.ncols
+
+    @property
+    def nrows(self) -> int:
+        return self.lp.nrows
 
 
 def layout(md: ModelData, end_backlog_penalty: float, safety_split: bool = True) -> Layout:
@@ -240,129 +234,67 @@ def layout(md: ModelData, end_backlog_penalty: float, safety_split: bool = True)
     """
     n, T, R = len(md.items), len(md.periods), len(md.resources)
     tt = np.arange(T)
-    nxt = 0
-    blocks = {}
-
-    def block(name, mask):
-        nonlocal nxt
-        idx = np.full(mask.shape, -1, dtype=np.int64)
-        k = int(mask.sum())
-        idx[mask] = np.arange(nxt, nxt + k)
-        blocks[name] = (nxt, nxt + k)
-        nxt += k
-        return idx
+    full = (n, T)
+    ax_i = (md.items, list(md.periods))
+    ax_r = (md.resources, list(md.periods))
+    b = Builder()
 
     pmask = md.has_route[:, None] & (tt[None, :] < (T - md.lead)[:, None])
-    pidx = block("P", pmask)
-    iidx = block("I", np.ones((n, T), dtype=bool))
-    bidx = block("B", np.repeat(~md.lost[:, None], T, axis=1))
-    lidx = block("L", np.repeat(md.lost[:, None], T, axis=1))
-    sidx = block("S", np.repeat((md.safety_stock > 0)[:, None], T, axis=1))
+    pidx = b.cols("prod", pmask, cost=md.unit_cost[:, None], axes=ax_i)
+    has_ss = np.broadcast_to((md.safety_stock > 0)[:, None], full)
+    ss, hold, pen = md.safety_stock[:, None], md.holding[:, None], md.safety_penalty[:, None]
+    offset = 0.0
+    if safety_split:
+        i_cost = np.where(has_ss, hold - pen, hold)
+        i_hi = np.where(has_ss, np.minimum(ss, md.max_inv[:, None]), md.max_inv[:, None])
+    else:
+        i_cost, i_hi = hold, md.max_inv[:, None]
+    iidx = b.cols("inv", np.ones(full, dtype=bool), cost=i_cost, hi=i_hi, axes=ax_i)
+    bmask = np.broadcast_to(~md.lost[:, None], full)
+    bc = np.repeat(md.shortage[:, None], T, axis=1)
+    # Backlog still open at the horizon end must never be cheaper than making the unit: otherwise
+    # the plan stops producing in its last months whenever unit cost exceeds the backlog cost.
+    if T:
+        bc[:, -1] = np.maximum(bc[:, -1] * (1.0 + end_backlog_penalty), md.unit_cost + md.shortage)
+    bidx = b.cols("backlog", bmask, cost=bc, axes=ax_i)
+    lmask = np.broadcast_to(md.lost[:, None], full)
+    lidx = b.cols("lost", lmask, cost=md.shortage[:, None], hi=md.demand, axes=ax_i)
+    if safety_split:
+        sidx = b.cols("inv_above_ss", has_ss, cost=hold, hi=np.maximum(md.max_inv[:, None] - ss, 0.0), axes=ax_i)
+        offset = float((md.safety_penalty * md.safety_stock).sum() * T)
+    else:
+        sidx = b.cols("ss_short", has_ss, cost=pen, axes=ax_i)
 
     # capacity rows exist where some production variable loads the resource
     ri, rr, hh = md.route_item, md.route_res, md.route_hours
     load_mask = np.zeros((R, T), dtype=bool)
     if len(ri):
-        pm = pmask[ri]  # routes x T
-        np.logical_or.at(load_mask, rr, pm)
-    oidx = block("O", load_mask & (md.max_ot > 0))
-    ncols = nxt
+        np.logical_or.at(load_mask, rr, pmask[ri])
+    oidx = b.cols("overtime", load_mask & (md.max_ot > 0), cost=md.ot_cost, hi=md.max_ot, axes=ax_r)
 
-    cost = np.zeros(ncols)
-    lo = np.zeros(ncols)
-    hi = np.full(ncols, INF)
-    ucost = np.broadcast_to(md.unit_cost[:, None], (n, T))
-    cost[pidx[pmask]] = ucost[pmask]
-    cost[iidx.ravel()] = np.repeat(md.holding, T)
-    hi[iidx.ravel()] = np.repeat(md.max_inv, T)
-    bm = bidx >= 0
-    bc = np.repeat(md.shortage[:, None], T, axis=1)
-    # Backlog still open at the horizon end must never be cheaper than making the unit: otherwise
-    # the plan stops producing in its last months whenever unit cost exceeds the backlog cost.
-    bc[:, -1] = np.maximum(bc[:, -1] * (1.0 + end_backlog_penalty), md.unit_cost + md.shortage)
-    cost[bidx[bm]] = bc[bm]
-    lm = lidx >= 0
-    cost[lidx[lm]] = np.repeat(md.shortage[:, None], T, axis=1)[lm]
-    hi[lidx[lm]] = md.demand[lm]
-    sm = sidx >= 0
-    offset = 0.0
-    if safety_split:
-        ssT = np.repeat(md.safety_stock[:, None], T, axis=1)
-        hT = np.repeat(md.holding[:, None], T, axis=1)
-        penT = np.repeat(md.safety_penalty[:, None], T, axis=1)
-        mxT = np.repeat(md.max_inv[:, None], T, axis=1)
-        cost[iidx[sm]] = hT[sm] - penT[sm]
-        hi[iidx[sm]] = np.minimum(ssT[sm], mxT[sm])
-        cost[sidx[sm]] = hT[sm]
-        hi[sidx[sm]] = np.maximum(mxT[sm] - ssT[sm], 0.0)
-        offset = float((md.safety_penalty * md.safety_stock).sum() * T)
-    else:
-        cost[sidx[sm]] = np.repeat(md.safety_penalty[:, None], T, axis=1)[sm]
-    om = oidx >= 0
-    cost[oidx[om]] = md.ot_cost[om]
-    hi[oidx[om]] = md.max_ot[om]
-
-    rows, cols, vals = [], [], []
     # balance rows: I_t - I_{t-1} - P_{t-lead} - B_t + B_{t-1} - L_t = init*(t==0) - D_t
-    bal = np.arange(n * T).reshape(n, T)
-    rows.append(bal.ravel()); cols.append(iidx.ravel()); vals.append(np.ones(n * T))
-    rows.append(bal[:, 1:].ravel()); cols.append(iidx[:, :-1].ravel()); vals.append(-np.ones(n * (T - 1)))
-    # arrival of P_s in s + lead
-    pi_, ps_ = np.nonzero(pmask)
-    rows.append(bal[pi_, ps_ + md.lead[pi_]]); cols.append(pidx[pi_, ps_]); vals.append(-np.ones(len(pi_)))
-    bi, bt = np.nonzero(bm)
-    rows.append(bal[bi, bt]); cols.append(bidx[bi, bt]); vals.append(-np.ones(len(bi)))
-    b2 = bm & (tt[None, :] < T - 1)
-    bi, bt = np.nonzero(b2)
-    rows.append(bal[bi, bt + 1]); cols.append(bidx[bi, bt]); vals.append(np.ones(len(bi)))
-    li, lt = np.nonzero(lm)
-    rows.append(bal[li, lt]); cols.append(lidx[li, lt]); vals.append(-np.ones(len(li)))
-    if safety_split:  # J (inventory above safety stock) enters the balance like I
-        si, st = np.nonzero(sm)
-        rows.append(bal[si, st]); cols.append(sidx[si, st]); vals.append(np.ones(len(si)))
-        s2 = sm & (tt[None, :] < T - 1)
-        si, st = np.nonzero(s2)
-        rows.append(bal[si, st + 1]); cols.append(sidx[si, st]); vals.append(-np.ones(len(si)))
     rhs = -md.demand.copy()
     if T:
         rhs[:, 0] += md.init_inv
-    row_lo = [rhs.ravel()]
-    row_hi = [rhs.ravel()]
-    row_blocks = {"balance": (0, n * T)}
-    nr = n * T
-    # safety rows: I_t + S_t >= ss
-    si, st = np.nonzero(sm & (not safety_split))
-    k = len(si)
-    srow = nr + np.arange(k)
-    rows += [srow, srow]; cols += [iidx[si, st], sidx[si, st]]; vals += [np.ones(k), np.ones(k)]
-    row_lo.append(md.safety_stock[si]); row_hi.append(np.full(k, INF))
-    row_blocks["safety"] = (nr, nr + k)
-    nr += k
+    bal = b.rows("balance", np.ones(full, dtype=bool), lo=rhs, hi=rhs, axes=ax_i)
+    b.coef(bal, iidx, 1.0)
+    b.coef(bal[:, 1:], iidx[:, :-1], -1.0)
+    pi_, ps_ = np.nonzero(pmask)  # P_s arrives in s + lead
+    b.coef(bal[pi_, ps_ + md.lead[pi_]], pidx[pi_, ps_], -1.0)
+    b.coef(bal, bidx, -1.0)
+    b.coef(bal[:, 1:], bidx[:, :-1], 1.0)
+    b.coef(bal, lidx, -1.0)
+    if safety_split:  # J (inventory above safety stock) enters the balance like I
+        b.coef(bal, sidx, 1.0)
+        b.coef(bal[:, 1:], sidx[:, :-1], -1.0)
+    else:  # safety rows: I_t + S_t >= ss
+        srow = b.rows("safety", has_ss, lo=ss, axes=ax_i)
+        b.coef(srow, iidx, 1.0)
+        b.coef(srow, sidx, 1.0)
     # capacity rows: sum_i h_ir P_it - O_rt <= available_rt
-    cap_row = np.full((R, T), -1, dtype=np.int64)
-    kc = int(load_mask.sum())
-    cap_row[load_mask] = nr + np.arange(kc)
+    cap_row = b.rows("capacity", load_mask, hi=md.available, axes=ax_r)
     if len(ri):
-        e_r = np.repeat(rr, T)
-        e_i = np.repeat(ri, T)
-        e_t = np.tile(tt, len(ri))
-        e_h = np.repeat(hh, T)
-        ok = pmask[e_i, e_t]
-        rows.append(cap_row[e_r[ok], e_t[ok]]); cols.append(pidx[e_i[ok], e_t[ok]]); vals.append(e_h[ok])
-    oi, ot = np.nonzero(om)
-    rows.append(cap_row[oi, ot]); cols.append(oidx[oi, ot]); vals.append(-np.ones(len(oi)))
-    row_lo.append(np.full(kc, -INF)); row_hi.append(md.available[load_mask])
-    row_blocks["capacity"] = (nr, nr + kc)
-    nr += kc
-
-    a_row = np.concatenate(rows).astype(np.int64)
-    a_col = np.concatenate(cols).astype(np.int64)
-    a_val = np.concatenate(vals).astype(float)
-    order = np.lexsort((a_col, a_row))
-    return Layout(
-        ncols=ncols, nrows=nr, cost=cost, col_lo=lo, col_hi=hi,
-        row_lo=np.concatenate(row_lo), row_hi=np.concatenate(row_hi),
-        a_row=a_row[order], a_col=a_col[order], a_val=a_val[order],
-        blocks=blocks, row_blocks=row_blocks, pidx=pidx, iidx=iidx, bidx=bidx, lidx=lidx,
-        sidx=sidx, oidx=oidx, cap_row=cap_row, offset=offset, safety_split=safety_split,
-    )
+        b.coef(cap_row[rr], pidx[ri], hh[:, None])
+    b.coef(cap_row, oidx, -1.0)
+    return Layout(lp=b.build(offset), pidx=pidx, iidx=iidx, bidx=bidx, lidx=lidx, sidx=sidx, oidx=oidx,
+                  cap_row=cap_row, safety_split=safety_split)
