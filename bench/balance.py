@@ -80,8 +80,8 @@ def direct_highs(demand, items, resources, routing, opts: BalanceOptions):
     import highspy
 
     t0, c0 = time.perf_counter(), time.process_time()
-    md = prepare(demand, items, resources, routing, opts.default_shortage_cost, opts.safety_penalty_factor)
-    m = layout(md, opts.end_backlog_penalty).lp
+    md = prepare(demand, items, resources, routing, opts)
+    m = layout(md, opts).lp
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     lp = highspy.HighsLp()

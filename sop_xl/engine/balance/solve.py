@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pulp
@@ -167,6 +167,15 @@ class HighsSolver:
     def set_option(self, key: str, value) -> None:
         self.h.setOptionValue(key, value)
 
+    def drop_integrality(self) -> None:
+        """Make the model its LP relaxation (for shadow prices and explanations after a MIP)."""
+        cols = np.flatnonzero(self.lp.integer) if self.lp.integer is not None else np.zeros(0, dtype=int)
+        if len(cols):
+            self.h.changeColsIntegrality(len(cols), cols.astype(np.int32),
+                                         np.array([highspy.HighsVarType.kContinuous] * len(cols)))
+            self.lp = replace(self.lp, integer=None)
+            self.h.setOptionValue("solver", "simplex")
+
 
 # ----------------------------------------------------------------------------- PuLP
 def pulp_problem(lp: LP, name: str = "sop_balance"):
@@ -272,3 +281,29 @@ def solve_cbc(lp: LP, method: str, time_limit: float, gap: float | None = None) 
         out.row_dual = d
         out.col_dual = np.array([v.dj or 0.0 for v in cols], dtype=float)
     return out
+
+
+class CbcSession:
+    """The HighsSolver interface over CBC: bound changes go to a copy of the LP, each run is a fresh
+    CBC solve of its PuLP twin (CBC cannot warm-start)."""
+
+    def __init__(self, lp: LP, method: str, time_limit: float, mip_gap: float | None = None):
+        self.lp = replace(lp, col_lo=lp.col_lo.copy(), col_hi=lp.col_hi.copy(), row_lo=lp.row_lo.copy(),
+                          row_hi=lp.row_hi.copy())
+        self.method, self.time_limit, self.gap = method, float(time_limit), mip_gap
+        self.load_s = self.load_cpu_s = 0.0
+
+    def run(self) -> Solution:
+        return solve_cbc(self.lp, self.method, self.time_limit, self.gap)
+
+    def set_row_bounds(self, rows, lo, hi) -> None:
+        self.lp.row_lo[rows], self.lp.row_hi[rows] = lo, hi
+
+    def set_col_bounds(self, cols, lo, hi) -> None:
+        self.lp.col_lo[cols], self.lp.col_hi[cols] = lo, hi
+
+    def set_option(self, key: str, value) -> None:  # nothing to tune between CBC runs
+        pass
+
+    def drop_integrality(self) -> None:
+        self.lp = replace(self.lp, integer=None)
