@@ -493,3 +493,40 @@ def test_margin_mode_gives_scarce_capacity_to_the_demand_that_earns_most():
     # and in margin mode to Y's value per unit shipped (20 + 40 - 10 + 25 = 75 > 55)
     pri_m = run(two_products(Y={"priority": 40.0}), objective="margin")
     assert shipped(pri_m)["Y"] == pytest.approx(100)
+
+
+# ----------------------------------------------------------------------------- whole units, lots (MIP)
+def one_item(demand, cap=1000.0, **item):
+    P = periods(len(demand))
+    return dict(
+        demand=pd.DataFrame({"item": "A", "period": P, "qty": demand}),
+        items=pd.DataFrame([{**BASE, "item": "A", "holding_cost": 0.1, **item}]),
+        resources=pd.DataFrame({"resource": "M", "period": P, "available_hours": cap, "max_overtime_hours": 0.0,
+                                "overtime_cost": 0.0}),
+        routing=pd.DataFrame({"item": ["A"], "resource": ["M"], "hours_per_unit": [1.0]}),
+    )
+
+
+@pytest.mark.parametrize("solver", ["highs"] + (["cbc"] if HAS_CBC else []))
+def test_whole_units_min_batch_and_lot_size(solver):
+    # whole units: 7.5 hours make 7 units, not 7.5
+    data = one_item([10.0], cap=7.5)
+    lp = run(data, solver=solver)
+    assert lp.plan["production"].iloc[0] == pytest.approx(7.5) and np.isnan(lp.gap)
+    mip = run(data, solver=solver, whole_units=True)
+    assert mip.status == "optimal" and mip.plan["production"].iloc[0] == pytest.approx(7.0)
+    check_plan(mip, data)
+    if solver == "highs":
+        assert mip.gap <= 0.005 and mip.timings["method"] == "highs/mip"
+        assert any("MIP" in m and "gap" in m for m in mip.messages)
+    # minimum batch 40 against demand 10 a period: one batch of 40 up front (cost 40 + holding
+    # 0.1 * (30 + 20 + 10) = 46) beats anything smaller (which would be backlog at 10 a unit-period)
+    mb = run(one_item([10.0] * 4, min_batch=40.0), solver=solver)
+    np.testing.assert_allclose(mb.plan["production"], [40, 0, 0, 0], atol=1e-6)
+    assert mb.objective == pytest.approx(46.0)
+    # lot size 25 against demand 30: two lots (50 + holding 0.1 * 20 = 52) beat one lot + 5 short
+    lot = run(one_item([30.0], lot_size=25.0), solver=solver)
+    assert lot.plan["production"].iloc[0] == pytest.approx(50.0)
+    assert lot.objective == pytest.approx(52.0)
+    # shadow prices still come (from the LP relaxation), so bottlenecks can be explained
+    assert "shadow_price" in mip.utilization and mip.utilization["shadow_price"].iloc[0] > 0
