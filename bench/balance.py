@@ -1,11 +1,11 @@
-"""Benchmark the capacity-balancing LP: our PuLP engine vs the same LP passed straight to highspy.
+"""Benchmark the capacity-balancing LP: balance() end to end vs the same LP passed straight to highspy.
 
     /work/main/.venv/bin/python bench/balance.py [--sizes 100,1000,5000] [--method auto] [--solver highs]
 
 Synthetic data: N items x 18 months x 20 resources; each item routed over 2-4 resources;
 capacity set to ~95 % of the average load with dips (holidays) and a demand peak, so capacity
 is tight in some periods.  For each size it prints the engine's build / solve / total seconds
-(default options), the same LP built directly as scipy sparse matrices and passed to
+(default options), the same LP arrays (balance.model.layout) passed by hand to
 ``Highs.passModel`` (same method and options), the ratio and both objectives.
 """
 
@@ -76,31 +76,29 @@ def synthetic(n_items: int, seed: int = 7):
 
 
 def direct_highs(demand, items, resources, routing, opts: BalanceOptions):
-    """The same LP, built with numpy/scipy and passed to highspy in one call."""
+    """The same LP arrays passed to highspy in one call, with no result frames and no comparison solve."""
     import highspy
-    import scipy.sparse as sp
 
     t0, c0 = time.perf_counter(), time.process_time()
-    md = prepare(demand, items, resources, routing, opts.default_shortage_cost, opts.safety_penalty_factor)
-    lay = layout(md, opts.end_backlog_penalty)
-    A = sp.csc_matrix((lay.a_val, (lay.a_row, lay.a_col)), shape=(lay.nrows, lay.ncols))
+    md = prepare(demand, items, resources, routing, opts)
+    m = layout(md, opts).lp
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     lp = highspy.HighsLp()
-    lp.num_col_ = lay.ncols
-    lp.num_row_ = lay.nrows
-    lp.col_cost_ = lay.cost
-    lp.offset_ = lay.offset
-    lp.col_lower_ = lay.col_lo
-    lp.col_upper_ = np.where(np.isinf(lay.col_hi), highspy.kHighsInf, lay.col_hi)
-    lp.row_lower_ = np.where(np.isinf(lay.row_lo), -highspy.kHighsInf, lay.row_lo)
-    lp.row_upper_ = np.where(np.isinf(lay.row_hi), highspy.kHighsInf, lay.row_hi)
+    lp.num_col_ = m.ncols
+    lp.num_row_ = m.nrows
+    lp.col_cost_ = m.cost
+    lp.offset_ = m.offset
+    lp.col_lower_ = m.col_lo
+    lp.col_upper_ = np.where(np.isinf(m.col_hi), highspy.kHighsInf, m.col_hi)
+    lp.row_lower_ = np.where(np.isinf(m.row_lo), -highspy.kHighsInf, m.row_lo)
+    lp.row_upper_ = np.where(np.isinf(m.row_hi), highspy.kHighsInf, m.row_hi)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = A.indptr
-    lp.a_matrix_.index_ = A.indices
-    lp.a_matrix_.value_ = A.data
+    lp.a_matrix_.start_ = m.start.astype(np.int32)
+    lp.a_matrix_.index_ = m.index
+    lp.a_matrix_.value_ = m.value
     h.passModel(lp)
-    method = choose_method(opts, lay.ncols)
+    method = choose_method(opts, m.ncols)
     for k, v in method_options(method).items():
         h.setOptionValue(k, v)
     h.setOptionValue("time_limit", float(opts.time_limit))
@@ -110,8 +108,8 @@ def direct_highs(demand, items, resources, routing, opts: BalanceOptions):
     return {"build_s": t1 - t0, "solve_s": t2 - t1, "total_s": t2 - t0,
             "build_cpu_s": c1 - c0, "solve_cpu_s": c2 - c1,
             "objective": h.getInfo().objective_function_value,
-            "status": h.modelStatusToString(h.getModelStatus()), "cols": lay.ncols, "rows": lay.nrows,
-            "nnz": len(lay.a_val), "method": method}
+            "status": h.modelStatusToString(h.getModelStatus()), "cols": m.ncols, "rows": m.nrows,
+            "nnz": m.nnz, "method": method}
 
 
 def method_options(method):
@@ -148,7 +146,7 @@ def main(argv=None):
         worst = max(worst, rel)
         print(f"\n== {n} items x {N_PERIODS} periods x {N_RES} resources: {dr['cols']:,} columns, "
               f"{dr['rows']:,} rows, {dr['nnz']:,} nonzeros, method {tm['method']} (load {os.getloadavg()[0]:.1f})")
-        print(f"  ours (PuLP)   build {tm['build_s']:6.2f} s  solve {tm['solve_s']:6.2f} s  total {lp_tot:6.2f} s"
+        print(f"  balance()     build {tm['build_s']:6.2f} s  solve {tm['solve_s']:6.2f} s  total {lp_tot:6.2f} s"
               f"   | balance() end-to-end {e2e:6.2f} s wall, {e_cpu:6.2f} s CPU"
               f" (incl. unconstrained re-solve {tm.get('unconstrained_s', 0):.2f} s + result frames)")
         lp_cpu = tm["build_cpu_s"] + tm["solve_cpu_s"]
