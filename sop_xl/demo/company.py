@@ -183,8 +183,8 @@ def _supply_side(items: pd.DataFrame, history: pd.DataFrame, bom: pd.DataFrame, 
     """Lead times, pipeline stock, open orders, an opening backlog and tight suppliers (changes ``items``).
 
     Purchased components take 1-3 months, sub-assemblies 1; each level starts with stock for its lead
-    time, open orders bridge the longest lead times, and the two most used components (plus one in
-    the summer) can be bought only a little below what the plan needs, so a material is a bottleneck.
+    time, open orders bridge the longest lead times; the sleeping bags' down is short in the autumn and
+    the two most used other components can be bought a little below the need, so materials are bottlenecks.
     """
     from sop_xl.engine.bom import explode
 
@@ -217,13 +217,15 @@ def _supply_side(items: pd.DataFrame, history: pd.DataFrame, bom: pd.DataFrame, 
     receipts.append({"item": first, "period": plan_periods[0] - pd.DateOffset(months=1),
                      "qty": float(np.round(dep[first] * 0.5))})
     receipts.append({"item": "TE01", "period": plan_periods[0], "qty": 40.0})  # work in progress finishing
-    top = dep[dep.index.str.startswith("RM")].sort_values(ascending=False)
-    supply = []
+    # Down for the sleeping bags is allocated by its supplier: short in the autumn, the bags' peak.
+    down = bom.loc[bom["parent"].str.startswith("SL") & bom["component"].str.startswith("RM"), "component"]
+    down = dep.reindex(down.unique()).sort_values(ascending=False).index[0]
+    supply = [{"item": down, "period": p, "max_qty": float(np.round(dep[down] * (0.7 if p.month in (9, 10, 11) else 1.5)))}
+              for p in plan_periods]
+    # The two most used other components can be bought only a little below the average need all year.
+    top = dep[dep.index.str.startswith("RM") & (dep.index != down)].sort_values(ascending=False)
     for code, factor in ((top.index[0], 0.9), (top.index[1], 0.93)):
         supply += [{"item": code, "period": p, "max_qty": float(np.round(top[code] * factor))} for p in plan_periods]
-    summer = top.index[2]
-    supply += [{"item": summer, "period": p, "max_qty": float(np.round(top[summer] * (0.6 if p.month in (6, 7, 8) else 1.2)))}
-               for p in plan_periods]
     return pd.DataFrame(receipts), pd.DataFrame(supply)
 
 

@@ -151,8 +151,9 @@ def balance_summary(res, plan: pd.DataFrame) -> str:
         top = necks[necks["kind"] == kind].head(1) if len(necks) else necks
         if len(top):
             r = top.iloc[0]
+            held = f"; holds back {r['items']}" if isinstance(r["items"], str) and r["items"] else ""
             parts.append(f"top {kind} bottleneck {r['constraint']} {pd.Timestamp(r['period']):%Y-%m} "
-                         f"({r['shadow_price']:,.2f}/{unit}; holds back {r['items']})")
+                         f"({r['shadow_price']:,.2f}/{unit}{held})")
         else:
             parts.append(f"no {kind} bottleneck")
     return "; ".join(parts)
