@@ -74,6 +74,7 @@ class BalanceResult:
     messages: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)  # build_s, solve_s, total_s (+ CPU seconds, method)
     gap: float = float("nan")  # MIP relative gap reached; NaN for an LP
+    basis: object = None  # the LP's final simplex basis (HiGHS), for BalanceOptions.warm_start
 
 
 def choose_method(options: BalanceOptions, ncols: int) -> str:
@@ -108,6 +109,8 @@ class _Run:
     sol: Solution  # the plan (MIP or LP)
     duals: Solution | None = None  # where the duals come from (the LP itself, or the MIP's LP relaxation)
     relax: Callable[[str, int, int], Relaxed | None] | None = None  # re-solve without one constraint
+    basis: object = None
+    warm: bool = False
     load_s: float = 0.0
     load_cpu_s: float = 0.0
 
@@ -149,9 +152,12 @@ def _solve(lay: Layout, md: ModelData, opts: BalanceOptions, solver: str, method
     kind = "MIP" if lp.is_mip else "LP"
     _say(progress, f"Solving the {kind}: {lp.ncols:,} variables x {lp.nrows:,} constraints with "
                    f"{'HiGHS' if solver == 'highs' else 'CBC'} ({method})...")
-    out = _Run(s.run(), load_s=s.load_s, load_cpu_s=s.load_cpu_s)
+    warm = (not lp.is_mip and opts.warm_start is not None
+            and s.set_basis(getattr(opts.warm_start, "basis", opts.warm_start)))
+    out = _Run(s.run(), load_s=s.load_s, load_cpu_s=s.load_cpu_s, warm=bool(warm))
     if not out.sol.ok:
         return out, s
+    out.basis = None if lp.is_mip else s.basis()
     out.duals = out.sol
     if lp.is_mip:  # shadow prices and explanations come from the LP relaxation
         s.drop_integrality()
@@ -243,7 +249,9 @@ def balance(demand, items, resources, routing, options: BalanceOptions | None = 
     timings["solve_s"] = sol.timings.get("solve_s", 0.0)
     timings["build_cpu_s"] = (c_built - c_start) + run.load_cpu_s
     timings["solve_cpu_s"] = sol.timings.get("solve_cpu_s", 0.0)
-    timings["method"] = f"{solver}/{'mip' if lay.lp.is_mip else method}"
+    timings["method"] = f"{solver}/{'mip' if lay.lp.is_mip else method}" + (" (warm start)" if run.warm else "")
+    if opts.warm_start is not None and not run.warm:
+        messages.append("The previous plan could not be used as a starting point (different shape); solved cold.")
     if not sol.ok:
         timings["total_s"] = time.perf_counter() - t_start
         return _empty_result(sol.status, messages, timings)
@@ -299,4 +307,4 @@ def balance(demand, items, resources, routing, options: BalanceOptions | None = 
     timings["total_cpu_s"] = time.process_time() - c_start
     _say(progress, "Capacity balancing done.")
     return BalanceResult(sol.status, objective, plan, utilization, necks, unmet_df, costs, unconstrained,
-                         materials, messages, timings, sol.gap)
+                         materials, messages, timings, sol.gap, run.basis)

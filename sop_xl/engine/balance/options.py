@@ -27,3 +27,6 @@ class BalanceOptions:
     top_items: int = 3  # items named per bottleneck
     explain: int = 10  # bottlenecks explained by a re-solve with the constraint relaxed (0 = none)
     write_model: str | None = None  # path: also write the model (.lp, or .mps) for inspection
+    # a previous BalanceResult: re-balance after a small change starting from its basis (HiGHS, LP,
+    # same items / periods / resources so the LP has the same shape; otherwise a cold start)
+    warm_start: object | None = None

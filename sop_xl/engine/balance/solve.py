@@ -167,6 +167,20 @@ class HighsSolver:
     def set_option(self, key: str, value) -> None:
         self.h.setOptionValue(key, value)
 
+    def basis(self):
+        """The current simplex basis (a copy), to warm-start a later solve of a same-shaped LP."""
+        b = self.h.getBasis()
+        return b if b.valid else None
+
+    def set_basis(self, basis) -> bool:
+        """Start from a basis of an earlier plan (same rows and columns); False if HiGHS refuses it."""
+        if basis is None or len(basis.col_status) != self.lp.ncols or len(basis.row_status) != self.lp.nrows:
+            return False
+        ok = self.h.setBasis(basis) == highspy.HighsStatus.kOk
+        if ok:
+            self.h.setOptionValue("solver", "simplex")  # a basis is only used by the simplex
+        return ok
+
     def drop_integrality(self) -> None:
         """Make the model its LP relaxation (for shadow prices and explanations after a MIP)."""
         cols = np.flatnonzero(self.lp.integer) if self.lp.integer is not None else np.zeros(0, dtype=int)
@@ -307,3 +321,9 @@ class CbcSession:
 
     def drop_integrality(self) -> None:
         self.lp = replace(self.lp, integer=None)
+
+    def basis(self):  # CBC runs cannot be warm-started
+        return None
+
+    def set_basis(self, basis) -> bool:
+        return False
