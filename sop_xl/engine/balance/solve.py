@@ -64,6 +64,7 @@ class Solution:
     col_dual: np.ndarray | None = None  # reduced costs
     objective: float = float("nan")
     gap: float = float("nan")  # MIP relative gap reached; NaN for an LP
+    iterations: int = 0  # simplex iterations (HiGHS; 0 when unknown)
     timings: dict = field(default_factory=dict)
 
 
@@ -128,6 +129,7 @@ class HighsSolver:
         S = highspy.HighsModelStatus
         sol = h.getSolution()
         info = h.getInfo()
+        out.iterations = int(max(info.simplex_iteration_count, 0))
         if self.lp.is_mip:
             out.gap = float(info.mip_gap) if np.isfinite(info.mip_gap) else float("nan")
         feasible = bool(sol.value_valid) and (not self.lp.is_mip or info.primal_solution_status == 2)
@@ -139,6 +141,8 @@ class HighsSolver:
             out.status = status_text("infeasible", self.time_limit)
         elif st in (S.kUnbounded, S.kUnboundedOrInfeasible):
             out.status = status_text("unbounded", self.time_limit)
+        elif st == S.kIterationLimit:
+            out.status = "iteration limit reached"
         elif st == S.kTimeLimit:
             out.status = status_text("time", self.time_limit)
             if self.lp.is_mip and feasible:  # a MIP stopped by the clock still has a plan and a gap
