@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from sop_xl.engine.balance import results as R
-from sop_xl.engine.balance.explain import BOTTLENECK_COLUMNS, UNMET_COLUMNS, Relaxed, bottlenecks, reasons
+from sop_xl.engine.balance.explain import BOTTLENECK_COLUMNS, UNMET_COLUMNS, Relaxed, bottleneck_frame, candidates, reasons
 from sop_xl.engine.balance.model import Layout, ModelData, layout, prepare
 from sop_xl.engine.balance.options import BalanceOptions
 from sop_xl.engine.balance.results import COST_COLUMNS, MATERIAL_COLUMNS, PLAN_COLUMNS, UTIL_COLUMNS
@@ -55,6 +55,7 @@ __all__ = ["BalanceOptions", "BalanceResult", "balance", "choose_method", "highs
 # 323k columns simplex 24 vs IPX 44.  IPX scales a little better, so the switch is extrapolated to
 # ~1.5M columns (~23k items x 18 periods); with HiPO (highspy-extras) this point should drop a lot.
 AUTO_IPM_COLUMNS = 1_500_000
+ITERATION_LIMIT_OFF = 2**31 - 1  # HiGHS's default simplex_iteration_limit (no limit)
 
 
 @dataclass
@@ -74,6 +75,7 @@ class BalanceResult:
     messages: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)  # build_s, solve_s, total_s (+ CPU seconds, method)
     gap: float = float("nan")  # MIP relative gap reached; NaN for an LP
+    basis: object = None  # the LP's final simplex basis (HiGHS), for BalanceOptions.warm_start
 
 
 def choose_method(options: BalanceOptions, ncols: int) -> str:
@@ -107,7 +109,9 @@ def _say(progress, text):
 class _Run:
     sol: Solution  # the plan (MIP or LP)
     duals: Solution | None = None  # where the duals come from (the LP itself, or the MIP's LP relaxation)
-    relax: Callable[[str, int, int], Relaxed | None] | None = None  # re-solve without one constraint
+    relax: Callable[[str, int, int, float], Relaxed | None] | None = None  # re-solve without one constraint
+    basis: object = None
+    warm: bool = False
     load_s: float = 0.0
     load_cpu_s: float = 0.0
 
@@ -120,11 +124,21 @@ def _session(lay: Layout, opts: BalanceOptions, solver: str, method: str):
     return CbcSession(lp, method, opts.time_limit, gap)
 
 
-def _relaxer(lay: Layout, md: ModelData, s, base_obj: float) -> Callable[[str, int, int], Relaxed | None]:
-    """Remove one capacity row / supply limit, re-solve (warm for HiGHS), put it back."""
+def _relaxer(lay: Layout, md: ModelData, s, base: Solution):
+    """Remove one capacity row / supply limit, re-solve (warm for HiGHS), put it back.  The re-solves
+    share a budget of simplex iterations (BalanceOptions.explain_budget x the plan's own), so the
+    explanations cost a bounded, deterministic amount of work; the first one always runs."""
     lp = lay.lp
+    left = [None]
 
-    def relax(kind: str, k: int, t: int) -> Relaxed | None:
+    def relax(kind: str, k: int, t: int, budget: float) -> Relaxed | None:
+        if left[0] is None:
+            left[0] = budget * max(base.iterations, 1000)
+            s.set_option("solver", "simplex")  # warm: start from the plan's basis
+        elif left[0] <= 0:
+            return None
+        else:
+            s.set_option("simplex_iteration_limit", int(left[0]))
         if kind == "resource":
             row = np.array([lay.cap_row[k, t]])
             s.set_row_bounds(row, np.array([-np.inf]), np.array([np.inf]))
@@ -135,9 +149,12 @@ def _relaxer(lay: Layout, md: ModelData, s, base_obj: float) -> Callable[[str, i
             s.set_col_bounds(col, lp.col_lo[col], np.array([np.inf]))
             r = s.run()
             s.set_col_bounds(col, lp.col_lo[col], lp.col_hi[col])
+        s.set_option("simplex_iteration_limit", ITERATION_LIMIT_OFF)
+        left[0] -= r.iterations
         if not r.ok:
+            left[0] = 0
             return None
-        return Relaxed(kind, k, t, max(0.0, base_obj - r.objective), R.values(lay, md, r.x))
+        return Relaxed(kind, k, t, max(0.0, base.objective - r.objective), R.values(lay, md, r.x))
 
     return relax
 
@@ -149,15 +166,18 @@ def _solve(lay: Layout, md: ModelData, opts: BalanceOptions, solver: str, method
     kind = "MIP" if lp.is_mip else "LP"
     _say(progress, f"Solving the {kind}: {lp.ncols:,} variables x {lp.nrows:,} constraints with "
                    f"{'HiGHS' if solver == 'highs' else 'CBC'} ({method})...")
-    out = _Run(s.run(), load_s=s.load_s, load_cpu_s=s.load_cpu_s)
+    warm = (not lp.is_mip and opts.warm_start is not None
+            and s.set_basis(getattr(opts.warm_start, "basis", opts.warm_start)))
+    out = _Run(s.run(), load_s=s.load_s, load_cpu_s=s.load_cpu_s, warm=bool(warm))
     if not out.sol.ok:
         return out, s
+    out.basis = None if lp.is_mip else s.basis()
     out.duals = out.sol
     if lp.is_mip:  # shadow prices and explanations come from the LP relaxation
         s.drop_integrality()
         out.duals = s.run()
     if out.duals.ok and opts.explain > 0:
-        out.relax = _relaxer(lay, md, s, out.duals.objective)
+        out.relax = _relaxer(lay, md, s, out.duals)
     return out, s
 
 
@@ -243,7 +263,9 @@ def balance(demand, items, resources, routing, options: BalanceOptions | None = 
     timings["solve_s"] = sol.timings.get("solve_s", 0.0)
     timings["build_cpu_s"] = (c_built - c_start) + run.load_cpu_s
     timings["solve_cpu_s"] = sol.timings.get("solve_cpu_s", 0.0)
-    timings["method"] = f"{solver}/{'mip' if lay.lp.is_mip else method}"
+    timings["method"] = f"{solver}/{'mip' if lay.lp.is_mip else method}" + (" (warm start)" if run.warm else "")
+    if opts.warm_start is not None and not run.warm:
+        messages.append("The previous plan could not be used as a starting point (different shape); solved cold.")
     if not sol.ok:
         timings["total_s"] = time.perf_counter() - t_start
         return _empty_result(sol.status, messages, timings)
@@ -261,11 +283,19 @@ def balance(demand, items, resources, routing, options: BalanceOptions | None = 
     utilization, util = R.utilization_frame(md, v, sp_res)
     materials, mutil = R.materials_frame(md, v, sp_mat)
     t0 = time.perf_counter()
-    relax = run.relax
-    if relax is not None:
+    cand = candidates(sp_res, util, sp_mat, mutil)
+    relaxed: list[Relaxed] = []
+    if run.relax is not None and cand:
         _say(progress, "Explaining the binding constraints...")
-    necks, relaxed = bottlenecks(md, v, sp_res, util, sp_mat, mutil, relax, opts.explain, opts.top_items, monthly)
-    unmet_df = reasons(md, lay, v, sp_res, sp_mat, relaxed, monthly)
+        top = cand[:max(0, int(opts.explain))]
+        for kind, k, t, _, _ in top:
+            r = run.relax(kind, k, t, opts.explain_budget)
+            if r is None:
+                break
+            relaxed.append(r)
+        if len(relaxed) < len(top):
+            messages.append(f"{len(relaxed)} of the top {len(top)} bottlenecks explained by a re-solve within "
+                            "the work budget (explain_budget); the others from the unconstrained comparison.")
     timings["explain_s"] = time.perf_counter() - t0
 
     cc = R.costs(lay, md, v)
@@ -278,6 +308,7 @@ def balance(demand, items, resources, routing, options: BalanceOptions | None = 
         except Exception as e:  # the comparison is extra information: never lose the plan over it
             messages.append(f"The unconstrained comparison failed: {type(e).__name__}: {e}.")
     timings["unconstrained_s"] = time.perf_counter() - t0
+    vu = None
     if unc is not None and unc.ok:
         vu = R.values(lay, md, unc.x)
         unconstrained = R.plan_frame(md, vu)
@@ -287,6 +318,8 @@ def balance(demand, items, resources, routing, options: BalanceOptions | None = 
         cu = {k: float("nan") for k in cc}
         if opts.unconstrained:
             messages.append("The unconstrained comparison could not be solved.")
+    necks = bottleneck_frame(md, v, cand, relaxed, vu, opts.top_items)
+    unmet_df = reasons(md, lay, v, sp_res, sp_mat, relaxed, monthly)
     costs = _cost_frame(md, cc, cu)
     objective = -sol.objective if md.margin else sol.objective
     check = cc["contribution"] if md.margin else cc["total"]
@@ -299,4 +332,4 @@ def balance(demand, items, resources, routing, options: BalanceOptions | None = 
     timings["total_cpu_s"] = time.process_time() - c_start
     _say(progress, "Capacity balancing done.")
     return BalanceResult(sol.status, objective, plan, utilization, necks, unmet_df, costs, unconstrained,
-                         materials, messages, timings, sol.gap)
+                         materials, messages, timings, sol.gap, run.basis)

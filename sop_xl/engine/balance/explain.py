@@ -2,9 +2,10 @@
 
 A binding constraint is a capacity row (resource, period) or a supply limit (material, period)
 with a positive shadow price.  The top ones (``BalanceOptions.explain``) are explained by solving
-the plan again with that one constraint removed (warm-started): the items that would ship more
-are the ones it holds back (shortfall), the items that would be made later are the ones it forces
-to be built ahead (pre-build), and the objective's change is the money at stake.  Each unmet
+the plan again with that one constraint removed (warm-started, within a time budget): the items that
+would ship more are the ones it holds back (shortfall), the items that would be made later are the
+ones it forces to be built ahead (pre-build), and the objective's change is the money at stake.
+The others are described from the unconstrained comparison, among the items that depend on them.  Each unmet
 item-period is then blamed, in plain words, on the constraint whose removal serves it most, or
 failing that on the latest binding constraint among the resources and materials it depends on.
 """
@@ -43,40 +44,82 @@ def _qty(x: float) -> str:
     return f"{x:,.0f}" if abs(x - round(x)) < 0.05 or abs(x) >= 100 else f"{x:,.1f}"
 
 
-def _changes(md: ModelData, v: Values, r: Relaxed, top: int) -> str:
-    """'SL05 −190 (shortfall), TE01 +40 (pre-build)': what the constraint does to each item's plan."""
-    short = r.v.SH.sum(axis=1) - v.SH.sum(axis=1)  # > 0: it ships less because of the constraint
-    pre = (v.P[:, :r.t] - r.v.P[:, :r.t]).sum(axis=1)  # > 0: it is made earlier because of it
+def _describe(md: ModelData, short: np.ndarray, pre: np.ndarray, top: int) -> str:
+    """'SL05 −190 (shortfall), TE01 +40 (pre-build)': shortfalls first, largest money first."""
     val = np.where(md.price > 0, md.price, np.maximum(md.unit_cost, 1e-9))
-    rows = [(short[i] * val[i], f"{md.items[i]} \u2212{_qty(short[i])} (shortfall)") for i in np.flatnonzero(short > TOL)]
-    rows += [(pre[i] * md.holding[i] + 1e-12 * pre[i], f"{md.items[i]} +{_qty(pre[i])} (pre-build)")
-             for i in np.flatnonzero(pre > TOL)]
-    shortfalls = sorted((x for x in rows if "shortfall" in x[1]), key=lambda x: -x[0])
-    prebuilds = sorted((x for x in rows if "pre-build" in x[1]), key=lambda x: -x[0])
-    return ", ".join(s for _, s in (shortfalls + prebuilds)[:top])
+    sh = sorted(((short[i] * val[i], i) for i in np.flatnonzero(short > TOL)), reverse=True)
+    pb = sorted(((pre[i] * max(md.holding[i], 1e-9), i) for i in np.flatnonzero(pre > TOL)), reverse=True)
+    parts = [f"{md.items[i]} −{_qty(short[i])} (shortfall)" for _, i in sh]
+    parts += [f"{md.items[i]} +{_qty(pre[i])} (pre-build)" for _, i in pb]
+    return ", ".join(parts[:top])
 
 
-def bottlenecks(md: ModelData, v: Values, sp_res: np.ndarray, util_res: np.ndarray, sp_mat: np.ndarray,
-                util_mat: np.ndarray, relax: Callable[[str, int, int], Relaxed | None] | None, explain: int,
-                top: int, monthly: bool) -> tuple[pd.DataFrame, list[Relaxed]]:
-    """Binding resource and material rows ranked by shadow price (what one more hour / unit is
-    worth); the first ``explain`` of them explained by a re-solve without them."""
+def _changes(md: ModelData, v: Values, other: Values, t: int, among: np.ndarray | None = None) -> tuple:
+    """Per item: units shipped less than in ``other`` over the horizon (shortfall), and units made
+    before period t more than in ``other`` (pre-build); restricted to ``among`` when given."""
+    short = other.SH.sum(axis=1) - v.SH.sum(axis=1)
+    pre = (v.P[:, :t] - other.P[:, :t]).sum(axis=1)
+    if among is not None:
+        short, pre = np.where(among, short, 0.0), np.where(among, pre, 0.0)
+    return short, pre
+
+
+def candidates(sp_res: np.ndarray, util_res: np.ndarray, sp_mat: np.ndarray, util_mat: np.ndarray) -> list:
+    """Binding resource and material rows, ranked by shadow price (what one more hour / unit is worth)."""
     rr, rt = np.nonzero(sp_res > 1e-7)
     mi, mt = np.nonzero(sp_mat > 1e-7)
     cand = [("resource", int(a), int(b), sp_res[a, b], util_res[a, b]) for a, b in zip(rr, rt)]
     cand += [("material", int(a), int(b), sp_mat[a, b], util_mat[a, b]) for a, b in zip(mi, mt)]
     cand.sort(key=lambda c: (-c[3], -np.nan_to_num(c[4]), c[2]))
-    relaxed: list[Relaxed] = []
+    return cand
+
+
+def _affected(md: ModelData) -> Callable[[str, int], np.ndarray]:
+    """Items whose plan a resource or material can change directly: its users and everything above
+    them in the BOM (a short sub-assembly makes its finished goods short)."""
+    n = len(md.items)
+    parents: dict[int, list[int]] = {}
+    for p, c in zip(md.bom_parent.tolist(), md.bom_comp.tolist()):
+        parents.setdefault(c, []).append(p)
+
+    def up(start) -> np.ndarray:
+        mask = np.zeros(n, dtype=bool)
+        todo = list(start)
+        mask[todo] = True
+        while todo:
+            for p in parents.get(todo.pop(), ()):
+                if not mask[p]:
+                    mask[p] = True
+                    todo.append(p)
+        return mask
+
+    def affected(kind: str, k: int) -> np.ndarray:
+        return up(md.route_item[md.route_res == k].tolist() if kind == "resource" else [k])
+
+    return affected
+
+
+def bottleneck_frame(md: ModelData, v: Values, cand: list, relaxed: list[Relaxed], unc: Values | None,
+                     top: int) -> pd.DataFrame:
+    """One row per binding constraint.  Explained ones (a re-solve without them) name the items whose
+    plan changes and the money at stake; the others name, from the unconstrained comparison, the
+    items that depend on the constraint and ship less / are built earlier than without any limits
+    (value_at_stake NaN: no single-constraint figure)."""
+    done = {(r.kind, r.k, r.t): r for r in relaxed}
+    affected = _affected(md)
     rows = []
     for rank, (kind, k, t, sp, ut) in enumerate(cand, start=1):
-        r = relax(kind, k, t) if relax is not None and rank <= explain else None
+        r = done.get((kind, k, t))
         if r is not None:
-            relaxed.append(r)
+            items, value = _describe(md, *_changes(md, v, r.v, r.t), top), r.value
+        elif unc is not None:
+            items, value = _describe(md, *_changes(md, v, unc, t, affected(kind, k)), top), np.nan
+        else:
+            items, value = "", np.nan
         name = md.resources[k] if kind == "resource" else md.items[k]
         rows.append({"rank": rank, "kind": kind, "constraint": name, "period": md.periods[t], "shadow_price": sp,
-                     "utilization": ut, "items": _changes(md, v, r, top) if r is not None else "",
-                     "value_at_stake": r.value if r is not None else np.nan, "resource": name})
-    return pd.DataFrame(rows, columns=BOTTLENECK_COLUMNS), relaxed
+                     "utilization": ut, "items": items, "value_at_stake": value, "resource": name})
+    return pd.DataFrame(rows, columns=BOTTLENECK_COLUMNS)
 
 
 def _descendants(md: ModelData) -> Callable[[int], list[int]]:

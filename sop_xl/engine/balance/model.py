@@ -296,6 +296,9 @@ def prepare(demand, items, resources, routing, options: BalanceOptions | None = 
     SUP = np.full((n, T), INF)
     in_supply = np.zeros(n, dtype=bool)
     if len(sup) and T:
+        unplanned = sup.loc[~sup["item"].isin(seen), "item"].unique()
+        if len(unplanned):
+            msgs.append(f"Supply limits for items that are not planned ignored: {_names(unplanned)}.")
         ii, tt, v = _grid(sup, "max_qty", ipos, periods, agg="min")
         SUP[ii, tt] = np.clip(v, 0, None)
         in_supply[ii] = True

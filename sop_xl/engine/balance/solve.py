@@ -64,6 +64,7 @@ class Solution:
     col_dual: np.ndarray | None = None  # reduced costs
     objective: float = float("nan")
     gap: float = float("nan")  # MIP relative gap reached; NaN for an LP
+    iterations: int = 0  # simplex iterations (HiGHS; 0 when unknown)
     timings: dict = field(default_factory=dict)
 
 
@@ -128,6 +129,7 @@ class HighsSolver:
         S = highspy.HighsModelStatus
         sol = h.getSolution()
         info = h.getInfo()
+        out.iterations = int(max(info.simplex_iteration_count, 0))
         if self.lp.is_mip:
             out.gap = float(info.mip_gap) if np.isfinite(info.mip_gap) else float("nan")
         feasible = bool(sol.value_valid) and (not self.lp.is_mip or info.primal_solution_status == 2)
@@ -139,6 +141,8 @@ class HighsSolver:
             out.status = status_text("infeasible", self.time_limit)
         elif st in (S.kUnbounded, S.kUnboundedOrInfeasible):
             out.status = status_text("unbounded", self.time_limit)
+        elif st == S.kIterationLimit:
+            out.status = "iteration limit reached"
         elif st == S.kTimeLimit:
             out.status = status_text("time", self.time_limit)
             if self.lp.is_mip and feasible:  # a MIP stopped by the clock still has a plan and a gap
@@ -166,6 +170,20 @@ class HighsSolver:
 
     def set_option(self, key: str, value) -> None:
         self.h.setOptionValue(key, value)
+
+    def basis(self):
+        """The current simplex basis (a copy), to warm-start a later solve of a same-shaped LP."""
+        b = self.h.getBasis()
+        return b if b.valid else None
+
+    def set_basis(self, basis) -> bool:
+        """Start from a basis of an earlier plan (same rows and columns); False if HiGHS refuses it."""
+        if basis is None or len(basis.col_status) != self.lp.ncols or len(basis.row_status) != self.lp.nrows:
+            return False
+        ok = self.h.setBasis(basis) == highspy.HighsStatus.kOk
+        if ok:
+            self.h.setOptionValue("solver", "simplex")  # a basis is only used by the simplex
+        return ok
 
     def drop_integrality(self) -> None:
         """Make the model its LP relaxation (for shadow prices and explanations after a MIP)."""
@@ -307,3 +325,9 @@ class CbcSession:
 
     def drop_integrality(self) -> None:
         self.lp = replace(self.lp, integer=None)
+
+    def basis(self):  # CBC runs cannot be warm-started
+        return None
+
+    def set_basis(self, basis) -> bool:
+        return False
