@@ -1,11 +1,12 @@
-"""Benchmark the capacity-balancing LP: our PuLP engine vs the same LP passed straight to highspy.
+"""Benchmark the capacity-balancing LP: balance() end to end vs the same LP passed straight to highspy.
 
-    /work/main/.venv/bin/python bench/balance.py [--sizes 100,1000,5000] [--method auto] [--solver highs]
+    /work/main/.venv/bin/python bench/balance.py [--sizes 1000,5000] [--multilevel 1000,5000] [--mip 1000]
+                                                 [--rebalance] [--method auto] [--solver highs]
 
 Synthetic data: N items x 18 months x 20 resources; each item routed over 2-4 resources;
 capacity set to ~95 % of the average load with dips (holidays) and a demand peak, so capacity
 is tight in some periods.  For each size it prints the engine's build / solve / total seconds
-(default options), the same LP built directly as scipy sparse matrices and passed to
+(default options), the same LP arrays (balance.model.layout) passed by hand to
 ``Highs.passModel`` (same method and options), the ratio and both objectives.
 """
 
@@ -21,7 +22,7 @@ import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from sop_xl.engine.balance import BalanceOptions, balance, choose_method  # noqa: E402
+from sop_xl.engine.balance import BalanceOptions, balance, choose_method, highs_method_options  # noqa: E402
 from sop_xl.engine.balance.model import layout, prepare  # noqa: E402
 
 N_PERIODS = 18
@@ -75,91 +76,232 @@ def synthetic(n_items: int, seed: int = 7):
     return demand, item_df, resources, routing
 
 
-def direct_highs(demand, items, resources, routing, opts: BalanceOptions):
-    """The same LP, built with numpy/scipy and passed to highspy in one call."""
+def synthetic_multilevel(n_fg: int, seed: int = 11):
+    """N finished goods + N sub-assemblies + N raw materials, 20 resources, 18 periods.
+
+    Each FG uses 1-2 SA (qty 1-2, scrap 0-5 %) and sometimes an RM; each SA uses 1-2 RM; FG and SA
+    are routed over 2-3 resources; RM are bought with a supply limit per period (~105 % of the
+    average requirement, with dips: materials are limited).  Lead times FG 0-1, SA 1, RM 1-2;
+    open orders of RM in the first two periods; some FG owe an opening backlog."""
+    rng = np.random.default_rng(seed)
+    demand, fg_items, resources, routing = synthetic(n_fg, seed)
+    periods = pd.DatetimeIndex(sorted(demand["period"].unique()))
+    fg = list(fg_items["item"])
+    sa = [f"SA{k:05d}" for k in range(n_fg)]
+    rm = [f"RM{k:05d}" for k in range(n_fg)]
+    bom = []
+    for k, f in enumerate(fg):
+        for s_ in rng.choice(sa, rng.integers(1, 3), replace=False):
+            bom.append((f, s_, float(rng.integers(1, 3)), float(rng.choice([0, 0.02, 0.05]))))
+        if rng.random() < 0.3:
+            bom.append((f, rm[rng.integers(n_fg)], 1.0, 0.0))
+    for s_ in sa:
+        for r_ in rng.choice(rm, rng.integers(1, 3), replace=False):
+            bom.append((s_, r_, float(rng.integers(1, 4)), 0.0))
+    bom = pd.DataFrame(bom, columns=["parent", "component", "qty_per", "scrap_pct"])
+    # average requirement of each SA / RM from the FG demand, to size capacities and supply
+    dem = demand.groupby("item")["qty"].mean()
+    req = dem.copy()
+    for _ in range(2):
+        w = bom.assign(q=bom["qty_per"] * (1 + bom["scrap_pct"]) * bom["parent"].map(req).fillna(0.0))
+        req = pd.concat([dem, w.groupby("component")["q"].sum()]).groupby(level=0).sum()
+    ucost_rm = rng.uniform(1, 8, n_fg).round(2)
+    comp = pd.DataFrame({
+        "item": sa + rm, "description": "", "family": "", "item_type": ["SA"] * n_fg + ["RM"] * n_fg,
+        "price": 0.0, "initial_inventory": np.round(np.r_[req.reindex(sa).fillna(0), req.reindex(rm).fillna(0)]
+                                                    * rng.uniform(0.5, 1.5, 2 * n_fg)),
+        "safety_stock": np.where(rng.random(2 * n_fg) < 0.3, np.round(np.r_[req.reindex(sa).fillna(0),
+                                                                            req.reindex(rm).fillna(0)] * 0.3), 0.0),
+        "max_inventory": np.nan, "holding_cost": 0.0, "shortage_cost": np.nan, "policy": "backlog",
+        "lead_time": np.r_[np.ones(n_fg), rng.integers(1, 3, n_fg)], "unit_cost": 0.0,
+    })
+    # rolled-up costs: RM bought, SA = own 2-6 + materials, FG = own + components
+    cost = pd.Series(np.r_[np.zeros(n_fg), ucost_rm], index=sa + rm)
+    sa_own = pd.Series(rng.uniform(2, 6, n_fg), index=sa)
+    w = bom.assign(q=bom["qty_per"] * (1 + bom["scrap_pct"]))
+    sa_mat = (w["q"] * w["component"].map(cost)).groupby(w["parent"]).sum()
+    cost[sa] = sa_own + sa_mat.reindex(sa).fillna(0.0)
+    fg_mat = (w["q"] * w["component"].map(cost)).groupby(w["parent"]).sum().reindex(fg).fillna(0.0)
+    comp["unit_cost"] = comp["item"].map(cost).round(4)
+    comp["holding_cost"] = (0.02 * comp["unit_cost"]).round(4)
+    items = fg_items.copy()
+    items["unit_cost"] = (items["unit_cost"] + fg_mat.to_numpy()).round(4)
+    items["price"] = (items["unit_cost"] * rng.uniform(1.3, 2.0, n_fg)).round(2)
+    items["shortage_cost"] = (items["unit_cost"] * rng.uniform(0.3, 1.0, n_fg)).round(2)
+    items["holding_cost"] = (0.02 * items["unit_cost"]).round(4)
+    items["opening_backlog"] = np.where(rng.random(n_fg) < 0.1, np.round(dem.reindex(fg).to_numpy() * 0.5), 0.0)
+    items = pd.concat([items, comp], ignore_index=True)
+    # SA routed over 1-2 of the same 20 resources; capacities re-sized to the total load
+    res_names = sorted(resources["resource"].unique())
+    rows = [(s_, res_names[r], round(float(rng.uniform(0.01, 0.1)), 4))
+            for s_ in sa for r in rng.choice(N_RES, rng.integers(1, 3), replace=False)]
+    routing = pd.concat([routing, pd.DataFrame(rows, columns=routing.columns)], ignore_index=True)
+    load = (routing["hours_per_unit"] * routing["item"].map(req).fillna(0.0)).groupby(routing["resource"]).sum()
+    f = rng.uniform(0.95, 1.2, len(resources))
+    f = np.where(resources["period"].dt.month == 8, f * 0.6, f)
+    resources = resources.assign(available_hours=(resources["resource"].map(load) * f).round(1),
+                                 max_overtime_hours=(resources["resource"].map(load) * 0.08).round(1))
+    # materials limited: supply ~105 % of the average requirement, dips in some months
+    need = req.reindex(rm).fillna(0.0).to_numpy()
+    sf = rng.uniform(0.9, 1.2, (n_fg, N_PERIODS))
+    sf[rng.random((n_fg, N_PERIODS)) < 0.1] *= 0.5
+    supply = pd.DataFrame({"item": np.repeat(rm, N_PERIODS), "period": np.tile(periods, n_fg),
+                           "max_qty": np.round((need[:, None] * sf).ravel(), 1)})
+    receipts = pd.DataFrame({"item": np.repeat(rm, 2), "period": np.tile(periods[:2], n_fg),
+                             "qty": np.round(np.repeat(need, 2) * rng.uniform(0.5, 1.0, 2 * n_fg))})
+    return dict(demand=demand, items=items, resources=resources, routing=routing, bom=bom, receipts=receipts,
+                supply=supply)
+
+
+def _lp(data: dict, opts: BalanceOptions):
+    d = dict(data)
+    md = prepare(d.pop("demand"), d.pop("items"), d.pop("resources"), d.pop("routing"), opts, **d)
+    return layout(md, opts).lp
+
+
+def direct_highs(data: dict, opts: BalanceOptions):
+    """The same LP arrays passed to highspy in one call, with no result frames and no comparison solve."""
     import highspy
-    import scipy.sparse as sp
 
     t0, c0 = time.perf_counter(), time.process_time()
-    md = prepare(demand, items, resources, routing, opts.default_shortage_cost, opts.safety_penalty_factor)
-    lay = layout(md, opts.end_backlog_penalty)
-    A = sp.csc_matrix((lay.a_val, (lay.a_row, lay.a_col)), shape=(lay.nrows, lay.ncols))
+    m = _lp(data, opts)
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     lp = highspy.HighsLp()
-    lp.num_col_ = lay.ncols
-    lp.num_row_ = lay.nrows
-    lp.col_cost_ = lay.cost
-    lp.offset_ = lay.offset
-    lp.col_lower_ = lay.col_lo
-    lp.col_upper_ = np.where(np.isinf(lay.col_hi), highspy.kHighsInf, lay.col_hi)
-    lp.row_lower_ = np.where(np.isinf(lay.row_lo), -highspy.kHighsInf, lay.row_lo)
-    lp.row_upper_ = np.where(np.isinf(lay.row_hi), highspy.kHighsInf, lay.row_hi)
+    lp.num_col_ = m.ncols
+    lp.num_row_ = m.nrows
+    lp.col_cost_ = m.cost
+    lp.offset_ = m.offset
+    lp.col_lower_ = m.col_lo
+    lp.col_upper_ = np.where(np.isinf(m.col_hi), highspy.kHighsInf, m.col_hi)
+    lp.row_lower_ = np.where(np.isinf(m.row_lo), -highspy.kHighsInf, m.row_lo)
+    lp.row_upper_ = np.where(np.isinf(m.row_hi), highspy.kHighsInf, m.row_hi)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = A.indptr
-    lp.a_matrix_.index_ = A.indices
-    lp.a_matrix_.value_ = A.data
+    lp.a_matrix_.start_ = m.start.astype(np.int32)
+    lp.a_matrix_.index_ = m.index
+    lp.a_matrix_.value_ = m.value
+    if m.is_mip:
+        lp.integrality_ = [highspy.HighsVarType.kInteger if f else highspy.HighsVarType.kContinuous
+                           for f in m.integer]
     h.passModel(lp)
-    method = choose_method(opts, lay.ncols)
-    for k, v in method_options(method).items():
+    method = choose_method(opts, m.ncols)
+    for k, v in highs_method_options(method, m.is_mip).items():
         h.setOptionValue(k, v)
     h.setOptionValue("time_limit", float(opts.time_limit))
+    if m.is_mip:
+        h.setOptionValue("mip_rel_gap", float(opts.mip_gap))
     t1, c1 = time.perf_counter(), time.process_time()
     h.run()
     t2, c2 = time.perf_counter(), time.process_time()
     return {"build_s": t1 - t0, "solve_s": t2 - t1, "total_s": t2 - t0,
             "build_cpu_s": c1 - c0, "solve_cpu_s": c2 - c1,
             "objective": h.getInfo().objective_function_value,
-            "status": h.modelStatusToString(h.getModelStatus()), "cols": lay.ncols, "rows": lay.nrows,
-            "nnz": len(lay.a_val), "method": method}
+            "status": h.modelStatusToString(h.getModelStatus()), "cols": m.ncols, "rows": m.nrows,
+            "nnz": m.nnz, "method": method}
 
 
-def method_options(method):
-    from sop_xl.engine.balance import highs_method_options
-    return highs_method_options(method)
+def run_balance(data: dict, opts: BalanceOptions):
+    d = dict(data)
+    return balance(d.pop("demand"), d.pop("items"), d.pop("resources"), d.pop("routing"), opts, **d)
+
+
+def case(label: str, data: dict, opts: BalanceOptions) -> float:
+    """One size: balance() end to end vs the same LP passed directly; returns the objective difference."""
+    dr = direct_highs(data, opts)
+    d_cpu = dr["build_cpu_s"] + dr["solve_cpu_s"]
+    t0, c0 = time.perf_counter(), time.process_time()
+    res = run_balance(data, opts)
+    e2e, e_cpu = time.perf_counter() - t0, time.process_time() - c0
+    tm = res.timings
+    lp_tot = tm["build_s"] + tm["solve_s"]
+    # a MIP's objective is the plan's; with a gap the two paths may stop at different plans
+    ours = -res.objective if opts.objective == "margin" else res.objective
+    rel = abs(ours - dr["objective"]) / max(1.0, abs(dr["objective"]))
+    print(f"\n== {label}: {dr['cols']:,} columns, {dr['rows']:,} rows, {dr['nnz']:,} nonzeros, "
+          f"method {tm['method']} (load {os.getloadavg()[0]:.1f})")
+    print(f"  balance()     build {tm['build_s']:6.2f} s  solve {tm['solve_s']:6.2f} s  total {lp_tot:6.2f} s"
+          f"   | balance() end-to-end {e2e:6.2f} s wall, {e_cpu:6.2f} s CPU"
+          f" (incl. explain {tm.get('explain_s', 0):.2f} s, unconstrained {tm.get('unconstrained_s', 0):.2f} s)")
+    lp_cpu = tm["build_cpu_s"] + tm["solve_cpu_s"]
+    print(f"                CPU   {tm['build_cpu_s']:6.2f} s        {tm['solve_cpu_s']:6.2f} s        {lp_cpu:6.2f} s")
+    print(f"  direct HiGHS  build {dr['build_s']:6.2f} s  solve {dr['solve_s']:6.2f} s  total {dr['total_s']:6.2f} s"
+          f"   | {d_cpu:6.2f} s CPU")
+    print(f"  ratio ours/direct  wall: LP {lp_tot / dr['total_s']:.2f}x, end-to-end {e2e / dr['total_s']:.2f}x"
+          f"   CPU: LP {lp_cpu / max(d_cpu, 1e-9):.2f}x, end-to-end {e_cpu / max(d_cpu, 1e-9):.2f}x")
+    gap = f"  gap {res.gap:.3%}" if res.gap == res.gap else ""
+    print(f"  objective ours {ours:,.4f}  direct {dr['objective']:,.4f}  rel diff {rel:.1e}"
+          f"  [{res.status}, {dr['status']}]{gap}", flush=True)
+    return rel, res
+
+
+def rebalance(data: dict, first, opts: BalanceOptions) -> None:
+    """A small change (demand of 1 % of the finished goods +20 % in months 4-6), balanced again cold
+    and warm-started from the first plan's basis."""
+    rng = np.random.default_rng(5)
+    d = dict(data)
+    dem = d["demand"].copy()
+    fg = dem["item"].unique()
+    pick = set(rng.choice(fg, max(1, len(fg) // 100), replace=False))
+    months = sorted(dem["period"].unique())[3:6]
+    m = dem["item"].isin(pick) & dem["period"].isin(months)
+    dem.loc[m, "qty"] = (dem.loc[m, "qty"] * 1.2).round()
+    d["demand"] = dem
+    t0 = time.perf_counter()
+    cold = run_balance(d, opts)
+    t1 = time.perf_counter()
+    warm = run_balance(d, BalanceOptions(**{**opts.__dict__, "warm_start": first}))
+    t2 = time.perf_counter()
+    same = abs(cold.objective - warm.objective) / max(1.0, abs(cold.objective))
+    print(f"  re-balance after a small change ({m.sum()} demand cells of {len(pick)} FG +20 %): "
+          f"solve cold {cold.timings['solve_s']:.2f} s, warm {warm.timings['solve_s']:.2f} s "
+          f"({warm.timings['solve_s'] / max(cold.timings['solve_s'], 1e-9):.0%} of cold); end to end cold "
+          f"{t1 - t0:.2f} s, warm {t2 - t1:.2f} s ({(t2 - t1) / (t1 - t0):.0%}); objectives differ {same:.1e} "
+          f"[{warm.timings['method']}]", flush=True)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="100,1000,5000")
+    ap.add_argument("--sizes", default="1000,5000", help="single-level item counts (empty: none)")
+    ap.add_argument("--multilevel", default="1000,5000", help="multi-level N (N FG + 2N SA/RM; empty: none)")
+    ap.add_argument("--mip", default="", help="single-level sizes solved with whole units (e.g. 1000)")
+    ap.add_argument("--rebalance", action="store_true",
+                    help="after each multi-level size: re-balance after a small demand change, warm vs cold")
     ap.add_argument("--method", default="auto", help="auto | simplex | ipm (applied to both paths)")
     ap.add_argument("--solver", default="highs")
+    ap.add_argument("--explain", type=int, default=BalanceOptions.explain,
+                    help="bottlenecks explained by a re-solve inside balance()")
     ap.add_argument("--no-unconstrained", action="store_true",
                     help="skip the infinite-capacity comparison solve inside balance()")
     a = ap.parse_args(argv)
-    sizes = [int(s) for s in a.sizes.split(",") if s.strip()]
+    ints = lambda s: [int(x) for x in s.split(",") if x.strip()]  # noqa: E731
     print(f"machine: {os.cpu_count()} logical CPUs, load average {os.getloadavg()[0]:.1f} "
           "(wall times on a shared machine are inflated; CPU = this process's CPU seconds)")
     worst = 0.0
-    warm = synthetic(5)  # import / first-call costs out of the measurements
-    direct_highs(*warm, BalanceOptions())
-    balance(*warm, options=BalanceOptions())
-    for n in sizes:
-        data = synthetic(n)
-        opts = BalanceOptions(solver=a.solver, method=a.method, unconstrained=not a.no_unconstrained)
-        dr = direct_highs(*data, opts)
-        d_cpu = dr["build_cpu_s"] + dr["solve_cpu_s"]
-        t0, c0 = time.perf_counter(), time.process_time()
-        res = balance(*data, options=opts)
-        e2e, e_cpu = time.perf_counter() - t0, time.process_time() - c0
-        tm = res.timings
-        lp_tot = tm["build_s"] + tm["solve_s"]
-        rel = abs(res.objective - dr["objective"]) / max(1.0, abs(dr["objective"]))
+    warm = synthetic_multilevel(5)  # import / first-call costs out of the measurements
+    direct_highs(warm, BalanceOptions())
+    run_balance(warm, BalanceOptions())
+
+    def opts(**kw):
+        return BalanceOptions(solver=a.solver, method=a.method, unconstrained=not a.no_unconstrained,
+                              explain=a.explain, **kw)
+
+    for n in ints(a.sizes):
+        rel, _ = case(f"single level, {n} items x {N_PERIODS} periods x {N_RES} resources",
+                      dict(zip(("demand", "items", "resources", "routing"), synthetic(n))), opts())
         worst = max(worst, rel)
-        print(f"\n== {n} items x {N_PERIODS} periods x {N_RES} resources: {dr['cols']:,} columns, "
-              f"{dr['rows']:,} rows, {dr['nnz']:,} nonzeros, method {tm['method']} (load {os.getloadavg()[0]:.1f})")
-        print(f"  ours (PuLP)   build {tm['build_s']:6.2f} s  solve {tm['solve_s']:6.2f} s  total {lp_tot:6.2f} s"
-              f"   | balance() end-to-end {e2e:6.2f} s wall, {e_cpu:6.2f} s CPU"
-              f" (incl. unconstrained re-solve {tm.get('unconstrained_s', 0):.2f} s + result frames)")
-        lp_cpu = tm["build_cpu_s"] + tm["solve_cpu_s"]
-        print(f"                CPU   {tm['build_cpu_s']:6.2f} s        {tm['solve_cpu_s']:6.2f} s        {lp_cpu:6.2f} s")
-        print(f"  direct HiGHS  build {dr['build_s']:6.2f} s  solve {dr['solve_s']:6.2f} s  total {dr['total_s']:6.2f} s"
-              f"   | {d_cpu:6.2f} s CPU")
-        print(f"                CPU   {dr['build_cpu_s']:6.2f} s        {dr['solve_cpu_s']:6.2f} s        {d_cpu:6.2f} s")
-        print(f"  ratio ours/direct  wall: LP {lp_tot / dr['total_s']:.2f}x, end-to-end {e2e / dr['total_s']:.2f}x"
-              f"   CPU: LP {lp_cpu / max(d_cpu, 1e-9):.2f}x, end-to-end {e_cpu / max(d_cpu, 1e-9):.2f}x")
-        print(f"  objective ours {res.objective:,.4f}  direct {dr['objective']:,.4f}  rel diff {rel:.1e}"
-              f"  [{res.status}, {dr['status']}]", flush=True)
+    for n in ints(a.multilevel):
+        data = synthetic_multilevel(n)
+        rel, res = case(f"multi-level, {n} FG + {2 * n} SA/RM x {N_PERIODS} periods x {N_RES} resources, "
+                        "materials limited", data, opts())
+        worst = max(worst, rel)
+        print(f"  bottlenecks: {(res.bottlenecks['kind'] == 'resource').sum()} resource, "
+              f"{(res.bottlenecks['kind'] == 'material').sum()} material; unmet rows {len(res.unmet)}")
+        if a.rebalance:
+            rebalance(data, res, opts())
+    for n in ints(a.mip):
+        data = dict(zip(("demand", "items", "resources", "routing"), synthetic(n)))
+        rel, res = case(f"MIP whole units, {n} items x {N_PERIODS} periods", data, opts(whole_units=True))
+        print(f"  gap reached {res.gap:.3%} (target {BalanceOptions.mip_gap:.1%}); MIP solve {res.timings['solve_s']:.2f} s")
     print(f"\nworst relative objective difference {worst:.1e} ({'OK' if worst <= 1e-6 else 'FAIL'} vs 1e-6)")
     return 0 if worst <= 1e-6 else 1
 

@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any
 
 # Column kinds. Validation turns each into a typed pandas column.
-TEXT, NUMBER, INTEGER, DATE, CHOICE, PERCENT = "text", "number", "integer", "date", "choice", "percent"
+TEXT, NUMBER, INTEGER, DATE, CHOICE, PERCENT, BOOL = "text", "number", "integer", "date", "choice", "percent", "bool"
 
 INPUT, OUTPUT, MIXED = "input", "output", "mixed"
 
@@ -105,14 +105,24 @@ ITEMS = Table(
           help="FG finished good, SA sub-assembly, RM raw material / component"),
         C("Price", "price", NUMBER, unit="currency/unit", required=False, default=0.0, min=0),
         C("InitialInventory", "initial_inventory", NUMBER, unit="units", required=False, default=0.0, min=0),
-        C("SafetyStock", "safety_stock", NUMBER, unit="units", required=False, default=0.0, min=0),
+        C("SafetyStock", "safety_stock", NUMBER, unit="units", required=False, default=None, min=0,
+          help="Blank = from the SafetyStockPolicy setting (service level or periods of cover)"),
         C("MaxInventory", "max_inventory", NUMBER, unit="units", required=False, default=None, min=0,
           help="Blank = no limit"),
         C("HoldingCost", "holding_cost", NUMBER, unit="currency/unit/period", required=False, default=0.0, min=0),
         C("ShortageCost", "shortage_cost", NUMBER, unit="currency/unit/period", required=False, default=None,
           min=0, help="Cost of a unit backlogged one period, or lost; blank = the price"),
         C("Policy", "policy", CHOICE, choices=("backlog", "lost"), required=False, default="backlog", width=9),
-        C("LeadTime", "lead_time", INTEGER, unit="periods", required=False, default=0, min=0, max=1, width=9),
+        C("LeadTime", "lead_time", INTEGER, unit="periods", required=False, default=0, min=0, max=36, width=9,
+          help="Whole months from the start of production (or the order) to availability"),
+        C("OpeningBacklog", "opening_backlog", NUMBER, unit="units", required=False, default=0.0, min=0,
+          help="Units owed to customers at the plan start (shipped late, first)"),
+        C("Priority", "priority", NUMBER, unit="currency/unit", required=False, default=None, min=0,
+          help="Extra value per unit shipped: higher priority is served first when capacity is short"),
+        C("MinBatch", "min_batch", NUMBER, unit="units", required=False, default=None, min=0,
+          help="If produced in a month, at least this many (solved as a MIP)"),
+        C("LotSize", "lot_size", NUMBER, unit="units", required=False, default=None, min=0, min_inclusive=False,
+          help="Production is a whole multiple of this (solved as a MIP)"),
     ),
     keys=("item",), min_rows=1,
 )
@@ -171,6 +181,21 @@ BOM = Table(
     ),
     keys=("parent", "component"),
     refs=(Ref("parent", "tblItems"), Ref("component", "tblItems")),
+)
+
+RECEIPTS = Table(
+    "Receipts", "tblReceipts", INPUT, "Scheduled receipts",
+    "Open purchase and production orders and work in progress: units that become available at the start "
+    "of the month. Orders due before the plan start are taken in the first month and reported.",
+    (_item, _period, C("Qty", "qty", NUMBER, unit="units", min=0)),
+    refs=(Ref("item", "tblItems"),),
+)
+
+SUPPLY = Table(
+    "SupplyLimits", "tblSupply", INPUT, "Supply limits",
+    "The most that can be bought (or started) of an item per month: supplier capacity or allocation.",
+    (_item, _period, C("MaxQty", "max_qty", NUMBER, unit="units", min=0)),
+    keys=("item", "period"), refs=(Ref("item", "tblItems"),),
 )
 
 COSTS = Table(
@@ -237,12 +262,22 @@ FORECAST_MODELS = Table(
 
 SUPPLY_PLAN = Table(
     "SupplyPlan", "tblSupplyPlan", OUTPUT, "Supply plan",
-    "Written by Balance: a plan that respects capacity.",
+    "Written by Balance: a plan that respects capacity, supply limits and lead times. Shipped = on time + "
+    "from backlog; production starts in Production and is available LeadTime months later (Completions).",
     (
         _item, _period,
-        C("Demand", "demand", NUMBER, unit="units"), C("Production", "production", NUMBER, unit="units"),
-        C("Inventory", "inventory", NUMBER, unit="units"), C("Backlog", "backlog", NUMBER, unit="units"),
-        C("Lost", "lost", NUMBER, unit="units"), C("Served", "served", NUMBER, unit="units"),
+        C("Demand", "demand", NUMBER, unit="units"),
+        C("ShippedOnTime", "shipped_on_time", NUMBER, unit="units"),
+        C("ShippedFromBacklog", "shipped_from_backlog", NUMBER, unit="units"),
+        C("Shipped", "shipped", NUMBER, unit="units"),
+        C("Backlog", "backlog", NUMBER, unit="units", help="Owed to customers at the end of the month"),
+        C("Lost", "lost", NUMBER, unit="units"),
+        C("Production", "production", NUMBER, unit="units", help="Started (or ordered) this month"),
+        C("Completions", "completions", NUMBER, unit="units"),
+        C("Receipts", "receipts", NUMBER, unit="units"),
+        C("DependentDemand", "dependent_demand", NUMBER, unit="units", help="Used by parents' production"),
+        C("Inventory", "inventory", NUMBER, unit="units"),
+        C("SafetyStock", "safety_stock", NUMBER, unit="units"),
         C("Cover", "cover", NUMBER, unit="periods"),
     ),
 )
@@ -260,14 +295,31 @@ UTILIZATION = Table(
     ),
 )
 
+MATERIALS = Table(
+    "Materials", "tblMaterials", OUTPUT, "Material supply",
+    "Use of each supply-limited item against its limit; the shadow price is what one more unit would save.",
+    (
+        _item, _period,
+        C("Used", "used", NUMBER, unit="units"),
+        C("MaxQty", "max_qty", NUMBER, unit="units"),
+        C("Utilization", "utilization", PERCENT),
+        C("ShadowPrice", "shadow_price", NUMBER, unit="currency/unit"),
+    ),
+)
+
 BOTTLENECKS = Table(
     "Bottlenecks", "tblBottlenecks", OUTPUT, "Bottlenecks",
-    "Resource-months ranked by what one more hour is worth, with the items they hold back.",
+    "Binding resource- and material-months ranked by what one more hour or unit is worth, with the items "
+    "whose plan they change and the money at stake.",
     (
-        C("Rank", "rank", INTEGER, width=6), _resource, _period,
-        C("ShadowPrice", "shadow_price", NUMBER, unit="currency/hour"),
+        C("Rank", "rank", INTEGER, width=6),
+        C("Kind", "kind", TEXT, width=9, help="resource or material"),
+        C("Constraint", "constraint", TEXT, width=14, help="The resource, or the supply-limited item"),
+        _period,
+        C("ShadowPrice", "shadow_price", NUMBER, unit="currency/unit"),
         C("Utilization", "utilization", PERCENT),
-        C("Items", "items", TEXT, width=40),
+        C("Items", "items", TEXT, width=48),
+        C("ValueAtStake", "value_at_stake", NUMBER, unit="currency"),
     ),
 )
 
@@ -379,8 +431,8 @@ HEATMAP = Table(
     header_row=33,
 )
 
-INPUT_TABLES = (ITEMS, HISTORY, DEMAND, RESOURCES, ROUTING, BOM, COSTS, BUDGET, SCENARIOS)
-OUTPUT_TABLES = (FORECAST, FORECAST_MODELS, SUPPLY_PLAN, UTILIZATION, BOTTLENECKS, UNMET, BALANCE_COSTS,
+INPUT_TABLES = (ITEMS, HISTORY, DEMAND, RESOURCES, ROUTING, BOM, RECEIPTS, SUPPLY, COSTS, BUDGET, SCENARIOS)
+OUTPUT_TABLES = (FORECAST, FORECAST_MODELS, SUPPLY_PLAN, UTILIZATION, MATERIALS, BOTTLENECKS, UNMET, BALANCE_COSTS,
                  COST_ROLLUP, REQUIREMENTS, FINANCIALS, EXCEPTIONS, SCENARIO_RESULTS, SNAPSHOTS,
                  PLAN_CHANGES, LOG, HEATMAP)
 TABLES = {t.name: t for t in INPUT_TABLES + OUTPUT_TABLES}
@@ -403,17 +455,35 @@ class Setting:
 SETTINGS = (
     Setting("PlanStart", "Plan start", DATE, date(2026, 1, 1), "First month of the plan (first day of a month)"),
     Setting("Horizon", "Horizon", INTEGER, 18, "Months to plan", min=1, max=120, unit="months"),
-    Setting("PeriodType", "Period type", CHOICE, "Month", "Planning bucket", choices=("Month",)),
     Setting("SeasonLength", "Season length", INTEGER, 12, "Periods per seasonal cycle", min=1, max=52,
             unit="periods"),
-    Setting("ServiceLevel", "Service level", PERCENT, 0.95, "Target for safety stock and exceptions",
-            min=0.5, max=0.999),
+    Setting("ServiceLevel", "Service level", PERCENT, 0.95,
+            "Probability of not running out: sets the safety stock of items whose SafetyStock is blank "
+            "(policy 'service')", min=0.5, max=0.999),
+    Setting("SafetyStockPolicy", "Safety stock policy", CHOICE, "service",
+            "Blank SafetyStock cells: 'service' = z(ServiceLevel) × forecast error × √(lead time + 1); "
+            "'cover' = SafetyCover months of average demand", choices=("service", "cover")),
+    Setting("SafetyCover", "Safety cover", NUMBER, 0.5, "Months of average demand held as safety stock "
+            "(policy 'cover')", min=0, max=12, unit="months"),
     Setting("Currency", "Currency", TEXT, "EUR", "Shown in money columns"),
     Setting("ForecastModel", "Forecast model", CHOICE, "auto",
             "auto = best per item by holdout; or a fixed model",
             choices=("auto", "ensemble", "AutoETS", "AutoTheta", "AutoARIMA", "AutoCES", "SeasonalNaive",
                      "Naive", "CrostonSBA", "TSB", "ADIDA", "IMAPA")),
     Setting("Scenario", "Scenario", TEXT, "Base", "Scenario applied to Balance, Financials and Run all (Base = none)"),
+    Setting("Objective", "Objective", CHOICE, "cost",
+            "cost = meet demand at least cost; margin = earn the most (revenue − variable cost − holding − "
+            "overtime − penalties): scarce capacity goes to the demand that earns most", choices=("cost", "margin")),
+    Setting("EndInventoryCover", "End inventory", INTEGER, None,
+            "Inventory the plan must leave at the horizon end: blank = the safety stock; N = N months of "
+            "average demand", min=0, max=24, unit="months"),
+    Setting("WholeUnits", "Whole units", BOOL, False,
+            "TRUE = produce whole units (a MIP: slower); MinBatch / LotSize on Items also make it a MIP"),
+    Setting("MipGap", "MIP gap", PERCENT, 0.005, "A whole-unit plan within this of the best possible is accepted",
+            min=0, max=0.5),
+    Setting("ExtendLastMonth", "Extend last month", BOOL, False,
+            "TRUE = horizon months beyond Resources, Budget or Costs repeat their last month; FALSE = refuse "
+            "to plan months they do not cover"),
     Setting("Solver", "Solver", CHOICE, "highs", "LP solver", choices=("highs", "cbc")),
     Setting("SolverMethod", "Solver method", CHOICE, "auto", "auto, simplex or interior point",
             choices=("auto", "simplex", "ipm")),
@@ -435,8 +505,9 @@ LAST_RUN_NAME = "LastRunStatus"  # a named cell on Start
 
 SHEET_ORDER = (
     [START_SHEET, DASHBOARD_SHEET, EXCEPTIONS.sheet, SETTINGS_SHEET]
-    + [t.sheet for t in (ITEMS, HISTORY, DEMAND, RESOURCES, ROUTING, BOM, COSTS, BUDGET, SCENARIOS)]
-    + [t.sheet for t in (FORECAST, FORECAST_MODELS, SUPPLY_PLAN, UTILIZATION, BOTTLENECKS, UNMET, BALANCE_COSTS,
+    + [t.sheet for t in INPUT_TABLES]
+    + [t.sheet for t in (FORECAST, FORECAST_MODELS, SUPPLY_PLAN, UTILIZATION, MATERIALS, BOTTLENECKS, UNMET,
+                         BALANCE_COSTS,
                          COST_ROLLUP, REQUIREMENTS, FINANCIALS, SCENARIO_RESULTS, PLAN_CHANGES, SNAPSHOTS, LOG)]
     + [XLWINGS_CONF_SHEET]
 )

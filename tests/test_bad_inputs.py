@@ -24,7 +24,7 @@ from . import workbooks as W
 STEP = {
     k.ITEMS.name: "cost_rollup", k.BOM.name: "cost_rollup", k.COSTS.name: "cost_rollup",
     k.HISTORY.name: "forecast", k.DEMAND.name: "forecast",
-    k.RESOURCES.name: "balance", k.ROUTING.name: "balance",
+    k.RESOURCES.name: "balance", k.ROUTING.name: "balance", k.RECEIPTS.name: "balance", k.SUPPLY.name: "balance",
     k.BUDGET.name: "financials",
 }
 
@@ -137,6 +137,18 @@ def _rename(table, field, new):
 
 I, H, D, R, RT, B, C, BU, S = (k.ITEMS, k.HISTORY, k.DEMAND, k.RESOURCES, k.ROUTING, k.BOM, k.COSTS, k.BUDGET,
                                k.SCENARIOS)
+RC, SU = k.RECEIPTS, k.SUPPLY
+
+
+def _drop_rows(wb, table, **match):
+    """Blank the body rows matching ``match`` (a blank row inside a table is skipped when read)."""
+    while True:
+        try:
+            i = W.find_row(wb, table, **match)
+        except LookupError:
+            return None
+        for c in table.columns:
+            W.set_value(wb, table, i, c.field, None)
 ONE_OF_MODELS = "expected one of auto, ensemble"
 
 CASES = [
@@ -145,7 +157,10 @@ CASES = [
     cell("items-item-blank", I, -1, "item", None, r"is blank"),
     cell("items-price-negative", I, FIRST_FG, "price", -5, r"is -5, must not be negative"),
     cell("items-holding-nan", I, -2, "holding_cost", "NaN", r"is not a number \(NaN\)"),
-    cell("items-leadtime-too-long", I, -3, "lead_time", 2, r"is 2, must be at most 1"),
+    cell("items-leadtime-too-long", I, -3, "lead_time", 40, r"is 40, must be at most 36"),
+    cell("items-leadtime-fraction", I, -3, "lead_time", 1.5, r"is 1.5, expected a whole number"),
+    cell("items-opening-backlog-negative", I, -4, "opening_backlog", -3, r"is -3, must not be negative"),
+    cell("items-lot-size-zero", I, -4, "lot_size", 0, r"is 0, must be positive"),
     cell("items-type-unknown", I, 2, "item_type", "XX", r"is 'XX', expected one of FG, SA, RM"),
     cell("items-price-1e300", I, -5, "price", 1e300, r"is 1e\+300, too large to be real"),
     cell("items-price-1e999", I, -5, "price", INF, r"is infinite"),
@@ -174,6 +189,13 @@ CASES = [
     # ------------------------------------------------------------------ Demand (mixed: people type overrides)
     book("demand-override-negative", D, _append(D, item="TE01", period=datetime(2026, 2, 1), sales_override=-5),
          r"is -5, must not be negative", column="SalesOverride"),
+    # Text in a cell the Consensus formula reads: Excel ignores it, so Python must not plan with it.
+    book("demand-override-text", D, _append(D, item="TE01", period=datetime(2026, 2, 1), sales_override="400"),
+         r"holds text '400', which the Consensus formula ignores", column="SalesOverride"),
+    book("demand-override-spaces", D, _append(D, item="TE01", period=datetime(2026, 3, 1), sales_override=" 250 "),
+         r"holds text ' 250 ', which the Consensus formula ignores", column="SalesOverride"),
+    book("demand-uplift-thousands", D, _append(D, item="TE01", period=datetime(2026, 4, 1), event_uplift="1,000"),
+         r"holds text '1,000', which the Consensus formula ignores", column="EventUplift"),
     book("demand-unknown-item", D, _append(D, item="GHOST", period=datetime(2026, 2, 1), sales_override=5),
          r"'GHOST' is not in Items", column="Item"),
     # ------------------------------------------------------------------ Resources
@@ -182,6 +204,11 @@ CASES = [
     cell("resources-period-blank", R, 2, "period", None, r"is blank"),
     cells("resources-duplicate", R, {(4, "period"): datetime(2026, 4, 1)}, (4,), "resource",
           r"duplicate Resource/Period \(Cutting, 2026-04\) also in row\(s\) 8"),
+    book("resources-used-by-no-routing", R,
+         lambda wb: W.append_row(wb, R, dict(resource="Painting", period=datetime(2026, 1, 1), available_hours=100)),
+         r"resource 'Painting' \(1 row\(s\)\) is used by no item in Routing", column="Resource"),
+    book("resources-month-missing", R, lambda wb: _drop_rows(wb, R, resource="Cutting", period=datetime(2026, 6, 1)),
+         r"Resource Cutting has no rows for 2026-06 \(1 of the 6 plan months\)", column="Period"),
     # ------------------------------------------------------------------ Routing
     cell("routing-unknown-item", RT, 0, "item", "ZZ404", r"'ZZ404' is not in Items \(tblItems\)"),
     cell("routing-unknown-resource", RT, 1, "resource", "Welding",
@@ -205,6 +232,16 @@ CASES = [
     book("bom-renamed-header", B, _rename(B, "qty_per", "Qty per unit"),
          r"the column header 'QtyPer' is missing \(is 'Qty per unit' meant to be 'QtyPer'\?\)", column="QtyPer"),
     book("bom-missing-sheet", B, _delete_sheet("BOM"), r"sheet 'BOM' is missing"),
+    # ------------------------------------------------------------------ Receipts, SupplyLimits
+    book("receipts-unknown-item", RC, _append(RC, item="ZZ404", period=datetime(2026, 2, 1), qty=5),
+         r"'ZZ404' is not in Items \(tblItems\)", column="Item"),
+    book("receipts-qty-negative", RC, _append(RC, item="TE01", period=datetime(2026, 2, 1), qty=-5),
+         r"is -5, must not be negative", column="Qty"),
+    book("supply-qty-text", SU, _append(SU, item="TE01", period=datetime(2026, 2, 1), max_qty="plenty"),
+         r"holds text 'plenty', expected a number", column="MaxQty"),
+    book("supply-duplicate", SU, lambda wb: [W.append_row(wb, SU, dict(item="TE01", period=datetime(2026, 2, 1),
+                                                                       max_qty=q)) for q in (5, 6)][-1],
+         r"duplicate Item/Period \(TE01, 2026-02\)", column="Item"),
     # ------------------------------------------------------------------ Costs
     cell("costs-unknown-item", C, 0, "item", "NOPE", r"'NOPE' is not in Items \(tblItems\)"),
     cell("costs-material-negative", C, 1, "material", -1, r"is -1, must not be negative"),
@@ -215,9 +252,14 @@ CASES = [
     # ------------------------------------------------------------------ Budget
     cell("budget-revenue-negative", BU, 0, "revenue", -100, r"is -100, must not be negative"),
     cell("budget-period-mid-month", BU, 2, "period", datetime(2026, 3, 15), r"not the first day of a month"),
+    cell("budget-family-of-no-item", BU, 0, "family", "Kayaks", r"family 'Kayaks' is the family of no item in Items"),
     # ------------------------------------------------------------------ Scenarios
     cell("scenarios-change-unknown", S, 0, "change", "price", r"expected one of demand, capacity, cost"),
     cell("scenarios-factor-negative", S, 1, "factor", -1.1, r"is -1.1, must not be negative"),
+    cell("scenarios-capacity-target-unknown", S, 1, "target", "Sewingg",
+         r"'Sewingg' is no resource in Resources \(a capacity change targets a resource\)"),
+    cells("scenarios-demand-target-unknown", S, {(0, "target"): "Kayaks"}, (0,), "target",
+          r"'Kayaks' is no family in Items"),
     # ------------------------------------------------------------------ Settings
     setting("horizon-0", "Horizon", 0, r"is 0, must be >= 1"),
     setting("horizon-1000", "Horizon", 1000, r"is 1000, must be at most 120"),
@@ -228,6 +270,9 @@ CASES = [
     setting("planstart-mid-month", "PlanStart", datetime(2026, 1, 15), r"is 2026-01-15, not the first day"),
     setting("forecast-model-unknown", "ForecastModel", "magic", r"is 'magic', " + ONE_OF_MODELS),
     setting("service-level-200pct", "ServiceLevel", 2, r"is 2, must be at most 0.999"),
+    setting("objective-unknown", "Objective", "profit", r"is 'profit', expected one of cost, margin"),
+    setting("whole-units-text", "WholeUnits", "maybe", r"holds 'maybe', expected TRUE or FALSE"),
+    setting("mip-gap-too-big", "MipGap", 0.9, r"is 0.9, must be at most 0.5"),
 ]
 
 

@@ -29,3 +29,13 @@ def test_formula_columns_name_fields_of_their_table():
                     assert field in t.fields, (t.name, c.header, field)
                     named.append((t.name, field))
     assert (k.DEMAND.name, "sales_override") in named  # the check above saw the formulas
+
+
+def test_every_setting_is_read_by_the_code():
+    """A setting on the Settings sheet that nothing reads would mislead the planner."""
+    from pathlib import Path
+    root = Path(k.__file__).parent
+    source = "\n".join(p.read_text() for p in root.rglob("*.py") if p.name != "contract.py")
+    for s in k.SETTINGS:
+        reads = (f'["{s.name}"]', f"['{s.name}']", f'.get("{s.name}")')
+        assert any(r in source for r in reads), f"setting {s.name} is read by nothing"

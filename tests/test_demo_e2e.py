@@ -22,7 +22,7 @@ def _table(path, table):
 
 
 def test_demo_fills_every_result_table(demo):
-    for table in (k.FORECAST, k.FORECAST_MODELS, k.DEMAND, k.SUPPLY_PLAN, k.UTILIZATION, k.BOTTLENECKS,
+    for table in (k.FORECAST, k.FORECAST_MODELS, k.DEMAND, k.SUPPLY_PLAN, k.UTILIZATION, k.MATERIALS, k.BOTTLENECKS,
                   k.BALANCE_COSTS, k.COST_ROLLUP, k.REQUIREMENTS, k.FINANCIALS, k.EXCEPTIONS, k.HEATMAP, k.LOG):
         frame = _table(demo, table)
         assert len(frame.dropna(how="all")) > 0, table.name
@@ -92,7 +92,7 @@ def test_financials_reconcile(demo):
     fin = _table(demo, k.FINANCIALS)
     assert (fin["Revenue"] - fin["COGS"] - fin["Margin"]).abs().max() < 1e-6
     plan = _table(demo, k.SUPPLY_PLAN)
-    assert plan["Served"].sum() <= plan["Demand"].sum() + 1e-6
+    assert plan["ShippedOnTime"].sum() <= plan["Demand"].sum() + 1e-6
 
 
 def test_saved_workbook_keeps_vba_ribbon_charts_tables_names_and_validation(demo):
@@ -147,7 +147,7 @@ def test_libreoffice_opens_template_and_demo_sees_vba_and_no_formula_errors(demo
     # The dashboard's service level, recalculated by LibreOffice, equals the plan's.
     plan = _table(demo, k.SUPPLY_PLAN)
     kpi = filled.values[k.DASHBOARD_SHEET][4][0]  # A5: service level
-    assert kpi == pytest.approx(plan["Served"].sum() / plan["Demand"].sum(), rel=1e-9)
+    assert kpi == pytest.approx(plan["ShippedOnTime"].sum() / plan["Demand"].sum(), rel=1e-9)
 
 
 def test_history_ending_before_the_plan_start_still_gives_the_full_horizon(tmp_path):

@@ -98,6 +98,15 @@ def make_demo(seed: int = 7, *, plan_start: datetime = PLAN_START, horizon: int 
                 qty[5] = -4.0
             history += [{"item": code, "period": p, "qty": float(q)} for p, q in zip(hist_periods, qty)]
 
+    # Sub-assemblies are made on the shop floor too (their own draws, so the rest of the demo is unchanged).
+    rng2 = np.random.default_rng(seed + 1_000)
+    for code in sa1:
+        routing.append({"item": code, "resource": str(rng2.choice(["Assembly", "Sewing"])),
+                        "hours_per_unit": round(float(rng2.uniform(0.02, 0.08)), 3)})
+    for code in sa2:
+        routing.append({"item": code, "resource": str(rng2.choice(["Cutting", "Machining"])),
+                        "hours_per_unit": round(float(rng2.uniform(0.02, 0.06)), 3)})
+
     items_df = pd.DataFrame(items)
     # Prices follow the rolled-up cost, so margins look like a real business (35-50 %).
     from sop_xl.engine.bom import rollup
@@ -112,9 +121,13 @@ def make_demo(seed: int = 7, *, plan_start: datetime = PLAN_START, horizon: int 
     items_df.loc[fg & (items_df["policy"] == "lost"), "shortage_cost"] = None
     history_df = pd.DataFrame(history)
     routing_df = pd.DataFrame(routing)
+    bom_df = pd.DataFrame(bom)
 
-    # Capacity: enough on average, tight in the peak season (so balancing matters).
-    hist = history_df.merge(routing_df, on="item")
+    # Capacity: enough on average, tight in the peak season (so balancing matters). Load counts the
+    # sub-assemblies the sales needed, too.
+    from sop_xl.engine.bom import explode
+    sold = history_df.assign(qty=history_df["qty"].clip(lower=0))
+    hist = pd.concat([sold, explode(sold, bom_df)], ignore_index=True).merge(routing_df, on="item")
     hist["hours"] = hist["qty"].clip(lower=0) * hist["hours_per_unit"]
     per_month = hist.groupby(["resource", "period"])["hours"].sum().reset_index()
     load = per_month.groupby(["resource", per_month["period"].dt.month])["hours"].mean().unstack(fill_value=0)
@@ -139,6 +152,8 @@ def make_demo(seed: int = 7, *, plan_start: datetime = PLAN_START, horizon: int 
             rev = float(by_fm.get((family, p.month), 0.0)) * 1.08
             budget.append({"family": family, "period": p, "revenue": round(rev, 0), "cogs": round(rev * 0.58, 0)})
 
+    receipts, supply = _supply_side(items_df, history_df, bom_df, unit, plan_periods, rng2)
+
     scenarios = pd.DataFrame([
         {"scenario": "Upside", "change": "demand", "target": "*", "factor": 1.15},
         {"scenario": "Upside", "change": "capacity", "target": "Sewing", "factor": 1.10},
@@ -152,7 +167,9 @@ def make_demo(seed: int = 7, *, plan_start: datetime = PLAN_START, horizon: int 
         "tblHistory": history_df,
         "tblResources": pd.DataFrame(resources),
         "tblRouting": routing_df,
-        "tblBOM": pd.DataFrame(bom),
+        "tblBOM": bom_df,
+        "tblReceipts": receipts,
+        "tblSupply": supply,
         "tblCosts": pd.DataFrame(costs),
         "tblBudget": pd.DataFrame(budget),
         "tblScenarios": scenarios,
@@ -161,7 +178,59 @@ def make_demo(seed: int = 7, *, plan_start: datetime = PLAN_START, horizon: int 
     return frames, settings
 
 
+def _supply_side(items: pd.DataFrame, history: pd.DataFrame, bom: pd.DataFrame, unit_cost: pd.Series,
+                 plan_periods: pd.DatetimeIndex, rng) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Lead times, pipeline stock, open orders, an opening backlog and tight suppliers (changes ``items``).
+
+    Purchased components take 1-3 months, sub-assemblies 1; each level starts with stock for its lead
+    time, open orders bridge the longest lead times; the sleeping bags' down is short in the autumn and
+    the two most used other components can be bought a little below the need, so materials are bottlenecks.
+    """
+    from sop_xl.engine.bom import explode
+
+    last_year = history[history["period"] > history["period"].max() - pd.DateOffset(months=12)]
+    avg = last_year.assign(qty=last_year["qty"].clip(lower=0)).groupby("item", as_index=False)["qty"].mean()
+    dep = explode(avg.assign(period=plan_periods[0]), bom).set_index("item")["qty"]
+    rm = items["item_type"] == "RM"
+    sa = items["item_type"] == "SA"
+    items.loc[rm, "lead_time"] = rng.choice([1, 2, 3], size=int(rm.sum()), p=[0.4, 0.35, 0.25])
+    items.loc[sa, "lead_time"] = 1
+    use = items["item"].map(dep).fillna(0.0)
+    comp = rm | sa
+    items.loc[comp, "initial_inventory"] = np.round(use[comp] * (items.loc[comp, "lead_time"] + 0.5))
+    items.loc[comp, "safety_stock"] = np.round(use[comp] * 0.5)
+    # Holding a component costs 2 % of its value a month; running below its safety stock costs more.
+    items.loc[comp, "holding_cost"] = np.round(items.loc[comp, "item"].map(unit_cost) * 0.02, 3)
+    items.loc[comp, "shortage_cost"] = np.round(items.loc[comp, "item"].map(unit_cost) * 0.5, 2)
+    # Tents and stoves keep their safety stock blank: the ServiceLevel setting sets it from forecast error.
+    blank = items["family"].isin(["Tents", "Stoves"])
+    items["safety_stock"] = items["safety_stock"].astype(float)
+    items.loc[blank, "safety_stock"] = np.nan
+    items.loc[items["item"] == "SL05", "opening_backlog"] = 60.0  # owed to a retailer since December
+    items.loc[items["item"] == "ST01", "priority"] = 25.0  # a key account's product: served first
+    receipts = []
+    long_lead = items[rm & (items["lead_time"] >= 2) & (use > 0)].head(5)
+    for code in long_lead["item"]:
+        receipts.append({"item": code, "period": plan_periods[1], "qty": float(np.round(use[items["item"] == code].iloc[0]))})
+    first = long_lead["item"].iloc[0]
+    # An order that was due in December and has not arrived: reported, and taken in the first month.
+    receipts.append({"item": first, "period": plan_periods[0] - pd.DateOffset(months=1),
+                     "qty": float(np.round(dep[first] * 0.5))})
+    receipts.append({"item": "TE01", "period": plan_periods[0], "qty": 40.0})  # work in progress finishing
+    # Down for the sleeping bags is allocated by its supplier: short in the autumn, the bags' peak.
+    down = bom.loc[bom["parent"].str.startswith("SL") & bom["component"].str.startswith("RM"), "component"]
+    down = dep.reindex(down.unique()).sort_values(ascending=False).index[0]
+    supply = [{"item": down, "period": p, "max_qty": float(np.round(dep[down] * (0.7 if p.month in (9, 10, 11) else 1.5)))}
+              for p in plan_periods]
+    # The two most used other components can be bought only a little below the average need all year.
+    top = dep[dep.index.str.startswith("RM") & (dep.index != down)].sort_values(ascending=False)
+    for code, factor in ((top.index[0], 0.9), (top.index[1], 0.93)):
+        supply += [{"item": code, "period": p, "max_qty": float(np.round(top[code] * factor))} for p in plan_periods]
+    return pd.DataFrame(receipts), pd.DataFrame(supply)
+
+
 def _item(code, description, family, item_type, price=0.0):
     return {"item": code, "description": description, "family": family, "item_type": item_type,
             "price": price, "initial_inventory": 0.0, "safety_stock": 0.0, "max_inventory": None,
-            "holding_cost": 0.0, "shortage_cost": None, "policy": "backlog", "lead_time": 0}
+            "holding_cost": 0.0, "shortage_cost": None, "policy": "backlog", "lead_time": 0,
+            "opening_backlog": 0.0, "priority": None, "min_batch": None, "lot_size": None}

@@ -2,7 +2,9 @@
 
 Inputs (docs/engine-frames.md):
 
-* served    -- item, period, qty (units sold = served demand)
+* shipments -- item, period, qty (units shipped in the period: on time or from backlog; the
+  balance plan's ``shipped``).  Revenue and COGS are booked in the period a unit ships, so
+  backlog that ships late is counted when it ships.
 * items     -- item, family, price
 * unit_cost -- item, unit_cost (e.g. ``rollup(...).unit_cost``)
 * budget    -- family, period, revenue, cogs (optional)
@@ -84,15 +86,15 @@ def _periods(s: pd.Series) -> pd.Series:
 
 
 def financial_plan(
-    served: pd.DataFrame,
+    shipments: pd.DataFrame,
     items: pd.DataFrame,
     unit_cost: pd.DataFrame,
     budget: pd.DataFrame | None = None,
     inventory: pd.DataFrame | None = None,
 ) -> FinancialPlan:
-    """Revenue, COGS and margin of the served plan by item, family and period.
+    """Revenue, COGS and margin of the shipments by item, family and period.
 
-    * by_family has one row per family and period seen in served, budget or inventory (no
+    * by_family has one row per family and period seen in shipments, budget or inventory (no
       sales = 0 units / money).  Budget columns are NaN when no budget frame is given; with a
       budget, a family-period missing from it counts as a budget of 0.  inventory_value is
       NaN when no inventory frame is given.
@@ -100,22 +102,26 @@ def financial_plan(
       then a grand-total row with period NaT.  Flows are summed over periods; inventory_value
       is a stock, so the grand total carries the value at the last period (closing inventory).
     Raises ValueError for items missing from ``items`` / ``unit_cost`` (they would silently
-    distort the margin)."""
-    _need(served, "served", ["item", "period", "qty"])
+    distort the margin), and for items shipped without a price; an item that never ships (a
+    component listed with 0 units) needs no price."""
+    _need(shipments, "shipments", ["item", "period", "qty"])
     look = _lookup(items, unit_cost)
 
     # ---- by item
-    s = served[["item", "period", "qty"]].copy()
+    s = shipments[["item", "period", "qty"]].copy()
     s["period"] = _periods(s["period"])
     s["qty"] = pd.to_numeric(s["qty"], errors="coerce").fillna(0.0).astype(float)
     s = s.groupby(["item", "period"], as_index=False, sort=True)["qty"].sum()
-    pc = _price_cost(look, s["item"], "served", need_price=True)
+    shipped_items = s.loc[s["qty"] != 0, "item"]
+    _price_cost(look, shipped_items, "shipments", need_price=True)
+    pc = _price_cost(look, s["item"], "shipments", need_price=False)
     by_item = pd.DataFrame({
         "item": s["item"].to_numpy(dtype=object),
         "family": pc["family"].reindex(s["item"]).to_numpy(dtype=object),
         "period": s["period"].to_numpy(),
         "units": s["qty"].to_numpy(dtype=float),
-        "price": pc["price"].reindex(s["item"]).to_numpy(dtype=float),
+        # (a price is required for every item that ships; one that never ships may have none)
+        "price": pc["price"].reindex(s["item"]).fillna(0.0).to_numpy(dtype=float),
         "unit_cost": pc["unit_cost"].reindex(s["item"]).to_numpy(dtype=float),
     })
     by_item["revenue"] = by_item["units"] * by_item["price"]

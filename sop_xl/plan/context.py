@@ -7,6 +7,7 @@ import pandas as pd
 
 from sop_xl import contract as k
 from sop_xl.plan.book import TableMissing
+from sop_xl.plan.coverage import consistency_problems, coverage_problems, extend_last_month
 from sop_xl.plan.validation import (ROW, Problem, ValidationError, check_refs, engine_frame, excel_rows,
                                     missing_table_problem, parse_settings, parse_table)
 
@@ -61,10 +62,13 @@ class Context:
             frame, found = parse_table(raw, table)
             problems += found
             self.frames[table.name] = frame
-        return problems + check_refs(self.frames, tables)
+        return (problems + check_refs(self.frames, tables)
+                + consistency_problems(self.frames, {t.name for t in tables}))
 
     def _cross_checks(self) -> list[Problem]:
-        problems = []
+        if self.settings.get("ExtendLastMonth"):
+            self.warnings += extend_last_month(self.frames, self.periods)
+        problems = coverage_problems(self.frames, self.periods)
         start = pd.Timestamp(self.settings["PlanStart"])
         hist = self.frames.get(k.HISTORY.name)
         if hist is not None and len(hist):

@@ -17,6 +17,7 @@ from openpyxl.utils import get_column_letter
 from sop_xl import contract as k
 from sop_xl.plan.book import TableMissing
 from sop_xl.plan.context import Context
+from sop_xl.plan.freshness import stamp_outputs
 from sop_xl.plan.runlog import recording
 from sop_xl.plan.scenario import with_scenario
 from sop_xl.plan.steps import STEP_ORDER, STEPS, tables_for
@@ -95,6 +96,7 @@ def run(book, steps: list[str], progress: Callable[[str], None] | None = None) -
             rec.step_done(step, time.perf_counter() - t0, ctx.summary[-1] if ctx.summary else "")
         ctx.status("Writing results …")
         written = write_results(ctx)
+        ctx.warnings += stamp_outputs(ctx, steps, book)
     return RunReport(steps, rec.seconds, ctx.summary, ctx.warnings, written)
 
 

@@ -28,11 +28,11 @@ def _kpis(name: str, ctx: Context) -> dict:
     total = costs.loc[costs["component"] == "total", "constrained"]
     return {
         "scenario": name,
-        "service_level": float(plan["served"].sum()) / demand if demand else np.nan,
+        "service_level": float(plan["shipped_on_time"].sum()) / demand if demand else np.nan,
         "revenue": revenue, "margin": margin, "margin_pct": margin / revenue if revenue else np.nan,
         "overtime_hours": float(util["overtime_hours"].sum()),
         "avg_inventory": float(plan.groupby("period")["inventory"].sum().mean()) if len(plan) else 0.0,
-        "unmet": float((plan["demand"] - plan["served"]).clip(lower=0).sum()),
+        "unmet": float((plan["demand"] - plan["shipped_on_time"]).clip(lower=0).sum()),
         "plan_cost": float(total.iloc[0]) if len(total) else np.nan,
     }
 

@@ -14,6 +14,7 @@ from sop_xl.engine import demand as demand_engine
 from sop_xl.plan.context import Context
 from sop_xl.plan.validation import Problem, ValidationError
 
+COMPONENTS_FAMILY = "(components)"  # Financials line for the stock of items without a family
 STEP_ORDER = ("forecast", "balance", "cost_rollup", "financials", "exceptions")
 
 
@@ -63,8 +64,19 @@ def _unit_costs(ctx: Context) -> pd.DataFrame:
     return ctx.results[k.COST_ROLLUP.name][["item", "unit_cost"]]
 
 
-def _items_for_balance(ctx: Context, unit_cost: pd.DataFrame | None) -> pd.DataFrame:
+def planned_items(ctx: Context, unit_cost: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Items as the plan uses them: blank SafetyStock filled by the SafetyStockPolicy setting."""
+    from sop_xl.plan.safety import safety_stock
+
+    s = ctx.settings
     items = ctx.frame(k.ITEMS)
+    hist = ctx.frame(k.HISTORY) if k.HISTORY.name in ctx.frames else pd.DataFrame(columns=["item", "period", "qty"])
+    models = ctx.previous(k.FORECAST_MODELS, missing_ok=True)
+    demand = _consensus(ctx) if k.DEMAND.name in ctx.frames or k.DEMAND.name in ctx.results else \
+        pd.DataFrame(columns=["item", "period", "qty"])
+    items["safety_stock"] = safety_stock(items, policy=s["SafetyStockPolicy"], service_level=s["ServiceLevel"],
+                                         cover_months=s["SafetyCover"], models=models, history=hist,
+                                         demand=demand, season_length=int(s["SeasonLength"]))
     if unit_cost is not None:
         items = items.merge(unit_cost, on="item", how="left")
     else:
@@ -74,30 +86,83 @@ def _items_for_balance(ctx: Context, unit_cost: pd.DataFrame | None) -> pd.DataF
     return items
 
 
-def step_balance(ctx: Context) -> None:
-    from sop_xl.engine.balance import BalanceOptions, balance
+def balance_options(settings: dict):
+    """The Settings sheet's planning choices as engine options."""
+    from sop_xl.engine.balance import BalanceOptions
 
-    s = ctx.settings
+    cover = settings["EndInventoryCover"]
+    return BalanceOptions(solver=settings["Solver"], method=settings["SolverMethod"],
+                          objective=settings["Objective"],
+                          end_inventory="safety" if cover is None else int(cover),
+                          whole_units=bool(settings["WholeUnits"]), mip_gap=float(settings["MipGap"]),
+                          plan_start=pd.Timestamp(settings["PlanStart"]))
+
+
+def step_balance(ctx: Context) -> None:
+    """The capacity- and material-feasible plan, and everything computed from it in the same run.
+
+    Requirements, Financials and Exceptions depend on the supply plan: they are refreshed here too, so
+    pressing Balance never leaves them describing the previous plan.
+    """
+    from sop_xl.engine.balance import balance
+
     demand = _consensus(ctx)
     demand = demand[demand["qty"].abs() > 0]
-    items = _items_for_balance(ctx, _unit_costs(ctx) if len(ctx.frames.get(k.COSTS.name, [])) else None)
-    options = BalanceOptions(solver=s["Solver"], method=s["SolverMethod"])
-    ctx.status(f"Balancing {demand['item'].nunique()} items against capacity …")
-    res = balance(demand, items, ctx.frame(k.RESOURCES), ctx.frame(k.ROUTING), options, progress=ctx.status)
-    ctx.put(k.SUPPLY_PLAN, res.plan)
+    items = planned_items(ctx, _unit_costs(ctx) if len(ctx.frames.get(k.COSTS.name, [])) else None)
+    receipts = ctx.frame(k.RECEIPTS).groupby(["item", "period"], as_index=False)["qty"].sum()
+    ctx.status(f"Balancing {demand['item'].nunique()} items against capacity and supply …")
+    res = balance(demand, items, ctx.frame(k.RESOURCES), ctx.frame(k.ROUTING), balance_options(ctx.settings),
+                  progress=ctx.status, bom=ctx.frame(k.BOM), receipts=receipts, supply=ctx.frame(k.SUPPLY))
+    plan = res.plan.merge(items[["item", "safety_stock"]], on="item", how="left")
+    ctx.put(k.SUPPLY_PLAN, plan)
     ctx.put(k.UTILIZATION, res.utilization)
+    ctx.put(k.MATERIALS, res.materials)
     ctx.put(k.BOTTLENECKS, res.bottlenecks)
     ctx.put(k.UNMET, res.unmet)
     ctx.put(k.BALANCE_COSTS, res.costs)
     ctx.put(k.HEATMAP, heatmap(res.utilization, ctx.periods))
     ctx.warnings += list(res.messages)
-    served = float(res.plan["served"].sum())
-    total = float(res.plan["demand"].sum())
-    top = res.bottlenecks.head(1)
-    neck = (f"; bottleneck {top.iloc[0]['resource']} {pd.Timestamp(top.iloc[0]['period']):%Y-%m} "
-            f"({top.iloc[0]['shadow_price']:.2f}/h)") if len(top) and top.iloc[0]["shadow_price"] > 0 else ""
-    ctx.summary.append(f"balance: {res.status}; service {served / total:.1%} of {total:,.0f} units; "
-                       f"unmet {res.unmet['unmet'].sum():,.0f}{neck}" if total else f"balance: {res.status}")
+    refreshed = []
+    if len(plan):
+        ctx.put(k.REQUIREMENTS, requirements(plan))
+        refreshed.append(k.REQUIREMENTS.sheet)
+        if k.BUDGET.name in ctx.frames:
+            step_financials(ctx, quiet=True)
+            refreshed.append(k.FINANCIALS.sheet)
+        step_exceptions(ctx, quiet=True)
+        refreshed.append(k.EXCEPTIONS.sheet)
+    ctx.summary.append(balance_summary(res, plan) + (f"; refreshed {', '.join(refreshed)}" if refreshed else ""))
+
+
+def balance_summary(res, plan: pd.DataFrame) -> str:
+    """One line: status, service, unmet, backlog shipped, the top resource and material bottleneck."""
+    total = float(plan["demand"].sum()) if len(plan) else 0.0
+    if not total:
+        return f"balance: {res.status}"
+    on_time = float(plan["shipped_on_time"].sum())
+    late = float(plan["shipped_from_backlog"].sum())
+    parts = [f"balance: {res.status}", f"service {on_time / total:.1%} on time of {total:,.0f} units",
+             f"{late:,.0f} shipped late from backlog", f"unmet {res.unmet['unmet'].sum():,.0f}"]
+    gap = getattr(res, "gap", float("nan"))
+    if gap == gap:  # a MIP: say how close to optimal
+        parts.append(f"MIP gap {gap:.2%}")
+    necks = res.bottlenecks[res.bottlenecks["shadow_price"] > 0] if len(res.bottlenecks) else res.bottlenecks
+    for kind, unit in (("resource", "h"), ("material", "unit")):
+        top = necks[necks["kind"] == kind].head(1) if len(necks) else necks
+        if len(top):
+            r = top.iloc[0]
+            held = f"; holds back {r['items']}" if isinstance(r["items"], str) and r["items"] else ""
+            parts.append(f"top {kind} bottleneck {r['constraint']} {pd.Timestamp(r['period']):%Y-%m} "
+                         f"({r['shadow_price']:,.2f}/{unit}{held})")
+        else:
+            parts.append(f"no {kind} bottleneck")
+    return "; ".join(parts)
+
+
+def requirements(plan: pd.DataFrame) -> pd.DataFrame:
+    """Dependent demand per component and month, as the plan consumes it (lead times and scrap included)."""
+    req = plan[["item", "period", "dependent_demand"]].rename(columns={"dependent_demand": "qty"})
+    return req[req["qty"] > 1e-9].reset_index(drop=True)
 
 
 def heatmap(utilization: pd.DataFrame, periods: pd.DatetimeIndex) -> pd.DataFrame:
@@ -110,7 +175,7 @@ def heatmap(utilization: pd.DataFrame, periods: pd.DatetimeIndex) -> pd.DataFram
 
 
 def step_cost_rollup(ctx: Context, quiet: bool = False) -> None:
-    from sop_xl.engine.bom import explode, rollup
+    from sop_xl.engine.bom import rollup
 
     items = ctx.frame(k.ITEMS)
     roll = rollup(ctx.frame(k.BOM), ctx.frame(k.COSTS), items["item"].tolist())
@@ -120,8 +185,7 @@ def step_cost_rollup(ctx: Context, quiet: bool = False) -> None:
         return
     plan = ctx.previous(k.SUPPLY_PLAN, missing_ok=True)
     if len(plan):
-        prod = plan[["item", "period", "production"]].rename(columns={"production": "qty"})
-        ctx.put(k.REQUIREMENTS, explode(prod[prod["qty"] > 0], ctx.frame(k.BOM)))
+        ctx.put(k.REQUIREMENTS, requirements(plan))
     fg = unit.merge(items[["item", "item_type"]], on="item")
     fg = fg[fg["item_type"] == "FG"]
     ctx.summary.append(f"cost roll-up: {len(unit)} items, {int(unit['level'].max()) + 1 if len(unit) else 0} "
@@ -129,7 +193,7 @@ def step_cost_rollup(ctx: Context, quiet: bool = False) -> None:
                        if len(fg) else f"cost roll-up: {len(unit)} items")
 
 
-def step_financials(ctx: Context) -> None:
+def step_financials(ctx: Context, quiet: bool = False) -> None:
     from sop_xl.engine.finance import financial_plan
 
     plan = ctx.previous(k.SUPPLY_PLAN)
@@ -138,10 +202,15 @@ def step_financials(ctx: Context) -> None:
                                        "the supply plan is empty", "Run Balance first")])
     unit = _unit_costs(ctx)
     items = ctx.frame(k.ITEMS)
-    served = plan[["item", "period", "served"]].rename(columns={"served": "qty"})
+    # Components have no family of their own; their planned stock is still money, shown on one line.
+    items["family"] = items["family"].where(items["family"].fillna("").str.strip() != "", COMPONENTS_FAMILY)
+    # Revenue and COGS are booked when goods ship, late shipments from backlog included.
+    shipped = plan[["item", "period", "shipped"]].rename(columns={"shipped": "qty"})
     inventory = plan[["item", "period", "inventory"]].rename(columns={"inventory": "qty"})
-    fin = financial_plan(served, items, unit, ctx.frame(k.BUDGET), inventory)
+    fin = financial_plan(shipped, items, unit, ctx.frame(k.BUDGET), inventory)
     ctx.put(k.FINANCIALS, fin.by_family)
+    if quiet:
+        return
     tot = fin.by_family[["revenue", "cogs", "margin", "budget_revenue"]].sum()
     pct = tot["margin"] / tot["revenue"] if tot["revenue"] else float("nan")
     vs = f", {tot['revenue'] / tot['budget_revenue'] - 1:+.1%} vs budget" if tot["budget_revenue"] else ""
@@ -149,24 +218,36 @@ def step_financials(ctx: Context) -> None:
                        f"margin {tot['margin']:,.0f} ({pct:.1%}){vs}")
 
 
-def step_exceptions(ctx: Context) -> None:
+def step_exceptions(ctx: Context, quiet: bool = False) -> None:
     from sop_xl.engine.exceptions import find_exceptions
 
     s = ctx.settings
     frames = {t.name: ctx.previous(t, missing_ok=True)
               for t in (k.UTILIZATION, k.UNMET, k.SUPPLY_PLAN, k.FINANCIALS, k.FORECAST_MODELS)}
+    plan = frames[k.SUPPLY_PLAN.name]
+    # Judge stock against the safety stock the plan aimed at (typed, or from the policy): the supply
+    # plan carries it; typed values stand where the plan does not say.
+    items = ctx.frame(k.ITEMS)
+    if len(plan) and plan["safety_stock"].notna().any():
+        targets = plan.dropna(subset=["safety_stock"]).groupby("item")["safety_stock"].first()
+        items["safety_stock"] = items["item"].map(targets).fillna(items["safety_stock"])
+    items["safety_stock"] = items["safety_stock"].fillna(0.0)
     exc = find_exceptions(
-        utilization=frames[k.UTILIZATION.name], unmet=frames[k.UNMET.name], plan=frames[k.SUPPLY_PLAN.name],
-        items=ctx.frame(k.ITEMS), financials=frames[k.FINANCIALS.name], models=frames[k.FORECAST_MODELS.name],
+        utilization=frames[k.UTILIZATION.name], unmet=frames[k.UNMET.name], plan=plan.drop(columns=["safety_stock"]),
+        items=items, financials=frames[k.FINANCIALS.name], models=frames[k.FORECAST_MODELS.name],
         max_utilization=s["MaxUtilization"], min_margin_pct=s["MinMarginPct"], max_bias=s["MaxBiasPct"])
     ctx.put(k.EXCEPTIONS, exc)
+    if quiet:
+        return
     ctx.summary.append(f"exceptions: {len(exc)} ({', '.join(f'{n} {kind}' for kind, n in exc['kind'].value_counts().items())})"
                        if len(exc) else "exceptions: none")
 
 
 STEPS: dict[str, tuple[Callable[[Context], None], tuple[k.Table, ...]]] = {
     "forecast": (step_forecast, (k.ITEMS, k.HISTORY, k.DEMAND)),
-    "balance": (step_balance, (k.ITEMS, k.DEMAND, k.RESOURCES, k.ROUTING, k.BOM, k.COSTS)),
+    # Balance also refreshes Requirements, Financials and Exceptions, so it reads what they read.
+    "balance": (step_balance, (k.ITEMS, k.HISTORY, k.DEMAND, k.RESOURCES, k.ROUTING, k.BOM, k.RECEIPTS, k.SUPPLY,
+                               k.COSTS, k.BUDGET)),
     "cost_rollup": (step_cost_rollup, (k.ITEMS, k.BOM, k.COSTS)),
     "financials": (step_financials, (k.ITEMS, k.BOM, k.COSTS, k.BUDGET)),
     "exceptions": (step_exceptions, (k.ITEMS,)),

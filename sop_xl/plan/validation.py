@@ -15,8 +15,8 @@ import pandas as pd
 
 from sop_xl.plan import cells
 from sop_xl.plan.book import FormulaCell, RawTable, TableMissing
-from sop_xl.contract import (CHOICE, DATE, INTEGER, NUMBER, PERCENT, SETTINGS, SETTINGS_SHEET, TABLES,
-                       Column, Setting, Table)
+from sop_xl.contract import (BOOL, CHOICE, DATE, INTEGER, NUMBER, PERCENT, SETTINGS, SETTINGS_SHEET, TABLES,
+                             Column, Setting, Table)
 
 ROW = "_row"  # the Excel row each frame row came from; dropped before the engine sees the frame
 MAX_PROBLEMS_SHOWN = 25
@@ -104,6 +104,8 @@ def _convert_value(value, col: Column):
             raise cells.CellError(f"is {moment.year:04d}-{moment.month:02d}-{moment.day:02d}, outside the years "
                                   f"{DATE_MIN.year} to {DATE_MAX.year}")
         return moment
+    if kind == BOOL:
+        return cells.to_bool(value)
     if kind == CHOICE:
         text = cells.to_text(value)
         for choice in col.choices:
@@ -164,6 +166,9 @@ def parse_table(raw: RawTable, table: Table) -> tuple[pd.DataFrame, list[Problem
     if len(index) < len(table.columns):
         return pd.DataFrame(columns=table.fields + [ROW]), problems
 
+    # Cells a sheet formula reads must hold real numbers: Excel's formula ignores a number typed as
+    # text ('400'), so Python parsing it would plan with a number the sheet does not show.
+    formula_inputs = {f: c.header for c in table.columns if c.formula for f in re.findall(r"\{C:(\w+)\}", c.formula)}
     records = []
     for i, row in enumerate(raw.rows):
         excel_row = raw.first_row + i
@@ -179,6 +184,12 @@ def parse_table(raw: RawTable, table: Table) -> tuple[pd.DataFrame, list[Problem
                 value = _unwrap(value)
             except cells.CellError as exc:
                 add(excel_row, col.header, str(exc))
+                record[col.field] = None
+                continue
+            if col.field in formula_inputs and isinstance(value, str) and not cells.is_blank(value):
+                add(excel_row, col.header,
+                    f"holds text '{value[:30]}', which the {formula_inputs[col.field]} formula ignores, so the sheet and the "
+                    f"plan would disagree", "Type it as a number (no quotes, spaces or thousands separators)")
                 record[col.field] = None
                 continue
             if cells.is_blank(value):

@@ -12,6 +12,7 @@ from openpyxl.formatting.rule import ColorScaleRule
 from openpyxl.styles import Alignment, Border, Font, Side
 
 from sop_xl import contract as k
+from sop_xl.plan.freshness import STALE, STAMPED, stamp_name
 from openpyxl.utils import get_column_letter as column_letter
 from sop_xl.template.layout import BOLD, COMPUTED_FILL, TAB_REVIEW, add_table_sheet, print_setup, protect, quote, title_block
 
@@ -35,8 +36,10 @@ def monthly_columns():
     sp, ut, fi = k.SUPPLY_PLAN, k.UTILIZATION, k.FINANCIALS
     return (
         ("Demand", lambda p: _sumifs(sp, "demand", "period", p), "#,##0"),
-        ("Served", lambda p: _sumifs(sp, "served", "period", p), "#,##0"),
-        ("Unmet", lambda p: f"{_sumifs(sp, 'demand', 'period', p)}-{_sumifs(sp, 'served', 'period', p)}", "#,##0"),
+        ("Shipped", lambda p: _sumifs(sp, "shipped", "period", p), "#,##0"),
+        # Not shipped in the month it was wanted (shipped late, still owed or lost).
+        ("Unmet", lambda p: f"{_sumifs(sp, 'demand', 'period', p)}-{_sumifs(sp, 'shipped_on_time', 'period', p)}",
+         "#,##0"),
         ("Inventory", lambda p: _sumifs(sp, "inventory", "period", p), "#,##0"),
         ("LoadHours", lambda p: _sumifs(ut, "load_hours", "period", p), "#,##0"),
         ("AvailableHours", lambda p: _sumifs(ut, "available_hours", "period", p), "#,##0"),
@@ -52,13 +55,15 @@ def kpis():
     first = k.EXCEPTIONS.header_row + 1
     exc_col = column_letter(k.EXCEPTIONS.first_col)
     return (
-        ("Service level", f'=IFERROR(SUM({col(sp, "served")})/SUM({col(sp, "demand")}),"")', "0.0%"),
+        ("Service level", f'=IFERROR(SUM({col(sp, "shipped_on_time")})/SUM({col(sp, "demand")}),"")', "0.0%"),
         ("Utilisation", f'=IFERROR(SUM({col(ut, "load_hours")})/SUM({col(ut, "available_hours")}),"")', "0.0%"),
         ("Gross margin", f'=IFERROR(SUM({col(fi, "margin")})/SUM({col(fi, "revenue")}),"")', "0.0%"),
         ("Revenue vs budget", f'=IFERROR(SUM({col(fi, "revenue")})/SUM({col(fi, "budget_revenue")})-1,"")', "+0.0%;-0.0%"),
         ("Forecast accuracy", f'=IFERROR(1-AVERAGE({col(fm, "wape")}),"")', "0.0%"),
         ("Forecast bias", f'=IFERROR(AVERAGE({col(fm, "bias")}),"")', "+0.0%;-0.0%"),
         ("Exceptions", f'=COUNTIF({quote(k.EXCEPTIONS.sheet)}!${exc_col}${first}:${exc_col}$100000,"?*")', "0"),
+        # Outputs computed from inputs that have changed since (see plan/freshness.py)
+        ("Stale outputs", "=" + "+".join(f'COUNTIF({stamp_name(t)},"{STALE}*")' for t in STAMPED), "0"),
     )
 
 
@@ -123,8 +128,8 @@ def _charts(ws, last: int) -> None:
     left = column_letter(2 + len(monthly_columns()) + 1)
     right = column_letter(2 + len(monthly_columns()) + 8)
 
-    demand = _chart(LineChart(), "Demand and served", "units")
-    for h in ("Demand", "Served", "Unmet"):
+    demand = _chart(LineChart(), "Demand and shipments", "units")
+    for h in ("Demand", "Shipped", "Unmet"):
         demand.add_data(_series(ws, h, last), titles_from_data=True)
     demand.set_categories(periods)
     ws.add_chart(demand, f"{left}4")

@@ -6,7 +6,7 @@ writes them). Header rows are frozen, and every sheet prints landscape, one page
 """
 from __future__ import annotations
 
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.workbook import Workbook
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
@@ -14,6 +14,7 @@ from openpyxl.worksheet.table import Table as XlTable
 from openpyxl.worksheet.table import TableStyleInfo
 
 from sop_xl import contract as k
+from sop_xl.plan.freshness import DEPENDS, stamp_name
 from openpyxl.utils import get_column_letter as column_letter
 
 TITLE = Font(size=16, bold=True, color="1F3864")
@@ -70,12 +71,26 @@ def add_table_sheet(wb: Workbook, table: k.Table) -> None:
     ws.add_table(xl)
     ws.freeze_panes = ws.cell(hr + 1, c0)
     print_setup(ws, f"{hr}:{hr}")
+    if table.name in DEPENDS:
+        add_stamp_cell(wb, ws, table)
     if table.role == k.OUTPUT:
         ws.sheet_properties.tabColor = TAB_OUTPUT
         protect(ws)
     else:
         ws.sheet_properties.tabColor = TAB_INPUT
         add_validation(ws, table)
+
+
+STAMP_CELL = "E1"  # right of the title: which run computed this table, from which inputs, and whether stale
+
+
+def add_stamp_cell(wb: Workbook, ws, table: k.Table) -> None:
+    cell = ws[STAMP_CELL]
+    cell.value = "not computed yet"
+    cell.font = UNIT
+    cell.protection = Protection(locked=False)  # the add-in writes it on a protected sheet
+    name = stamp_name(table)
+    wb.defined_names[name] = DefinedName(name, attr_text=f"{quote(ws.title)}!${STAMP_CELL[0]}${STAMP_CELL[1:]}")
 
 
 def protect(ws) -> None:
@@ -129,7 +144,9 @@ def add_settings_sheet(wb: Workbook) -> None:
     for i, s in enumerate(k.SETTINGS):
         r = 5 + i
         ws.cell(r, 1, s.label)
-        cell = ws.cell(r, 2, s.default)
+        # TRUE/FALSE as text: LibreOffice turns a boolean cell into a =FALSE() formula (the published
+        # values-only copy must hold none); validation reads text and Excel's booleans alike.
+        cell = ws.cell(r, 2, ("TRUE" if s.default else "FALSE") if s.kind == k.BOOL else s.default)
         cell.fill = INPUT_FILL
         cell.number_format = {k.DATE: "yyyy-mm-dd", k.PERCENT: "0.0%", k.INTEGER: "0"}.get(s.kind, "General")
         ws.cell(r, 3, s.unit).font = UNIT
@@ -139,6 +156,8 @@ def add_settings_sheet(wb: Workbook) -> None:
         dv = None
         if s.choices:
             dv = DataValidation(type="list", formula1='"' + ",".join(s.choices) + '"')
+        elif s.kind == k.BOOL:
+            dv = DataValidation(type="list", formula1='"TRUE,FALSE"')
         elif s.kind in (k.INTEGER, k.NUMBER, k.PERCENT) and s.min is not None:
             dv = DataValidation(type="whole" if s.kind == k.INTEGER else "decimal", operator="between",
                                 formula1=str(s.min), formula2=str(s.max))
@@ -156,10 +175,12 @@ def add_settings_sheet(wb: Workbook) -> None:
 
 START_TEXT = (
     ("How to use this workbook", True),
-    ("1. Paste or type inputs on the blue sheets: Items, History, Resources, Routing, BOM, Costs, Budget.", False),
+    ("1. Paste or type inputs on the blue sheets: Items, History, Resources, Routing, BOM, Receipts (open "
+     "orders), SupplyLimits, Costs, Budget.", False),
     ("2. S&OP tab > Forecast: statistical forecast per item; then adjust the Demand sheet "
      "(SalesOverride, EventUplift).", False),
-    ("3. S&OP tab > Balance: a plan that fits capacity, with unmet demand and bottlenecks.", False),
+    ("3. S&OP tab > Balance: a plan that fits capacity and supply, with unmet demand and bottlenecks; it "
+     "also refreshes Requirements, Financials and Exceptions.", False),
     ("4. S&OP tab > Cost roll-up and Financials: unit costs from the BOM, revenue and margin against budget.", False),
     ("5. S&OP tab > Scenarios, Snapshot, Publish for review.", False),
     ("Headless: sop-xl run WORKBOOK.xlsm (see README). Errors name the sheet, table, row and column.", False),

@@ -67,7 +67,9 @@ def test_backlog_hand_optimum_and_shadow_prices(solver):
     assert res.objective == pytest.approx(740.0)
     np.testing.assert_allclose(col(res.plan, "production"), [20, 20], atol=1e-6)
     np.testing.assert_allclose(col(res.plan, "backlog"), [10, 20], atol=1e-6)
-    np.testing.assert_allclose(col(res.plan, "served"), [20, 10], atol=1e-6)
+    np.testing.assert_allclose(col(res.plan, "shipped_on_time"), [20, 10], atol=1e-6)
+    np.testing.assert_allclose(col(res.plan, "shipped_from_backlog"), [0, 10], atol=1e-6)
+    np.testing.assert_allclose(col(res.plan, "shipped"), [20, 20], atol=1e-6)
     assert sp(res, "M", 0) == pytest.approx(39.0)
     assert sp(res, "M", 1) == pytest.approx(29.0)
     # finite differences: one more regular hour changes the objective by -shadow price
@@ -79,7 +81,11 @@ def test_backlog_hand_optimum_and_shadow_prices(solver):
     np.testing.assert_allclose(res.unmet["unmet"], [10, 20])
     assert list(res.bottlenecks["rank"]) == [1, 2]
     assert list(res.bottlenecks["period"]) == [P[0], P[1]]
-    assert set(res.bottlenecks["items"]) == {"A"}
+    # without M's limit in Jan: make 40 then 20, hold 10 (cost 60 + 5 = 65: 675 at stake), A ships 20 more
+    # in the horizon; without it in Feb: make 20 then 40, backlog 10 once (60 + 100 = 160: 580 at stake)
+    assert list(res.bottlenecks["items"]) == ["A \u221220 (shortfall)", "A \u221220 (shortfall)"]
+    np.testing.assert_allclose(res.bottlenecks["value_at_stake"], [675.0, 580.0])
+    assert set(res.bottlenecks["kind"]) == {"resource"}
     c = res.costs.set_index("component")
     assert c.loc["production", "constrained"] == pytest.approx(40)
     assert c.loc["backlog", "constrained"] == pytest.approx(300)
@@ -104,7 +110,7 @@ def test_lost_sales_policy(solver):
     assert res.objective == pytest.approx(240.0)
     np.testing.assert_allclose(col(res.plan, "lost"), [10, 10], atol=1e-6)
     np.testing.assert_allclose(col(res.plan, "backlog"), [0, 0], atol=1e-6)
-    np.testing.assert_allclose(col(res.plan, "served"), [20, 20], atol=1e-6)
+    np.testing.assert_allclose(col(res.plan, "shipped"), [20, 20], atol=1e-6)
     assert sp(res, "M", 0) == pytest.approx(9.0)
     assert sp(res, "M", 1) == pytest.approx(9.0)
     c = res.costs.set_index("component")
@@ -134,9 +140,10 @@ def test_safety_stock_soft_bound(solver):
     # cost = production 24 + holding (2 + 4)*0.5 + penalty (3 + 1)*5 = 24 + 3 + 20 = 47
     # +1 h in t0: inventory 3, 5 -> +1 +0.5 +0.5 -5 -5 = -8  -> shadow 8
     # +1 h in t1: inventory 2, 5 -> +1 +0.5 -5 = -3.5     -> shadow 3.5
+    # (no end-of-horizon target here: end_inventory=None; see test_end_inventory_target)
     d, it, r, ro = frames({"A": [10, 10]}, [dict(item="A", safety_stock=5, holding_cost=0.5)],
                           {"M": [12, 12]}, [("A", "M", 1.0)])
-    res = balance(d, it, r, ro, BalanceOptions(solver=solver))
+    res = balance(d, it, r, ro, BalanceOptions(solver=solver, end_inventory=None))
     assert res.status == "optimal"
     assert res.objective == pytest.approx(47.0)
     np.testing.assert_allclose(col(res.plan, "inventory"), [2, 4], atol=1e-6)
@@ -145,7 +152,7 @@ def test_safety_stock_soft_bound(solver):
     c = res.costs.set_index("component")
     assert c.loc["safety stock", "constrained"] == pytest.approx(20)
     # with ample capacity safety stock is kept: P = 15, 10, inventory 5, 5, cost 25 + 5 = 30
-    res2 = balance(d, it, r.assign(available_hours=100.0), ro, BalanceOptions(solver=solver))
+    res2 = balance(d, it, r.assign(available_hours=100.0), ro, BalanceOptions(solver=solver, end_inventory=None))
     assert res2.objective == pytest.approx(30.0)
     np.testing.assert_allclose(col(res2.plan, "inventory"), [5, 5], atol=1e-6)
     # cover: inventory 5 at t0 covers half of next period's demand of 10; no future demand after t1
@@ -194,9 +201,11 @@ def test_zero_capacity_no_routing_and_huge_demand_stay_optimal():
     b = res.bottlenecks
     assert set(b["resource"]) == {"Press", "Oven"}
     assert (b["shadow_price"] > 0).all()
+    # the items a bottleneck holds back are those that would ship more without it: Press holds back
+    # H most (its demand is far above capacity); the Oven, which nothing can use, holds back Z
     press = b[b.resource == "Press"]
-    assert press["items"].iloc[0].startswith("H")
-    assert b[b.resource == "Oven"]["items"].iloc[0] == ""  # nothing produced there
+    assert press["items"].iloc[0].startswith("H \u2212")
+    assert b[b.resource == "Oven"]["items"].iloc[0].startswith("Z \u2212")
 
 
 def test_unknown_item_gets_defaults_and_unknown_resource_is_zero_capacity():
@@ -217,8 +226,9 @@ def test_empty_demand_does_not_crash():
     d, it, r, ro = frames({}, [dict(item="A")], {"M": [10]}, [("A", "M", 1.0)])
     res = balance(d, it, r, ro)
     assert "nothing to plan" in res.status
-    assert list(res.plan.columns) == ["item", "period", "demand", "production", "inventory", "backlog",
-                                      "lost", "served", "cover"]
+    assert list(res.plan.columns) == ["item", "period", "demand", "shipped_on_time", "shipped_from_backlog",
+                                      "shipped", "backlog", "lost", "production", "completions", "receipts",
+                                      "dependent_demand", "inventory", "cover", "served"]
 
 
 # --------------------------------------------------------------------------- solver agreement
@@ -283,36 +293,63 @@ def test_frames_have_contract_columns():
     assert list(res.plan.columns) == list(res.unconstrained.columns)
     assert list(res.utilization.columns) == ["resource", "period", "load_hours", "available_hours",
                                              "overtime_hours", "utilization", "shadow_price"]
-    assert list(res.bottlenecks.columns) == ["rank", "resource", "period", "shadow_price", "utilization", "items"]
+    assert list(res.bottlenecks.columns) == ["rank", "kind", "constraint", "period", "shadow_price", "utilization",
+                                             "items", "value_at_stake", "resource"]
     assert list(res.unmet.columns) == ["item", "period", "demand", "unmet", "reason"]
     assert list(res.costs["component"]) == ["production", "holding", "backlog", "lost sales", "overtime",
-                                            "safety stock", "end backlog penalty", "total"]
+                                            "safety stock", "end backlog penalty", "end inventory target", "total"]
     assert (res.utilization["shadow_price"] >= 0).all()
     assert res.costs.set_index("component").loc["total", "constrained"] == pytest.approx(res.objective, rel=1e-9)
     assert set(res.timings) >= {"build_s", "solve_s", "total_s"}
     # inventory balance holds in the reported plan
     p = res.plan.sort_values(["item", "period"])
-    assert (p["served"] <= p["demand"] + 1e-9).all()
+    assert (p["shipped_on_time"] <= p["demand"] + 1e-9).all()
 
 
-def test_bulk_loader_matches_stock_pulp_highs():
-    # BulkHiGHS only changes how the PuLP model reaches highspy: stock pulp.HiGHS must agree
+def test_pulp_twin_matches_direct_highs():
+    # the PuLP model is generated from the same LP arrays: stock pulp.HiGHS must find the optimum and
+    # capacity duals that the direct highspy path reports
     import pulp
 
     from sop_xl.engine.balance.model import layout, prepare
-    from sop_xl.engine.balance.solve import BulkHiGHS, build_pulp
+    from sop_xl.engine.balance.solve import pulp_problem
 
     d, it, r, ro = random_instance(n=10, T=4, R=3, seed=2)
-    lay = layout(prepare(d, it, r, ro, 100.0, 0.5), 2.0)
-    prob, cols, rows = build_pulp(lay)
+    lay = layout(prepare(d, it, r, ro, BalanceOptions()), BalanceOptions())
+    prob, cols, rows = pulp_problem(lay.lp)
     assert prob.solve(pulp.HiGHS(msg=False)) == pulp.LpStatusOptimal
     obj_stock = pulp.value(prob.objective)
-    pi_stock = [c.pi for c in rows]
-    prob2, cols2, rows2 = build_pulp(lay)
-    assert prob2.solve(BulkHiGHS(columns=cols2, rows=rows2, msg=False)) == pulp.LpStatusOptimal
-    assert pulp.value(prob2.objective) == pytest.approx(obj_stock, rel=1e-9)
-    c0, c1 = lay.row_blocks["capacity"]
-    np.testing.assert_allclose([c.pi for c in rows2][c0:c1], pi_stock[c0:c1], atol=1e-7)
+    res = balance(d, it, r, ro, BalanceOptions(unconstrained=False))
+    assert res.objective == pytest.approx(obj_stock, rel=1e-9)
+    m = lay.cap_row >= 0
+    pi_stock = np.array([rows[k].pi for k in lay.cap_row[m]])
+    u = res.utilization.set_index(["resource", "period"])["shadow_price"]
+    ours = np.array([u[(res_name, P[t])] for res_name, t in
+                     zip(np.array(lay.lp.row_blocks["capacity"].axis0)[np.nonzero(m)[0]], np.nonzero(m)[1])])
+    np.testing.assert_allclose(ours, np.maximum(0.0, -pi_stock), atol=1e-7)
+
+
+@pytest.mark.parametrize("suffix", [".lp", ".mps"])
+def test_written_model_reads_back_with_the_same_optimum(tmp_path, suffix):
+    import highspy
+    import pulp
+
+    data = random_instance(n=8, T=4, R=3, seed=4)
+    path = tmp_path / f"balance{suffix}"
+    res = balance(*data, BalanceOptions(unconstrained=False, write_model=str(path)))
+    assert res.status == "optimal" and path.exists()
+    assert any(str(path) in m for m in res.messages)
+    text = path.read_text()
+    assert "prod_FG00_2025_01" in text and "capacity_R" in text  # readable names for a planner
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    assert h.readModel(str(path)) == highspy.HighsStatus.kOk
+    h.run()
+    assert h.getInfo().objective_function_value == pytest.approx(res.objective, rel=1e-9)
+    if suffix == ".mps":  # and PuLP reads it back too
+        _, prob = pulp.LpProblem.fromMPS(str(path))
+        assert prob.solve(pulp.HiGHS(msg=False)) == pulp.LpStatusOptimal
+        assert pulp.value(prob.objective) == pytest.approx(res.objective, rel=1e-9)
 
 
 def test_last_periods_are_produced_even_when_unit_cost_exceeds_backlog_cost():

@@ -125,3 +125,17 @@ def test_missing_master_data_raises():
                        ITEMS, UNIT_COST)
     with pytest.raises(ValueError, match="without a unit cost"):
         financial_plan(SERVED, ITEMS, UNIT_COST[UNIT_COST["item"] != "B"])
+
+
+def test_revenue_is_booked_on_shipments_and_unshipped_items_need_no_price():
+    # a component planned with 0 units shipped and no price is fine; revenue counts only shipments,
+    # including backlog shipped late (here: 4 units of A owed from January ship in February)
+    items = pd.DataFrame({"item": ["A", "RM"], "family": ["F1", "F1"], "price": [10.0, np.nan]})
+    unit = pd.DataFrame({"item": ["A", "RM"], "unit_cost": [6.0, 1.0]})
+    ship = pd.DataFrame({"item": ["A", "A", "RM"], "period": [JAN, FEB, JAN], "qty": [6.0, 8.0, 0.0]})
+    fp = financial_plan(ship, items, unit)
+    t = fp.totals.set_index("period")
+    assert t.loc[JAN, "revenue"] == 60.0 and t.loc[FEB, "revenue"] == 80.0
+    assert fp.by_item["revenue"].sum() == (6 + 8) * 10.0
+    with pytest.raises(ValueError, match="without a price: RM"):
+        financial_plan(ship.assign(qty=[6.0, 8.0, 1.0]), items, unit)

@@ -1,83 +1,81 @@
-"""Capacity-balancing LP: the S&OP supply plan that best fits demand into resource capacity.
+"""Capacity balancing: the S&OP supply plan that best fits demand into resources and materials.
 
-Per item i and period t: production P >= 0, end inventory 0 <= I <= max_inventory, backlog
-B >= 0 (policy 'backlog') or lost sales 0 <= L <= demand (policy 'lost'), safety-stock
-shortfall S >= 0 (soft bound I + S >= safety_stock).  Per resource r and period t: overtime
-0 <= O <= max_overtime_hours.
+The model (one LP, or a MIP for whole units and lot sizes), per item i and period t:
+- starts P (production orders, or purchases for bought items): a start of an item with lead time
+  L completes L periods later; starts exist only where they complete inside the horizon.  A start
+  loads the item's routing resources in its START period (hours_per_unit x P) and consumes its
+  BOM components (qty_per x (1 + scrap)) in its start period: components must be on hand then.
+  Any item may be routed; supply limits (max_qty) cap the starts of an item per period.
+- inventory:  I_t = I_{t-1} + completions_t + receipts_t - consumption by parents_t - shipped_t
+  (receipts = scheduled receipts / open orders / WIP; I_{-1} = initial inventory), 0 <= I <= max.
+- customers (items with demand or an opening backlog):
+      shipped_t + lost_t + backlog_t = demand_t + backlog_{t-1}      (backlog_{-1} = opening backlog)
+  backlog only for policy 'backlog', lost only for policy 'lost'.  Shipments go oldest-first, so
+  shipped = shipped from backlog + shipped on time, and over the horizon
+      sum(demand) + opening backlog = sum(shipped) + sum(lost) + backlog at the end.
+- per resource and period: sum_i hours_per_unit x P_it <= available + overtime (overtime <= max).
+- soft targets: safety stock (a shortfall costs safety_penalty_factor x shortage cost per unit
+  and period), and an end-of-horizon inventory target (safety stock, or N periods of cover) whose
+  shortfall costs more than making the unit, so the plan does not run stock down at the end;
+  backlog left at the end costs (1 + end_backlog_penalty) x shortage cost (at least unit cost +
+  shortage cost).
+Objective 'cost': minimise the cost of starts (an item's unit cost less its components' cost,
+which are paid in their own starts), holding, backlog per period, lost sales, overtime and the
+soft-target penalties; an item's priority adds to its shortage cost.  Objective 'margin':
+maximise contribution = (price + priority) x shipped minus the same costs, so scarce capacity goes
+to the demand that earns most.
 
-    I_{t-1} + P_{t-lead} - demand_t + B_t - B_{t-1} + L_t = I_t        (I_{-1} = initial inventory)
-    sum_i hours_per_unit(i, r) * P_it <= available_hours_rt + O_rt
-    min  unit_cost*P + holding_cost*I + shortage_cost*B (per period) or *L + overtime_cost*O
-         + safety_penalty*S + end_backlog_penalty*shortage_cost*B_last
+The plan is solved again without capacity and supply limits (the cost of the constraints), and
+the top binding constraints once each without that constraint (explain.py).
 
-Production started in the last `lead` periods would arrive after the horizon and is not
-modelled.  Items without routing get no production variable (demand is met from inventory
-only); backlog / lost-sales variables keep every instance feasible (zero capacity, demand far
-above capacity).  The same model is re-solved with unlimited capacity so planners can see
-what capacity costs.
-
-Pure engine: pandas frames in, a BalanceResult out; no Excel, no files.
+Pure engine: pandas frames in, a BalanceResult out; no Excel, and no files except the model file
+that `BalanceOptions.write_model` explicitly asks for (the exact LP, for inspection).
 """
 
 from __future__ import annotations
 
-import gc
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 import pandas as pd
-import pulp
 
+from sop_xl.engine.balance import results as R
+from sop_xl.engine.balance.explain import BOTTLENECK_COLUMNS, UNMET_COLUMNS, Relaxed, bottleneck_frame, candidates, reasons
 from sop_xl.engine.balance.model import Layout, ModelData, layout, prepare
-from sop_xl.engine.balance.solve import HIGHS_OK, BulkHiGHS, build_pulp, cbc_solver, cbc_unconstrained_problem, highspy
+from sop_xl.engine.balance.options import BalanceOptions
+from sop_xl.engine.balance.results import COST_COLUMNS, MATERIAL_COLUMNS, PLAN_COLUMNS, UTIL_COLUMNS
+from sop_xl.engine.balance.solve import HIGHS_OK, CbcSession, HighsSolver, Solution, write_model
+
+__all__ = ["BalanceOptions", "BalanceResult", "balance", "choose_method", "highs_method_options"]
 
 # Above this many LP columns "auto" switches from dual simplex to interior point (IPX + crossover).
 # Measured on the benchmark model (CPU s, HiGHS 1.16 without HiPO): 65k columns simplex ~2 vs IPX ~4-5;
 # 323k columns simplex 24 vs IPX 44.  IPX scales a little better, so the switch is extrapolated to
 # ~1.5M columns (~23k items x 18 periods); with HiPO (highspy-extras) this point should drop a lot.
 AUTO_IPM_COLUMNS = 1_500_000
-TOL = 1e-7
-
-PLAN_COLUMNS = ["item", "period", "demand", "production", "inventory", "backlog", "lost", "served", "cover"]
-UTIL_COLUMNS = ["resource", "period", "load_hours", "available_hours", "overtime_hours", "utilization", "shadow_price"]
-BOTTLENECK_COLUMNS = ["rank", "resource", "period", "shadow_price", "utilization", "items"]
-UNMET_COLUMNS = ["item", "period", "demand", "unmet", "reason"]
-COST_COLUMNS = ["component", "constrained", "unconstrained", "delta"]
-COST_COMPONENTS = ["production", "holding", "backlog", "lost sales", "overtime", "safety stock",
-                   "end backlog penalty", "total"]
-
-
-@dataclass
-class BalanceOptions:
-    solver: str = "highs"  # "highs" (highspy via pulp.HiGHS) or "cbc" (PuLP's bundled CBC)
-    method: str = "auto"  # "auto" | "simplex" | "ipm"
-    time_limit: float = 120.0
-    end_backlog_penalty: float = 2.0  # multiplier on shortage cost for backlog left at the horizon end
-    default_shortage_cost: float = 100.0  # per unit (per period of backlog) where an item has none
-    safety_penalty_factor: float = 0.5  # safety-stock shortfall penalty = factor * shortage cost, per unit-period
-    unconstrained: bool = True  # also solve with unlimited capacity (unconstrained + costs frames)
-    top_items: int = 3  # items named per bottleneck
+ITERATION_LIMIT_OFF = 2**31 - 1  # HiGHS's default simplex_iteration_limit (no limit)
 
 
 @dataclass
 class BalanceResult:
     status: str  # 'optimal', or a plain explanation (then the frames are empty)
-    objective: float
-    # item, period, demand, production (started in the period), inventory (end), backlog (end),
-    # lost, served (demand met in its own period: demand - min(demand, backlog) or demand - lost),
-    # cover (periods of future demand covered by end inventory, NaN when no future demand)
-    plan: pd.DataFrame
+    objective: float  # total cost ('cost' objective) or contribution ('margin')
+    plan: pd.DataFrame  # see results.PLAN_COLUMNS and the interface brief
     # resource, period, load_hours, available_hours, overtime_hours, utilization (load / available,
     # NaN when nothing is available), shadow_price (cost saved by one more regular hour, >= 0)
     utilization: pd.DataFrame
-    bottlenecks: pd.DataFrame  # rank, resource, period, shadow_price, utilization, items (top by hours)
+    bottlenecks: pd.DataFrame  # rank, kind, constraint, period, shadow_price, utilization, items, value_at_stake
     unmet: pd.DataFrame  # item, period, demand, unmet, reason
     costs: pd.DataFrame  # component, constrained, unconstrained, delta
-    unconstrained: pd.DataFrame  # plan columns, solved with unlimited capacity and no overtime
+    unconstrained: pd.DataFrame  # plan columns, solved with unlimited capacity/supply and no overtime
+    # item, period, used, max_qty, utilization, shadow_price (cost saved by one more unit of supply)
+    materials: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=MATERIAL_COLUMNS))
     messages: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)  # build_s, solve_s, total_s (+ CPU seconds, method)
+    gap: float = float("nan")  # MIP relative gap reached; NaN for an LP
+    basis: object = None  # the LP's final simplex basis (HiGHS), for BalanceOptions.warm_start
 
 
 def choose_method(options: BalanceOptions, ncols: int) -> str:
@@ -87,17 +85,15 @@ def choose_method(options: BalanceOptions, ncols: int) -> str:
     return "ipm" if ncols > AUTO_IPM_COLUMNS else "simplex"
 
 
-def highs_method_options(method: str) -> dict:
+def highs_method_options(method: str, mip: bool = False) -> dict:
+    if mip:  # branch and bound needs presolve; its LPs are solved by dual simplex anyway
+        return {}
     if method == "ipm":
         # crossover gives a basic solution: clean vertex values and duals (shadow prices)
         return {"solver": "ipm", "run_crossover": "on"}
     # Presolve removes ~3 % of this LP's rows and columns and costs more than it saves: switching it
     # off was ~20 % faster at 1,000 and 5,000 items with the same objective and duals (measured).
     return {"solver": "simplex", "presolve": "off"}
-
-
-def _period_label(p: pd.Timestamp, monthly: bool) -> str:
-    return p.strftime("%Y-%m") if monthly else p.strftime("%Y-%m-%d")
 
 
 def _say(progress, text):
@@ -109,426 +105,231 @@ def _say(progress, text):
 
 
 # ----------------------------------------------------------------------------- solving
-class _Solved:
-    def __init__(self):
-        self.ok = False
-        self.status = "not solved"
-        self.x = None  # constrained column values
-        self.xu = None  # unconstrained column values
-        self.cap_pi = None  # duals of capacity rows (PuLP constraint.pi)
-        self.objective = float("nan")
-        self.objective_u = float("nan")
-        self.load_s = 0.0
-        self.solve_s = 0.0
-        self.load_cpu_s = 0.0
-        self.solve_cpu_s = 0.0
-        self.unc_s = 0.0
-        self.method = ""
-        self.solver = ""
-
-
-def _status_text(status: int, raw: str, time_limit: float) -> str:
-    if status == pulp.LpStatusInfeasible:
-        return ("infeasible: the solver found no plan that satisfies the inventory limits; "
-                "check max_inventory against initial inventory")
-    if status == pulp.LpStatusUnbounded:
-        return "unbounded: some cost is negative so the solver can make the cost arbitrarily low"
-    if "time" in raw.lower():
-        return f"time limit of {time_limit:g} s reached before an optimal plan was found"
-    return f"solver stopped without an optimal plan ({raw})"
-
-
-def _solve_highs(prob, cols, rows, lay: Layout, opts: BalanceOptions, method: str, out: _Solved, progress):
-    solver = BulkHiGHS(columns=cols, rows=rows, mip=False, msg=False, timeLimit=float(opts.time_limit),
-                       **highs_method_options(method))
-    _say(progress, f"Solving {lay.ncols:,} variables x {lay.nrows:,} constraints with HiGHS ({method})...")
-    status = prob.solve(solver)
-    out.load_s, out.solve_s = solver.build_s, solver.run_s
-    out.load_cpu_s, out.solve_cpu_s = solver.build_cpu_s, solver.run_cpu_s
-    h = prob.solverModel
-    raw = h.modelStatusToString(solver.model_status)
-    sol = h.getSolution()
-    if status != pulp.LpStatusOptimal or not sol.value_valid:
-        out.status = _status_text(status, raw, opts.time_limit)
-        if sol.value_valid:  # time limit with a feasible point: report it
-            out.x = np.asarray(sol.col_value, dtype=float)
-        return
-    out.ok = True
-    out.status = "optimal"
-    out.x = np.asarray(sol.col_value, dtype=float)  # == [v.varValue for v in cols]
-    out.objective = float(h.getInfo().objective_function_value)
-    c0, c1 = lay.row_blocks["capacity"]
-    out.cap_pi = np.array([0.0 if c.pi is None else c.pi for c in rows[c0:c1]], dtype=float)
-    if opts.unconstrained:
-        _say(progress, "Solving the unconstrained comparison (unlimited capacity)...")
-        t0 = time.perf_counter()
-        k = c1 - c0
-        if k:
-            h.changeRowsBounds(k, np.arange(c0, c1, dtype=np.int32), np.full(k, -highspy.kHighsInf),
-                               np.full(k, highspy.kHighsInf))
-        o0, o1 = lay.blocks["O"]
-        if o1 > o0:
-            h.changeColsBounds(o1 - o0, np.arange(o0, o1, dtype=np.int32), np.zeros(o1 - o0), np.zeros(o1 - o0))
-        h.setOptionValue("solver", "simplex")  # warm start from the constrained basis
-        h.run()
-        s2 = h.getSolution()
-        if h.getModelStatus() == highspy.HighsModelStatus.kOptimal and s2.value_valid:
-            out.xu = np.asarray(s2.col_value, dtype=float)
-            out.objective_u = float(h.getInfo().objective_function_value)
-        out.unc_s = time.perf_counter() - t0
-
-
-def _solve_cbc(prob, cols, rows, lay: Layout, opts: BalanceOptions, method: str, out: _Solved, progress):
-    solver = cbc_solver(method, opts.time_limit)
-    if solver is None:
-        out.status = "no LP solver available: neither HiGHS (highspy) nor CBC could be started"
-        return
-    _say(progress, f"Solving {lay.ncols:,} variables x {lay.nrows:,} constraints with CBC ({method})...")
-    t0, c0 = time.perf_counter(), time.process_time()
-    try:
-        status = prob.solve(solver)
-    except pulp.PulpSolverError as e:
-        out.status = f"CBC failed: {e}"
-        return
-    out.solve_s = time.perf_counter() - t0
-    out.solve_cpu_s = time.process_time() - c0  # excludes the cbc child process
-    if status != pulp.LpStatusOptimal:
-        out.status = _status_text(status, pulp.LpStatus.get(status, str(status)), opts.time_limit)
-        return
-    out.ok = True
-    out.status = "optimal"
-    out.x = np.array([v.varValue or 0.0 for v in cols], dtype=float)
-    out.objective = float(lay.cost @ out.x) + lay.offset
-    c0, c1 = lay.row_blocks["capacity"]
-    out.cap_pi = np.array([0.0 if c.pi is None else c.pi for c in rows[c0:c1]], dtype=float)
-    if opts.unconstrained:
-        _say(progress, "Solving the unconstrained comparison (unlimited capacity)...")
-        t1 = time.perf_counter()
-        p2 = cbc_unconstrained_problem(prob, lay, cols, rows)
-        try:
-            st2 = p2.solve(solver)
-        except pulp.PulpSolverError:
-            st2 = None
-        if st2 == pulp.LpStatusOptimal:
-            xu = np.array([v.varValue or 0.0 for v in cols], dtype=float)
-            o0, o1 = lay.blocks["O"]
-            xu[o0:o1] = 0.0
-            out.xu = xu
-            out.objective_u = float(lay.cost @ xu) + lay.offset
-        out.unc_s = time.perf_counter() - t1
-
-
-# ------------------------------------------------------------------------ result frames
 @dataclass
-class _Values:
-    P: np.ndarray
-    I: np.ndarray
-    B: np.ndarray
-    L: np.ndarray
-    S: np.ndarray
-    O: np.ndarray
+class _Run:
+    sol: Solution  # the plan (MIP or LP)
+    duals: Solution | None = None  # where the duals come from (the LP itself, or the MIP's LP relaxation)
+    relax: Callable[[str, int, int, float], Relaxed | None] | None = None  # re-solve without one constraint
+    basis: object = None
+    warm: bool = False
+    load_s: float = 0.0
+    load_cpu_s: float = 0.0
 
 
-def _values(lay: Layout, md: ModelData, x: np.ndarray) -> _Values:
-    x = np.where(np.abs(x) < 1e-9, 0.0, x)
-
-    def grab(idx):
-        out = np.zeros(idx.shape)
-        m = idx >= 0
-        out[m] = x[idx[m]]
-        return out
-
-    I, S = grab(lay.iidx), grab(lay.sidx)
-    if lay.safety_split:  # I holds stock up to safety stock, the S block the stock above it
-        has = lay.sidx >= 0
-        ss = np.broadcast_to(md.safety_stock[:, None], I.shape)
-        short = np.where(has, np.maximum(ss - I, 0.0), 0.0)
-        I = I + S
-        S = np.where(short < 1e-9, 0.0, short)
-    return _Values(grab(lay.pidx), I, grab(lay.bidx), grab(lay.lidx), S, grab(lay.oidx))
+def _session(lay: Layout, opts: BalanceOptions, solver: str, method: str):
+    lp = lay.lp
+    gap = float(opts.mip_gap) if lp.is_mip else None
+    if solver == "highs":
+        return HighsSolver(lp, highs_method_options(method, lp.is_mip), opts.time_limit, gap)
+    return CbcSession(lp, method, opts.time_limit, gap)
 
 
-def _unmet(md: ModelData, v: _Values) -> np.ndarray:
-    u = np.where(md.lost[:, None], v.L, np.minimum(md.demand, v.B))
-    return np.where(u < 1e-6, 0.0, u)
+def _relaxer(lay: Layout, md: ModelData, s, base: Solution):
+    """Remove one capacity row / supply limit, re-solve (warm for HiGHS), put it back.  The re-solves
+    share a budget of simplex iterations (BalanceOptions.explain_budget x the plan's own), so the
+    explanations cost a bounded, deterministic amount of work; the first one always runs."""
+    lp = lay.lp
+    left = [None]
+
+    def relax(kind: str, k: int, t: int, budget: float) -> Relaxed | None:
+        if left[0] is None:
+            left[0] = budget * max(base.iterations, 1000)
+            s.set_option("solver", "simplex")  # warm: start from the plan's basis
+        elif left[0] <= 0:
+            return None
+        else:
+            s.set_option("simplex_iteration_limit", int(left[0]))
+        if kind == "resource":
+            row = np.array([lay.cap_row[k, t]])
+            s.set_row_bounds(row, np.array([-np.inf]), np.array([np.inf]))
+            r = s.run()
+            s.set_row_bounds(row, lp.row_lo[row], lp.row_hi[row])
+        else:
+            col = np.array([lay.pidx[k, t]])
+            s.set_col_bounds(col, lp.col_lo[col], np.array([np.inf]))
+            r = s.run()
+            s.set_col_bounds(col, lp.col_lo[col], lp.col_hi[col])
+        s.set_option("simplex_iteration_limit", ITERATION_LIMIT_OFF)
+        left[0] -= r.iterations
+        if not r.ok:
+            left[0] = 0
+            return None
+        return Relaxed(kind, k, t, max(0.0, base.objective - r.objective), R.values(lay, md, r.x))
+
+    return relax
 
 
-def _cover(D: np.ndarray, inv: np.ndarray) -> np.ndarray:
-    """Periods of future demand covered by end inventory (fractional; extrapolated with the
-    average future demand beyond the horizon); NaN when there is no future demand."""
-    n, T = D.shape
-    cov = np.full((n, T), np.nan)
-    for t in range(T):
-        fut = D[:, t + 1:]
-        tot = fut.sum(axis=1)
-        has = tot > 0
-        if not has.any():
-            continue
-        cum = np.cumsum(fut, axis=1)
-        I = inv[:, t]
-        k = (cum < I[:, None] - 1e-9).sum(axis=1)  # full periods covered
-        prev = np.where(k > 0, cum[np.arange(n), np.maximum(k - 1, 0)], 0.0)
-        within = k < fut.shape[1]
-        dk = np.where(within, fut[np.arange(n), np.minimum(k, fut.shape[1] - 1)], 1.0)
-        frac = np.where(within & (dk > 0), (I - prev) / np.where(dk > 0, dk, 1.0), 0.0)
-        c = k + frac
-        avg = tot / fut.shape[1]
-        beyond = ~within
-        c = np.where(beyond & has, fut.shape[1] + (I - tot) / np.where(avg > 0, avg, 1.0), c)
-        cov[:, t] = np.where(has, np.maximum(c, 0.0), np.nan)
-    return cov
+def _solve(lay: Layout, md: ModelData, opts: BalanceOptions, solver: str, method: str, progress):
+    """Solve; returns the run and the session (its solver keeps the model for the re-solves)."""
+    lp = lay.lp
+    s = _session(lay, opts, solver, method)
+    kind = "MIP" if lp.is_mip else "LP"
+    _say(progress, f"Solving the {kind}: {lp.ncols:,} variables x {lp.nrows:,} constraints with "
+                   f"{'HiGHS' if solver == 'highs' else 'CBC'} ({method})...")
+    warm = (not lp.is_mip and opts.warm_start is not None
+            and s.set_basis(getattr(opts.warm_start, "basis", opts.warm_start)))
+    out = _Run(s.run(), load_s=s.load_s, load_cpu_s=s.load_cpu_s, warm=bool(warm))
+    if not out.sol.ok:
+        return out, s
+    out.basis = None if lp.is_mip else s.basis()
+    out.duals = out.sol
+    if lp.is_mip:  # shadow prices and explanations come from the LP relaxation
+        s.drop_integrality()
+        out.duals = s.run()
+    if out.duals.ok and opts.explain > 0:
+        out.relax = _relaxer(lay, md, s, out.duals)
+    return out, s
 
 
-def _plan_frame(md: ModelData, v: _Values) -> pd.DataFrame:
-    n, T = md.demand.shape
-    unmet = _unmet(md, v)
-    return pd.DataFrame({
-        "item": np.repeat(np.array(md.items, dtype=object), T),
-        "period": np.tile(md.periods.to_numpy(), n),
-        "demand": md.demand.ravel(),
-        "production": v.P.ravel(),
-        "inventory": v.I.ravel(),
-        "backlog": v.B.ravel(),
-        "lost": v.L.ravel(),
-        "served": (md.demand - unmet).ravel(),
-        "cover": _cover(md.demand, v.I).ravel(),
-    }, columns=PLAN_COLUMNS)
+def _unconstrained(lay: Layout, md: ModelData, s) -> Solution:
+    """Capacity rows freed, overtime fixed at 0, supply limits lifted: what the constraints cost."""
+    lp = lay.lp
+    c0, c1 = lp.row_range("capacity")
+    rows = np.arange(c0, c1)
+    s.set_row_bounds(rows, np.full(len(rows), -np.inf), np.full(len(rows), np.inf))
+    o0, o1 = lp.col_range("overtime")
+    cols = np.arange(o0, o1)
+    s.set_col_bounds(cols, np.zeros(len(cols)), np.zeros(len(cols)))
+    lim = lay.pidx[(lay.pidx >= 0) & np.isfinite(md.supply_max)]
+    s.set_col_bounds(lim, lp.col_lo[lim], np.full(len(lim), np.inf))
+    s.set_option("solver", "simplex")  # warm start from the constrained basis
+    return s.run()
 
 
-def _loads(md: ModelData, P: np.ndarray) -> np.ndarray:
-    R, T = md.available.shape
-    load = np.zeros((R, T))
-    if len(md.route_item):
-        np.add.at(load, md.route_res, md.route_hours[:, None] * P[md.route_item])
-    return load
-
-
-def _shadow(lay: Layout, md: ModelData, cap_pi) -> np.ndarray:
-    sp = np.zeros(md.available.shape)
-    m = lay.cap_row >= 0
-    if cap_pi is not None and m.any():
-        c0 = lay.row_blocks["capacity"][0]
-        sp[m] = np.maximum(0.0, -cap_pi[lay.cap_row[m] - c0])  # d(objective)/d(hours) <= 0 for a <= row
-    sp[sp < 1e-9] = 0.0
-    return sp
-
-
-def _costs(md: ModelData, v: _Values, end_pen: float) -> dict:
-    T = md.demand.shape[1]
-    c = {
-        "production": float((md.unit_cost[:, None] * v.P).sum()),
-        "holding": float((md.holding[:, None] * v.I).sum()),
-        "backlog": float((md.shortage[:, None] * v.B).sum()),
-        "lost sales": float((md.shortage[:, None] * v.L).sum()),
-        "overtime": float((md.ot_cost * v.O).sum()),
-        "safety stock": float((md.safety_penalty[:, None] * v.S).sum()),
-        "end backlog penalty": float((end_pen * md.shortage * v.B[:, T - 1]).sum()) if T else 0.0,
-    }
-    c["total"] = sum(c.values())
-    return c
-
-
-def _reasons(md: ModelData, lay: Layout, v: _Values, unmet: np.ndarray, sp: np.ndarray, monthly: bool) -> pd.DataFrame:
-    ui, ut = np.nonzero(unmet > 1e-6)
-    if not len(ui):
-        return pd.DataFrame(columns=UNMET_COLUMNS)
-    R, T = md.available.shape
-    per = [_period_label(p, monthly) for p in md.periods]
-    w = ut - md.lead[ui]  # last period whose production can serve period t
-    reason = np.empty(len(ui), dtype=object)
-    reason[:] = ""
-    # capacity facts per resource, cumulative over time
-    cap = md.available + md.max_ot
-    cumcap = np.cumsum(cap, axis=1) if T else cap
-    # latest binding period s <= t per resource (-1 if none yet)
-    lastb = np.full((R, T), -1, dtype=int)
-    for t in range(T):
-        prev = lastb[:, t - 1] if t else np.full(R, -1)
-        lastb[:, t] = np.where(sp[:, t] > 1e-9, t, prev)
-    # expand unmet rows over the item's routes
-    order = np.argsort(md.route_item, kind="stable")
-    r_item, r_res = md.route_item[order], md.route_res[order]
-    n = len(md.items)
-    starts = np.searchsorted(r_item, np.arange(n + 1))
-    cnt = (starts[1:] - starts[:-1])[ui]
-    u_rep = np.repeat(np.arange(len(ui)), cnt)
-    off = np.arange(len(u_rep)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    rr = r_res[np.repeat(starts[:-1][ui], cnt) + off]
-    ww = w[u_rep]
-    okw = ww >= 0
-    wc = np.maximum(ww, 0)
-    zero = okw & (cumcap[rr, wc] <= 0)
-    sv = np.where(okw, lastb[rr, wc], -1)
-    spv = np.where(sv >= 0, sp[rr, np.maximum(sv, 0)], 0.0)
-    ex = pd.DataFrame({"u": u_rep, "r": rr, "zero": zero, "sp": spv, "s": sv})
-    zr = ex[ex["zero"]].drop_duplicates("u")
-    zero_r = np.full(len(ui), -1)
-    zero_r[zr["u"].to_numpy()] = zr["r"].to_numpy()
-    # the most recent binding capacity the item uses; ties: the higher shadow price
-    bind = ex[~ex["zero"] & (ex["s"] >= 0)].sort_values(["u", "s", "sp"], ascending=[True, False, False]).drop_duplicates("u")
-    bind_r = np.full(len(ui), -1)
-    bind_s = np.full(len(ui), -1)
-    bind_r[bind["u"].to_numpy()] = bind["r"].to_numpy()
-    bind_s[bind["u"].to_numpy()] = bind["s"].to_numpy()
-    items = np.array(md.items, dtype=object)
-    resn = np.array(md.resources, dtype=object)
-    perl = np.array(per, dtype=object)
-    noroute = ~md.has_route[ui]
-    late = ~noroute & (w < 0)
-    zero_m = ~noroute & ~late & (zero_r >= 0)
-    bind_m = ~noroute & ~late & ~zero_m & (bind_r >= 0)
-    rest = ~(noroute | late | zero_m | bind_m)
-    k = np.flatnonzero(noroute)
-    reason[k] = [f"no routing for {a}: it cannot be produced, only inventory can serve demand" for a in items[ui[k]]]
-    k = np.flatnonzero(late)
-    reason[k] = [f"lead time of {a} period(s): production cannot arrive by {b}"
-                 for a, b in zip(md.lead[ui[k]], perl[ut[k]])]
-    k = np.flatnonzero(zero_m)
-    reason[k] = [f"zero capacity on {a}{'' if kn else ' (no capacity rows)'} up to {b}"
-                 for a, kn, b in zip(resn[zero_r[k]], md.res_known[zero_r[k]], perl[w[k]])]
-    k = np.flatnonzero(bind_m)
-    reason[k] = [f"capacity of {a} in {b} exhausted" if c > 0 else f"no capacity on {a} in {b}"
-                 for a, b, c in zip(resn[bind_r[k]], perl[bind_s[k]], cap[bind_r[k], bind_s[k]])]
-    k = np.flatnonzero(rest)
-    reason[k] = np.where(np.isfinite(md.max_inv[ui[k]]),
-                         "not economic to build ahead (max_inventory limit, holding and shortage costs)",
-                         "not economic to produce: shortage cost below production and holding cost")
-    return pd.DataFrame({
-        "item": items[ui], "period": md.periods[ut],
-        "demand": md.demand[ui, ut], "unmet": unmet[ui, ut], "reason": reason,
-    }, columns=UNMET_COLUMNS)
-
-
-def _bottlenecks(md: ModelData, v: _Values, sp: np.ndarray, util: np.ndarray, top: int) -> pd.DataFrame:
-    rr, tt = np.nonzero(sp > 1e-7)
-    if not len(rr):
-        return pd.DataFrame(columns=BOTTLENECK_COLUMNS)
-    order = np.lexsort((-np.nan_to_num(util[rr, tt]), -sp[rr, tt]))
-    rr, tt = rr[order], tt[order]
-    by_res = {}
-    for r in np.unique(rr):
-        m = md.route_res == r
-        by_res[r] = (md.route_item[m], md.route_hours[m])
-    texts = []
-    for r, t in zip(rr, tt):
-        its, hrs = by_res[r]
-        h = hrs * v.P[its, t]
-        k = min(top, int((h > 1e-9).sum()))
-        best = np.argsort(-h, kind="stable")[:k]
-        texts.append(", ".join(md.items[its[j]] for j in best))
-    return pd.DataFrame({
-        "rank": np.arange(1, len(rr) + 1), "resource": [md.resources[r] for r in rr],
-        "period": md.periods[tt], "shadow_price": sp[rr, tt], "utilization": util[rr, tt], "items": texts,
-    }, columns=BOTTLENECK_COLUMNS)
-
-
+# ------------------------------------------------------------------------------ result
 def _empty_result(status, messages, timings) -> BalanceResult:
     e = lambda cols: pd.DataFrame(columns=cols)  # noqa: E731
     return BalanceResult(status, float("nan"), e(PLAN_COLUMNS), e(UTIL_COLUMNS), e(BOTTLENECK_COLUMNS),
-                         e(UNMET_COLUMNS), e(COST_COLUMNS), e(PLAN_COLUMNS), messages, timings)
+                         e(UNMET_COLUMNS), e(COST_COLUMNS), e(PLAN_COLUMNS), e(MATERIAL_COLUMNS), messages, timings)
+
+
+def _cost_frame(md: ModelData, cc: dict, cu: dict) -> pd.DataFrame:
+    names = R.COST_COMPONENTS + (R.MARGIN_COMPONENTS if md.margin else [])
+    df = pd.DataFrame({"component": names, "constrained": [cc[k] for k in names],
+                       "unconstrained": [cu[k] for k in names]}, columns=COST_COLUMNS[:3])
+    df["delta"] = df["constrained"] - df["unconstrained"]
+    return df
 
 
 def balance(demand, items, resources, routing, options: BalanceOptions | None = None,
-            progress: Callable[[str], None] | None = None) -> BalanceResult:
+            progress: Callable[[str], None] | None = None, bom=None, receipts=None,
+            supply=None) -> BalanceResult:
     opts = options or BalanceOptions()
     t_start = time.perf_counter()
     c_start = time.process_time()
     timings = {"build_s": 0.0, "solve_s": 0.0, "total_s": 0.0}
     _say(progress, "Preparing capacity-balancing data...")
-    md = prepare(demand, items, resources, routing, opts.default_shortage_cost, opts.safety_penalty_factor)
+    md = prepare(demand, items, resources, routing, opts, bom=bom, receipts=receipts, supply=supply)
     messages = list(md.messages)
     if not len(md.items) or not len(md.periods):
         timings["total_s"] = time.perf_counter() - t_start
         return _empty_result("nothing to plan: the demand frame has no rows", messages + ["No demand rows."], timings)
-    lay = layout(md, opts.end_backlog_penalty)
+    lay = layout(md, opts)
 
-    solver_name = (opts.solver or "highs").lower()
-    if solver_name not in ("highs", "cbc"):
+    solver = (opts.solver or "highs").lower()
+    if solver not in ("highs", "cbc"):
         messages.append(f"Unknown solver '{opts.solver}', HiGHS used.")
-        solver_name = "highs"
-    if solver_name == "highs" and not HIGHS_OK:
+        solver = "highs"
+    if solver == "highs" and not HIGHS_OK:
         messages.append("HiGHS (highspy) is not available; solved with CBC instead.")
-        solver_name = "cbc"
+        solver = "cbc"
     method = choose_method(opts, lay.ncols)
     if opts.method not in ("auto", "simplex", "ipm"):
         messages.append(f"Unknown method '{opts.method}', automatic choice used.")
-
-    _say(progress, f"Building LP ({lay.ncols:,} variables)...")
-    # hundreds of thousands of small PuLP objects: the cyclic GC would only rescan them
-    gc_was_on = gc.isenabled()
-    gc.disable()
-    try:
-        prob, cols, rows = build_pulp(lay)
-    finally:
-        if gc_was_on:
-            gc.enable()
     t_built = time.perf_counter()
     c_built = time.process_time()
-    out = _Solved()
+    if opts.write_model:  # opt-in and outside the build/solve timings
+        try:
+            messages.append(f"Model written to {write_model(lay.lp, opts.write_model)}.")
+        except OSError as e:
+            messages.append(f"Could not write the model to {opts.write_model}: {e}.")
+
+    run, session = _Run(Solution()), None
     try:
-        if solver_name == "highs":
-            try:
-                _solve_highs(prob, cols, rows, lay, opts, method, out, progress)
-            except Exception as e:  # highspy itself broke: try CBC before giving up
-                messages.append(f"HiGHS failed ({type(e).__name__}: {e}); solved with CBC instead.")
-                solver_name, out = "cbc", _Solved()
-                _solve_cbc(prob, cols, rows, lay, opts, method, out, progress)
-        else:
-            _solve_cbc(prob, cols, rows, lay, opts, method, out, progress)
+        try:
+            run, session = _solve(lay, md, opts, solver, method, progress)
+        except Exception as e:
+            if solver != "highs":
+                raise
+            # highspy itself broke: try CBC before giving up
+            messages.append(f"HiGHS failed ({type(e).__name__}: {e}); solved with CBC instead.")
+            solver = "cbc"
+            run, session = _solve(lay, md, opts, solver, method, progress)
     except Exception as e:  # the engine must explain, not crash
-        out.ok = False
-        out.status = f"solver failed: {type(e).__name__}: {e}"
-    # HiGHS loads the model inside solve(): count that as build time
-    timings["build_s"] = (t_built - t_start) + out.load_s
-    timings["solve_s"] = out.solve_s
-    timings["unconstrained_s"] = out.unc_s
-    timings["build_cpu_s"] = (c_built - c_start) + out.load_cpu_s
-    timings["solve_cpu_s"] = out.solve_cpu_s
-    timings["method"] = f"{solver_name}/{method}"
-    if not out.ok:
+        run = _Run(Solution(status=f"solver failed: {type(e).__name__}: {e}"))
+    sol = run.sol
+    # loading the arrays into the solver counts as build time
+    timings["build_s"] = (t_built - t_start) + run.load_s
+    timings["solve_s"] = sol.timings.get("solve_s", 0.0)
+    timings["build_cpu_s"] = (c_built - c_start) + run.load_cpu_s
+    timings["solve_cpu_s"] = sol.timings.get("solve_cpu_s", 0.0)
+    timings["method"] = f"{solver}/{'mip' if lay.lp.is_mip else method}" + (" (warm start)" if run.warm else "")
+    if opts.warm_start is not None and not run.warm:
+        messages.append("The previous plan could not be used as a starting point (different shape); solved cold.")
+    if not sol.ok:
         timings["total_s"] = time.perf_counter() - t_start
-        return _empty_result(out.status, messages, timings)
+        return _empty_result(sol.status, messages, timings)
+    if lay.lp.is_mip:
+        messages.append(f"Whole units / lot sizes solved as a MIP: gap reached {sol.gap:.2%} "
+                        f"(target {opts.mip_gap:.2%}); shadow prices and explanations from its LP relaxation.")
+    duals = run.duals if run.duals is not None and run.duals.ok else Solution()
 
     _say(progress, "Writing plan, utilization and bottlenecks...")
     monthly = bool((md.periods.day == 1).all())
-    v = _values(lay, md, out.x)
-    plan = _plan_frame(md, v)
-    load = _loads(md, v.P)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        util = np.where(md.available > 0, load / np.where(md.available > 0, md.available, 1.0), np.nan)
-    sp = _shadow(lay, md, out.cap_pi)
-    R, T = md.available.shape
-    utilization = pd.DataFrame({
-        "resource": np.repeat(np.array(md.resources, dtype=object), T),
-        "period": np.tile(md.periods.to_numpy(), R),
-        "load_hours": load.ravel(), "available_hours": md.available.ravel(),
-        "overtime_hours": v.O.ravel(), "utilization": util.ravel(), "shadow_price": sp.ravel(),
-    }, columns=UTIL_COLUMNS)
-    unmet = _unmet(md, v)
-    unmet_df = _reasons(md, lay, v, unmet, sp, monthly)
-    bottlenecks = _bottlenecks(md, v, sp, util, opts.top_items)
+    v = R.values(lay, md, sol.x)
+    plan = R.plan_frame(md, v)
+    sp_res = R.resource_shadow(lay, md, duals.row_dual)
+    sp_mat = R.material_shadow(lay, md, duals.col_dual)
+    utilization, util = R.utilization_frame(md, v, sp_res)
+    materials, mutil = R.materials_frame(md, v, sp_mat)
+    t0 = time.perf_counter()
+    cand = candidates(sp_res, util, sp_mat, mutil)
+    relaxed: list[Relaxed] = []
+    if run.relax is not None and cand:
+        _say(progress, "Explaining the binding constraints...")
+        top = cand[:max(0, int(opts.explain))]
+        for kind, k, t, _, _ in top:
+            r = run.relax(kind, k, t, opts.explain_budget)
+            if r is None:
+                break
+            relaxed.append(r)
+        if len(relaxed) < len(top):
+            messages.append(f"{len(relaxed)} of the top {len(top)} bottlenecks explained by a re-solve within "
+                            "the work budget (explain_budget); the others from the unconstrained comparison.")
+    timings["explain_s"] = time.perf_counter() - t0
 
-    cc = _costs(md, v, opts.end_backlog_penalty)
-    if out.xu is not None:
-        vu = _values(lay, md, out.xu)
-        unconstrained = _plan_frame(md, vu)
-        cu = _costs(md, vu, opts.end_backlog_penalty)
+    cc = R.costs(lay, md, v)
+    t0 = time.perf_counter()
+    unc = None
+    if opts.unconstrained and session is not None:
+        _say(progress, "Solving the unconstrained comparison (unlimited capacity and supply)...")
+        try:
+            unc = _unconstrained(lay, md, session)
+        except Exception as e:  # the comparison is extra information: never lose the plan over it
+            messages.append(f"The unconstrained comparison failed: {type(e).__name__}: {e}.")
+    timings["unconstrained_s"] = time.perf_counter() - t0
+    vu = None
+    if unc is not None and unc.ok:
+        vu = R.values(lay, md, unc.x)
+        unconstrained = R.plan_frame(md, vu)
+        cu = R.costs(lay, md, vu)
     else:
         unconstrained = pd.DataFrame(columns=PLAN_COLUMNS)
         cu = {k: float("nan") for k in cc}
         if opts.unconstrained:
             messages.append("The unconstrained comparison could not be solved.")
-    costs = pd.DataFrame({"component": COST_COMPONENTS,
-                          "constrained": [cc[k] for k in COST_COMPONENTS],
-                          "unconstrained": [cu[k] for k in COST_COMPONENTS]}, columns=COST_COLUMNS[:3])
-    costs["delta"] = costs["constrained"] - costs["unconstrained"]
-    if abs(cc["total"] - out.objective) > 1e-6 * max(1.0, abs(out.objective)):
-        messages.append(f"Cost breakdown total {cc['total']:.6g} differs from solver objective {out.objective:.6g}.")
-    n_short = int((unmet > 0).sum())
+    necks = bottleneck_frame(md, v, cand, relaxed, vu, opts.top_items)
+    unmet_df = reasons(md, lay, v, sp_res, sp_mat, relaxed, monthly)
+    costs = _cost_frame(md, cc, cu)
+    objective = -sol.objective if md.margin else sol.objective
+    check = cc["contribution"] if md.margin else cc["total"]
+    if abs(check - objective) > 1e-6 * max(1.0, abs(objective)):
+        messages.append(f"Cost breakdown {check:.6g} differs from solver objective {objective:.6g}.")
+    n_short = int((v.unmet > 0).sum())
     if n_short:
-        messages.append(f"{n_short} item-period(s) with unmet demand, {unmet.sum():,.0f} units in total.")
+        messages.append(f"{n_short} item-period(s) with demand not shipped on time, {v.unmet.sum():,.0f} units in total.")
     timings["total_s"] = time.perf_counter() - t_start
     timings["total_cpu_s"] = time.process_time() - c_start
     _say(progress, "Capacity balancing done.")
-    return BalanceResult(out.status, out.objective, plan, utilization, bottlenecks, unmet_df, costs,
-                         unconstrained, messages, timings)
+    return BalanceResult(sol.status, objective, plan, utilization, necks, unmet_df, costs, unconstrained,
+                         materials, messages, timings, sol.gap, run.basis)

@@ -1,35 +1,30 @@
-"""PuLP model construction and solver plumbing for the capacity-balancing LP.
+"""Solving the one LP (lp.LP): highspy directly, PuLP for the CBC fallback and for model files.
 
-The PuLP model is built row by row from the numpy layout (balance_model.layout): every
-constraint is one ``LpAffineExpression`` made from (variable, coefficient) pairs; no Python
-``sum()`` over expressions and no PuLP API that PuLP 3.3 flags as removed in 4.0
-(variables come from ``prob.add_variable_matrix``, the 4.0 spelling of ``LpVariable.matrix``;
-CBC is driven through ``COIN_CMD`` pointed at PuLP's bundled binary instead of the deprecated
-``PULP_CBC_CMD`` class).
+Main path: the column-wise arrays go to ``highspy.Highs.passModel`` in one ``HighsLp``; values,
+row duals (``getSolution().row_dual``) and, for a MIP, the gap reached come back from the public
+highspy API; the same ``Highs`` object is kept so a second solve (unlimited capacity) starts from
+the first one's basis.
 
-``BulkHiGHS`` is ``pulp.HiGHS`` (the highspy API solver, which returns row duals in
-``constraint.pi``) with a bulk loader: the stock class adds columns and rows one call at a
-time and re-sorts ``lp.variables()`` by name on every pass; this subclass reads the same PuLP objects
-but hands them to highspy in a single ``passModel`` call and keeps the Highs object for a
-warm-started re-solve.
+PuLP's role: a ``pulp.LpProblem`` generated from the same arrays, solved by CBC when HiGHS is
+missing or fails, and written as .lp / .mps so a planner (or support) can open the exact model in
+any solver.  Nothing here subclasses PuLP's solver classes.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from itertools import chain
-from operator import attrgetter
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pulp
 
-from sop_xl.engine.balance.model import Layout
+from sop_xl.engine.balance.lp import LP
 
 try:  # highspy is optional at runtime: fall back to CBC when it is missing
     import highspy  # type: ignore
 
-    HIGHS_OK = hasattr(pulp, "HiGHS")
+    HIGHS_OK = True
 except Exception:  # pragma: no cover - depends on the installation
     highspy = None
     HIGHS_OK = False
@@ -40,7 +35,6 @@ def _swallow_highs_banner() -> None:
     Excel (RunPython) and in the CLI's summary that is noise. Make the first one with stdout muted."""
     if highspy is None:
         return
-    import os
     import sys
 
     try:
@@ -59,184 +53,281 @@ def _swallow_highs_banner() -> None:
 
 _swallow_highs_banner()
 
-_get_index = attrgetter("index")
-_get_lb = attrgetter("lowBound")
-_get_ub = attrgetter("upBound")
+
+@dataclass
+class Solution:
+    """What a solver returned, in the LP's column and row order."""
+    ok: bool = False  # an optimal (LP) or within-gap / time-limited feasible (MIP) point
+    status: str = "not solved"  # 'optimal', or a plain explanation
+    x: np.ndarray | None = None
+    row_dual: np.ndarray | None = None  # d objective / d row bound (None for a MIP)
+    col_dual: np.ndarray | None = None  # reduced costs
+    objective: float = float("nan")
+    gap: float = float("nan")  # MIP relative gap reached; NaN for an LP
+    iterations: int = 0  # simplex iterations (HiGHS; 0 when unknown)
+    timings: dict = field(default_factory=dict)
 
 
-def build_pulp(lay: Layout):
-    """PuLP problem from the layout. Returns (prob, columns in layout order, rows in layout order)."""
-    prob = pulp.LpProblem("sop_balance", pulp.LpMinimize)
-    cols: list = []
-    for name, (a, b) in lay.blocks.items():
-        if b > a:
-            cols.extend(prob.add_variable_matrix(name, range(b - a), lowBound=0))
-    hi = lay.col_hi
-    fin = np.flatnonzero(np.isfinite(hi))
-    for k, u in zip(fin.tolist(), hi[fin].tolist()):
-        cols[k].upBound = u
-    get = cols.__getitem__
-    nz = np.flatnonzero(lay.cost)
-    prob.setObjective(pulp.LpAffineExpression(zip(map(get, nz.tolist()), lay.cost[nz].tolist()),
-                                              constant=lay.offset))
+def status_text(kind: str, time_limit: float, raw: str = "") -> str:
+    if kind == "infeasible":
+        return ("infeasible: the solver found no plan that satisfies the inventory limits; "
+                "check max_inventory against initial inventory")
+    if kind == "unbounded":
+        return "unbounded: some cost is negative so the solver can make the cost arbitrarily low"
+    if kind == "time":
+        return f"time limit of {time_limit:g} s reached before an optimal plan was found"
+    return f"solver stopped without an optimal plan ({raw})"
 
-    ptr = np.searchsorted(lay.a_row, np.arange(lay.nrows + 1)).tolist()
-    ac = lay.a_col.tolist()
-    av = lay.a_val.tolist()
-    Aff, Con = pulp.LpAffineExpression, pulp.LpConstraint
-    rows: list = []
-    named: dict = {}
-    for block, (r0, r1) in lay.row_blocks.items():
-        if r1 <= r0:
-            continue
-        if block == "balance":
-            sense, rhs = pulp.LpConstraintEQ, lay.row_lo[r0:r1].tolist()
-        elif block == "safety":
-            sense, rhs = pulp.LpConstraintGE, lay.row_lo[r0:r1].tolist()
+
+# ----------------------------------------------------------------------------- HiGHS
+def highs_lp(lp: LP):
+    """The LP as a ``highspy.HighsLp`` (column-wise matrix, infinities as kHighsInf)."""
+    inf = highspy.kHighsInf
+    m = highspy.HighsLp()
+    m.num_col_ = lp.ncols
+    m.num_row_ = lp.nrows
+    m.col_cost_ = lp.cost
+    m.offset_ = lp.offset
+    m.col_lower_ = np.where(np.isinf(lp.col_lo), -inf, lp.col_lo)
+    m.col_upper_ = np.where(np.isinf(lp.col_hi), inf, lp.col_hi)
+    m.row_lower_ = np.where(np.isinf(lp.row_lo), -inf, lp.row_lo)
+    m.row_upper_ = np.where(np.isinf(lp.row_hi), inf, lp.row_hi)
+    m.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    m.a_matrix_.start_ = lp.start.astype(np.int32)
+    m.a_matrix_.index_ = lp.index
+    m.a_matrix_.value_ = lp.value
+    if lp.is_mip:
+        m.integrality_ = [highspy.HighsVarType.kInteger if f else highspy.HighsVarType.kContinuous
+                          for f in lp.integer]
+    return m
+
+
+class HighsSolver:
+    """One ``highspy.Highs`` holding the model: solve, then re-solve after bound changes (warm)."""
+
+    def __init__(self, lp: LP, options: dict, time_limit: float, mip_gap: float | None = None):
+        t0, c0 = time.perf_counter(), time.process_time()
+        self.lp = lp
+        self.time_limit = float(time_limit)
+        self.h = h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.passModel(highs_lp(lp))
+        for k, v in options.items():
+            h.setOptionValue(k, v)
+        h.setOptionValue("time_limit", self.time_limit)
+        if mip_gap is not None:
+            h.setOptionValue("mip_rel_gap", float(mip_gap))
+        self.load_s = time.perf_counter() - t0
+        self.load_cpu_s = time.process_time() - c0
+
+    def run(self) -> Solution:
+        h = self.h
+        t0, c0 = time.perf_counter(), time.process_time()
+        h.run()
+        out = Solution(timings={"solve_s": time.perf_counter() - t0, "solve_cpu_s": time.process_time() - c0})
+        st = h.getModelStatus()
+        S = highspy.HighsModelStatus
+        sol = h.getSolution()
+        info = h.getInfo()
+        out.iterations = int(max(info.simplex_iteration_count, 0))
+        if self.lp.is_mip:
+            out.gap = float(info.mip_gap) if np.isfinite(info.mip_gap) else float("nan")
+        feasible = bool(sol.value_valid) and (not self.lp.is_mip or info.primal_solution_status == 2)
+        if feasible:
+            out.x = np.asarray(sol.col_value, dtype=float)
+        if st == S.kOptimal and feasible:
+            out.ok, out.status = True, "optimal"
+        elif st in (S.kInfeasible,):
+            out.status = status_text("infeasible", self.time_limit)
+        elif st in (S.kUnbounded, S.kUnboundedOrInfeasible):
+            out.status = status_text("unbounded", self.time_limit)
+        elif st == S.kIterationLimit:
+            out.status = "iteration limit reached"
+        elif st == S.kTimeLimit:
+            out.status = status_text("time", self.time_limit)
+            if self.lp.is_mip and feasible:  # a MIP stopped by the clock still has a plan and a gap
+                out.ok = True
         else:
-            sense, rhs = pulp.LpConstraintLE, lay.row_hi[r0:r1].tolist()
-        for r, b in zip(range(r0, r1), rhs):
-            s, e = ptr[r], ptr[r + 1]
-            c = Con(Aff(zip(map(get, ac[s:e]), av[s:e])), sense, f"{block}_{r - r0}", b)
-            rows.append(c)
-            named[c.name] = c
-    prob.extend(named)
-    return prob, cols, rows
+            out.status = status_text("other", self.time_limit, h.modelStatusToString(st))
+        if out.ok:
+            out.objective = float(info.objective_function_value)
+            if sol.dual_valid and not self.lp.is_mip:
+                out.row_dual = np.asarray(sol.row_dual, dtype=float)
+                out.col_dual = np.asarray(sol.col_dual, dtype=float)
+        return out
 
-
-_HIGHS_STATUS = {}
-if HIGHS_OK:
-    _S = highspy.HighsModelStatus
-    _HIGHS_STATUS = {
-        _S.kOptimal: (pulp.LpStatusOptimal, pulp.LpSolutionOptimal),
-        _S.kInfeasible: (pulp.LpStatusInfeasible, pulp.LpSolutionInfeasible),
-        _S.kUnboundedOrInfeasible: (pulp.LpStatusInfeasible, pulp.LpSolutionInfeasible),
-        _S.kUnbounded: (pulp.LpStatusUnbounded, pulp.LpSolutionUnbounded),
-    }
-
-    class BulkHiGHS(pulp.HiGHS):
-        """pulp.HiGHS with a one-call model loader (see module docstring)."""
-
-        def __init__(self, columns=None, rows=None, **kwargs):
-            super().__init__(**kwargs)
-            self._cols = columns
-            self._rows = rows
-            self.build_s = self.run_s = self.build_cpu_s = self.run_cpu_s = 0.0
-            self.model_status = None
-
-        def buildSolverModel(self, lp):
-            t0, c0 = time.perf_counter(), time.process_time()
+    def set_row_bounds(self, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        if len(rows):
             inf = highspy.kHighsInf
-            cols = self._cols if self._cols is not None else lp.variables()
-            rows = self._rows if self._rows is not None else lp.constraints()
-            self._cols, self._rows = cols, rows
-            n = len(cols)
-            for k, v in enumerate(cols):
-                v.index = k
-            lo = np.array(list(map(_get_lb, cols)), dtype=float)  # None -> nan
-            hi = np.array(list(map(_get_ub, cols)), dtype=float)
-            lo[np.isnan(lo)] = -inf
-            hi[np.isnan(hi)] = inf
-            mult = -1.0 if lp.sense == pulp.LpMaximize else 1.0
-            cost = np.zeros(n)
-            for v, c in lp.objective.items():
-                k = getattr(v, "index", -1)
-                if 0 <= k < n and cols[k] is v:
-                    cost[k] = mult * c
-            # one pass over the PuLP rows; highspy gets CSR arrays in a single passModel call
-            exprs = [c.expr for c in rows]
-            idx = np.fromiter(map(_get_index, chain.from_iterable(exprs)), dtype=np.int32)
-            val = np.fromiter(chain.from_iterable(map(dict.values, exprs)), dtype=float, count=len(idx))
-            starts = np.zeros(len(rows) + 1, dtype=np.int32)
-            np.cumsum(np.fromiter((len(e) for e in exprs), dtype=np.int32, count=len(rows)), out=starts[1:])
-            const = np.fromiter((c.constant for c in rows), dtype=float, count=len(rows))
-            sense = np.fromiter((c.sense for c in rows), dtype=np.int8, count=len(rows))
-            rlo = np.where(sense == pulp.LpConstraintLE, -inf, -const)
-            rhi = np.where(sense == pulp.LpConstraintGE, inf, -const)
-            m = highspy.HighsLp()
-            m.num_col_ = n
-            m.num_row_ = len(rows)
-            m.col_cost_ = cost
-            m.col_lower_ = lo
-            m.col_upper_ = hi
-            m.row_lower_ = rlo
-            m.row_upper_ = rhi
-            m.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-            m.offset_ = mult * float(lp.objective.constant)
-            m.a_matrix_.start_ = starts
-            m.a_matrix_.index_ = idx
-            m.a_matrix_.value_ = val
-            lp.solverModel.passModel(m)
-            ints = [k for k, v in enumerate(cols) if v.cat == pulp.LpInteger]
-            if ints and self.mip:
-                for k in ints:
-                    lp.solverModel.changeColIntegrality(k, highspy.HighsVarType.kInteger)
-            self.build_s = time.perf_counter() - t0
-            self.build_cpu_s = time.process_time() - c0
+            self.h.changeRowsBounds(len(rows), rows.astype(np.int32), np.where(np.isinf(lo), -inf, lo),
+                                    np.where(np.isinf(hi), inf, hi))
 
-        def callSolver(self, lp):
-            t0, c0 = time.perf_counter(), time.process_time()
-            lp.solverModel.run()
-            self.run_s = time.perf_counter() - t0
-            self.run_cpu_s = time.process_time() - c0
+    def set_col_bounds(self, cols: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        if len(cols):
+            inf = highspy.kHighsInf
+            self.h.changeColsBounds(len(cols), cols.astype(np.int32), np.where(np.isinf(lo), -inf, lo),
+                                    np.where(np.isinf(hi), inf, hi))
 
-        def findSolutionValues(self, lp):
-            h = lp.solverModel
-            status = h.getModelStatus()
-            self.model_status = status
-            sol = h.getSolution()
-            cols, rows = self._cols, self._rows
-            if sol.value_valid:
-                for v, x in zip(cols, sol.col_value):
-                    v.varValue = x
-                for c, x in zip(rows, sol.row_value):
-                    s = c.constant + x
-                    c.slack = -s if c.sense == pulp.LpConstraintLE else s
-            if sol.dual_valid:
-                for v, d in zip(cols, sol.col_dual):
-                    v.dj = d
-                for c, d in zip(rows, sol.row_dual):
-                    c.pi = d
-            if status in _HIGHS_STATUS:
-                return _HIGHS_STATUS[status]
-            if sol.value_valid and status in (_S.kTimeLimit, _S.kIterationLimit, _S.kInterrupt):
-                return pulp.LpStatusNotSolved, pulp.LpSolutionIntegerFeasible
-            return pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound
+    def set_option(self, key: str, value) -> None:
+        self.h.setOptionValue(key, value)
 
-        def actualSolve(self, lp, **kwargs):
-            self.createAndConfigureSolver(lp)
-            self.buildSolverModel(lp)
-            self.callSolver(lp)
-            t0, c0 = time.perf_counter(), time.process_time()
-            status, sol_status = self.findSolutionValues(lp)
-            # reading values and duals back into the PuLP objects counts as solve time
-            self.run_s += time.perf_counter() - t0
-            self.run_cpu_s += time.process_time() - c0
-            lp.assignStatus(status, sol_status)
-            return status
-else:  # pragma: no cover
-    BulkHiGHS = None
+    def basis(self):
+        """The current simplex basis (a copy), to warm-start a later solve of a same-shaped LP."""
+        b = self.h.getBasis()
+        return b if b.valid else None
+
+    def set_basis(self, basis) -> bool:
+        """Start from a basis of an earlier plan (same rows and columns); False if HiGHS refuses it."""
+        if basis is None or len(basis.col_status) != self.lp.ncols or len(basis.row_status) != self.lp.nrows:
+            return False
+        ok = self.h.setBasis(basis) == highspy.HighsStatus.kOk
+        if ok:
+            self.h.setOptionValue("solver", "simplex")  # a basis is only used by the simplex
+        return ok
+
+    def drop_integrality(self) -> None:
+        """Make the model its LP relaxation (for shadow prices and explanations after a MIP)."""
+        cols = np.flatnonzero(self.lp.integer) if self.lp.integer is not None else np.zeros(0, dtype=int)
+        if len(cols):
+            self.h.changeColsIntegrality(len(cols), cols.astype(np.int32),
+                                         np.array([highspy.HighsVarType.kContinuous] * len(cols)))
+            self.lp = replace(self.lp, integer=None)
+            self.h.setOptionValue("solver", "simplex")
 
 
-def cbc_solver(method: str, time_limit: float):
+# ----------------------------------------------------------------------------- PuLP
+def pulp_problem(lp: LP, name: str = "sop_balance"):
+    """A PuLP problem generated from the LP's arrays; returns (problem, variables, constraints-by-row).
+
+    Ranged rows (both bounds finite and different) become two PuLP constraints; free rows none, so
+    the constraint list is keyed by LP row (None where a row has no constraint, a tuple for ranged)."""
+    prob = pulp.LpProblem(name, pulp.LpMinimize)
+    names = lp.col_names()
+    lo = [None if not np.isfinite(v) else float(v) for v in lp.col_lo]
+    hi = [None if not np.isfinite(v) else float(v) for v in lp.col_hi]
+    integer = lp.integer if lp.integer is not None else np.zeros(lp.ncols, dtype=bool)
+    add = prob.add_variable
+    cols = [add(nm, a, b, pulp.LpInteger if f else pulp.LpContinuous)
+            for nm, a, b, f in zip(names, lo, hi, integer.tolist())]
+    nz = np.flatnonzero(lp.cost)
+    terms = list(zip([cols[k] for k in nz.tolist()], lp.cost[nz].tolist()))
+    if lp.offset:  # PuLP's .lp/.mps writers drop an objective constant: carry it on a column fixed at 1
+        terms.append((add("objective_constant", 1.0, 1.0), lp.offset))
+    prob.setObjective(pulp.LpAffineExpression(terms))
+    rstart, rcol, rval = lp.rows_csr()
+    rstart, rcol, rval = rstart.tolist(), rcol.tolist(), rval.tolist()
+    rnames = lp.row_names()
+    Aff, Con = pulp.LpAffineExpression, pulp.LpConstraint
+    by_row: list = [None] * lp.nrows
+    named: dict = {}
+    for r in range(lp.nrows):
+        a, b = float(lp.row_lo[r]), float(lp.row_hi[r])
+        s, e = rstart[r], rstart[r + 1]
+
+        def expr():
+            return Aff(zip([cols[k] for k in rcol[s:e]], rval[s:e]))
+
+        if np.isfinite(a) and a == b:
+            c = Con(expr(), pulp.LpConstraintEQ, rnames[r], a)
+        elif np.isfinite(a) and np.isfinite(b):
+            c = (Con(expr(), pulp.LpConstraintGE, rnames[r] + "_lo", a),
+                 Con(expr(), pulp.LpConstraintLE, rnames[r] + "_hi", b))
+        elif np.isfinite(a):
+            c = Con(expr(), pulp.LpConstraintGE, rnames[r], a)
+        elif np.isfinite(b):
+            c = Con(expr(), pulp.LpConstraintLE, rnames[r], b)
+        else:
+            continue
+        by_row[r] = c
+        for x in (c if isinstance(c, tuple) else (c,)):
+            named[x.name] = x
+    prob.extend(named)
+    return prob, cols, by_row
+
+
+def write_model(lp: LP, path: str) -> str:
+    """Write the model for inspection: '.mps' as MPS, anything else as CPLEX LP format (PuLP's writers)."""
+    prob, _, _ = pulp_problem(lp)
+    path = os.fspath(path)
+    if path.lower().endswith(".mps"):
+        prob.writeMPS(path)
+    else:
+        prob.writeLP(path)
+    return path
+
+
+def cbc_solver(method: str, time_limit: float, mip: bool = False, gap: float | None = None):
     """CBC (CLP for LPs) through COIN_CMD, using the binary bundled with PuLP when present."""
     path = None
     cls = getattr(pulp, "PULP_CBC_CMD", None)
     bundled = getattr(cls, "pulp_cbc_path", None) if cls is not None else None
     if bundled and os.path.exists(bundled) and os.access(bundled, os.X_OK):
         path = bundled
-    options = ["barrier"] if method == "ipm" else []
-    solver = pulp.COIN_CMD(path=path, mip=False, msg=False, timeLimit=time_limit, options=options)
+    options = ["barrier"] if method == "ipm" and not mip else []
+    solver = pulp.COIN_CMD(path=path, mip=mip, msg=False, timeLimit=time_limit, options=options, gapRel=gap)
     return solver if solver.available() else None
 
 
-def cbc_unconstrained_problem(prob, lay: Layout, cols, rows):
-    """A second PuLP problem without capacity rows or overtime columns (CBC cannot warm-start)."""
-    p2 = pulp.LpProblem("sop_balance_unconstrained", pulp.LpMinimize)
-    o0, o1 = lay.blocks["O"]
-    ot = {id(v) for v in cols[o0:o1]}
-    p2.setObjective(pulp.LpAffineExpression(((v, c) for v, c in prob.objective.items() if id(v) not in ot),
-                                            constant=prob.objective.constant))
-    c0, c1 = lay.row_blocks["capacity"]
-    p2.extend({c.name: c for k, c in enumerate(rows) if not (c0 <= k < c1)})
-    return p2
+def solve_cbc(lp: LP, method: str, time_limit: float, gap: float | None = None) -> Solution:
+    """Solve the LP's PuLP twin with CBC; duals read back per LP row (ranged rows: the binding side)."""
+    solver = cbc_solver(method, time_limit, mip=lp.is_mip, gap=gap)
+    if solver is None:
+        return Solution(status="no LP solver available: neither HiGHS (highspy) nor CBC could be started")
+    t0, c0 = time.perf_counter(), time.process_time()
+    prob, cols, by_row = pulp_problem(lp)
+    try:
+        st = prob.solve(solver)
+    except pulp.PulpSolverError as e:
+        return Solution(status=f"CBC failed: {e}")
+    out = Solution(timings={"solve_s": time.perf_counter() - t0, "solve_cpu_s": time.process_time() - c0})
+    if st != pulp.LpStatusOptimal:
+        kind = {pulp.LpStatusInfeasible: "infeasible", pulp.LpStatusUnbounded: "unbounded"}.get(st, "other")
+        out.status = status_text(kind, time_limit, pulp.LpStatus.get(st, str(st)))
+        return out
+    out.ok, out.status = True, "optimal"
+    out.x = np.array([v.varValue or 0.0 for v in cols], dtype=float)
+    out.objective = lp.objective_value(out.x)
+    if not lp.is_mip:
+        d = np.zeros(lp.nrows)
+        for r, c in enumerate(by_row):
+            if c is None:
+                continue
+            if isinstance(c, tuple):
+                d[r] = sum((x.pi or 0.0) for x in c)
+            else:
+                d[r] = c.pi or 0.0
+        out.row_dual = d
+        out.col_dual = np.array([v.dj or 0.0 for v in cols], dtype=float)
+    return out
+
+
+class CbcSession:
+    """The HighsSolver interface over CBC: bound changes go to a copy of the LP, each run is a fresh
+    CBC solve of its PuLP twin (CBC cannot warm-start)."""
+
+    def __init__(self, lp: LP, method: str, time_limit: float, mip_gap: float | None = None):
+        self.lp = replace(lp, col_lo=lp.col_lo.copy(), col_hi=lp.col_hi.copy(), row_lo=lp.row_lo.copy(),
+                          row_hi=lp.row_hi.copy())
+        self.method, self.time_limit, self.gap = method, float(time_limit), mip_gap
+        self.load_s = self.load_cpu_s = 0.0
+
+    def run(self) -> Solution:
+        return solve_cbc(self.lp, self.method, self.time_limit, self.gap)
+
+    def set_row_bounds(self, rows, lo, hi) -> None:
+        self.lp.row_lo[rows], self.lp.row_hi[rows] = lo, hi
+
+    def set_col_bounds(self, cols, lo, hi) -> None:
+        self.lp.col_lo[cols], self.lp.col_hi[cols] = lo, hi
+
+    def set_option(self, key: str, value) -> None:  # nothing to tune between CBC runs
+        pass
+
+    def drop_integrality(self) -> None:
+        self.lp = replace(self.lp, integer=None)
+
+    def basis(self):  # CBC runs cannot be warm-started
+        return None
+
+    def set_basis(self, basis) -> bool:
+        return False

@@ -1,0 +1,63 @@
+"""No stale outputs: stamps say which run computed a table from which inputs; changed inputs mark it STALE."""
+from __future__ import annotations
+
+from sop_xl import contract as k
+from sop_xl.plan import freshness
+from sop_xl.plan.pipeline import run
+from sop_xl.workbook import open_file
+
+from . import workbooks as W
+
+
+def _stamp(path, table):
+    with open_file(path) as book:
+        return book.read_setting(freshness.stamp_name(table))
+
+
+def _run(path, steps):
+    with open_file(path) as book:
+        report = run(book, steps)
+        book.save()
+    return report
+
+
+def test_unchanged_inputs_keep_outputs_current_and_a_changed_input_marks_them_stale(tmp_path):
+    path = W.demo_xlsx(tmp_path)
+    assert _stamp(path, k.COST_ROLLUP) == "not computed yet"
+    _run(path, ["cost_rollup"])
+    first = _stamp(path, k.COST_ROLLUP)
+    assert first.startswith("Current · computed ") and " by cost_rollup · inputs Items#" in first
+    assert "Costs#" in first and "BOM#" in first
+
+    # Another step reads Items again from the saved file: same fingerprint, nothing is stale.
+    report = _run(path, ["exceptions"])
+    assert _stamp(path, k.COST_ROLLUP) == first
+    assert not [w for w in report.warnings if "stale" in w]
+
+    # A planner edits Items: the roll-up computed from the old Items is now stale, and says why.
+    W.set_cells(path, k.ITEMS.sheet, {W.coordinate(k.ITEMS, 0, "description")[1]: "renamed part"})
+    report = _run(path, ["exceptions"])
+    stale = _stamp(path, k.COST_ROLLUP)
+    assert stale.startswith("STALE since ") and "Items changed" in stale and "run cost rollup again" in stale
+    assert any(w.startswith("CostRollup is stale: Items changed") for w in report.warnings)
+    assert _stamp(path, k.EXCEPTIONS).startswith("Current")  # rewritten in that run
+
+    _run(path, ["cost_rollup"])
+    assert _stamp(path, k.COST_ROLLUP).startswith("Current")
+
+
+def test_fingerprint_ignores_formula_columns_and_sees_typed_values():
+    import pandas as pd
+    frame = pd.DataFrame({"item": ["A"], "period": [pd.Timestamp("2026-01-01")], "stat_forecast": [1.0],
+                          "sales_override": [None], "event_uplift": [0.0], "consensus": [None]})
+    base = freshness.fingerprint(frame, k.DEMAND)
+    assert freshness.fingerprint(frame.assign(consensus=[5.0]), k.DEMAND) == base
+    assert freshness.fingerprint(frame.assign(sales_override=[5.0]), k.DEMAND) != base
+
+
+def test_the_dashboard_counts_stale_stamps():
+    from sop_xl.template.dashboard import kpis
+    label, formula, _ = kpis()[-1]
+    assert label == "Stale outputs"
+    for table in freshness.STAMPED:
+        assert f'COUNTIF({freshness.stamp_name(table)},"STALE*")' in formula
