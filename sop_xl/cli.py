@@ -235,25 +235,20 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("--out", help="folder for the published files (default: beside the workbook)")
         q.set_defaults(func=cmd_review)
 
-    a = sub.add_parser("archive", help="store the closing cycle (forecast, consensus, plan, financials) in the archive")
-    a.add_argument("workbook")
-    a.add_argument("--db", help="SQLAlchemy URL (default: sqlite file NAME.archive.sqlite beside the workbook)")
-    a.add_argument("--quiet", action="store_true")
-    a.set_defaults(func=cmd_archive)
-
-    c = sub.add_parser("accuracy", help="accuracy by lag of the archived forecasts against the actuals")
-    c.add_argument("workbook")
-    c.add_argument("--db", help="SQLAlchemy URL (default: sqlite file NAME.archive.sqlite beside the workbook)")
-    c.add_argument("--items", action="store_true", help="show every item, not only families and the total")
-    c.add_argument("--quiet", action="store_true")
-    c.set_defaults(func=cmd_accuracy)
-
-    m = sub.add_parser("roll", help="archive the closing cycle, append the month's actuals, move PlanStart one month")
-    m.add_argument("workbook")
-    m.add_argument("--actuals", required=True, help="CSV or XLSX with Item, Period, Qty for the closing month")
-    m.add_argument("--db", help="SQLAlchemy URL (default: sqlite file NAME.archive.sqlite beside the workbook)")
-    m.add_argument("--quiet", action="store_true")
-    m.set_defaults(func=cmd_roll)
+    db_help = "SQLAlchemy URL (default: sqlite file NAME.archive.sqlite beside the workbook)"
+    for name, text, func in (
+            ("archive", "store the closing cycle (forecast, consensus, plan, financials) in the archive", cmd_archive),
+            ("accuracy", "accuracy by lag of the archived forecasts against the actuals", cmd_accuracy),
+            ("roll", "archive the closing cycle, append the month's actuals, move PlanStart one month", cmd_roll)):
+        q = sub.add_parser(name, help=text)
+        q.add_argument("workbook")
+        if name == "roll":
+            q.add_argument("--actuals", required=True, help="CSV or XLSX with Item, Period, Qty for the closing month")
+        q.add_argument("--db", help=db_help)
+        if name == "accuracy":
+            q.add_argument("--items", action="store_true", help="show every item, not only families and the total")
+        q.add_argument("--quiet", action="store_true")
+        q.set_defaults(func=func)
     return p
 
 
@@ -297,6 +292,12 @@ def main(argv=None) -> int:
     except (UnsafeWorkbook, FileNotFoundError) as exc:
         print(f"sop-xl: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:  # whoever read our output stopped reading (`| head`): not a failure of ours
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        except (OSError, ValueError):
+            pass
+        return EXIT_OK
     except OSError as exc:  # permissions, disk full, a folder where a file was expected, ...
         print(_os_error_line(exc), file=sys.stderr)
         return EXIT_ERROR

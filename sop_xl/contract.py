@@ -282,16 +282,21 @@ SUPPLY_PLAN = Table(
     ),
 )
 
+def _use_of_a_limit(used: tuple[str, str], limit: tuple[str, str], unit: str, extra: tuple = ()) -> tuple:
+    """Columns of a capacity-like output (resource hours, material supply): use, limit, [extra],
+    utilisation and the shadow price of one more unit of the limit."""
+    per = unit[:-1] if unit.endswith("s") else unit
+    return (C(used[0], used[1], NUMBER, unit=unit), C(limit[0], limit[1], NUMBER, unit=unit), *extra,
+            C("Utilization", "utilization", PERCENT), C("ShadowPrice", "shadow_price", NUMBER, unit=f"currency/{per}"))
+
+
 UTILIZATION = Table(
     "Utilization", "tblUtilization", OUTPUT, "Capacity utilisation",
     "Load against available hours; the shadow price is what one more hour would save.",
     (
         _resource, _period,
-        C("LoadHours", "load_hours", NUMBER, unit="hours"),
-        C("AvailableHours", "available_hours", NUMBER, unit="hours"),
-        C("OvertimeHours", "overtime_hours", NUMBER, unit="hours"),
-        C("Utilization", "utilization", PERCENT),
-        C("ShadowPrice", "shadow_price", NUMBER, unit="currency/hour"),
+        *_use_of_a_limit(("LoadHours", "load_hours"), ("AvailableHours", "available_hours"), "hours",
+                         extra=(C("OvertimeHours", "overtime_hours", NUMBER, unit="hours"),)),
     ),
 )
 
@@ -300,10 +305,7 @@ MATERIALS = Table(
     "Use of each supply-limited item against its limit; the shadow price is what one more unit would save.",
     (
         _item, _period,
-        C("Used", "used", NUMBER, unit="units"),
-        C("MaxQty", "max_qty", NUMBER, unit="units"),
-        C("Utilization", "utilization", PERCENT),
-        C("ShadowPrice", "shadow_price", NUMBER, unit="currency/unit"),
+        *_use_of_a_limit(("Used", "used"), ("MaxQty", "max_qty"), "units"),
     ),
 )
 

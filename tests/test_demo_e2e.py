@@ -54,6 +54,8 @@ def test_consensus_formula_and_python_rule_agree(demo, tmp_path):
     from openpyxl.utils import get_column_letter, range_boundaries
 
     from sop_xl.engine.demand import with_consensus
+    from sop_xl.plan.context import Context
+    from sop_xl.workbook import open_file
 
     copy = tmp_path / "consensus.xlsm"
     copy.write_bytes(demo.read_bytes())
@@ -70,6 +72,10 @@ def test_consensus_formula_and_python_rule_agree(demo, tmp_path):
         ws.cell(first + i, col["EventUplift"]).value = uplift
     for r in range(first, last + 1):
         assert ws.cell(r, col["Consensus"]).value == f"=IF(ISNUMBER({over}{r}),{over}{r},{stat}{r})+N({up}{r})", r
+    # Overrides (0 included) and uplifts (negative included) on a spread of further rows.
+    for i, r in enumerate(range(first + len(CONSENSUS_CASES), last + 1, 7)):
+        ws.cell(r, col["SalesOverride"]).value = [0, 12.5, 400, None][i % 4]
+        ws.cell(r, col["EventUplift"]).value = [None, -3, 250, 1000.25][(i // 2) % 4]
     inputs = pd.DataFrame(
         [[ws.cell(r, col[n]).value for n in ("StatForecast", "SalesOverride", "EventUplift")]
          for r in range(first, last + 1)],
@@ -80,8 +86,14 @@ def test_consensus_formula_and_python_rule_agree(demo, tmp_path):
     grid = insp.values[k.DEMAND.sheet]
     calc = [grid[r - 1][col["Consensus"] - 1] for r in range(first, last + 1)]
     assert all(isinstance(v, float) for v in calc), [v for v in calc if not isinstance(v, float)][:5]
-    python = with_consensus(inputs)["consensus"].tolist()
-    assert calc == pytest.approx(python, rel=1e-12, abs=1e-9)
+    assert calc == pytest.approx(with_consensus(inputs)["consensus"].tolist(), rel=1e-12, abs=1e-9)
+    # ... and what a plan uses: the Demand table as validation reads it from the saved file.
+    with open_file(copy, writable=False) as book:
+        ctx = Context(book)
+        ctx.load((k.ITEMS, k.DEMAND))
+        planned = with_consensus(ctx.frame(k.DEMAND))["consensus"].tolist()
+    assert calc == pytest.approx(planned, rel=1e-12, abs=1e-9)
+    assert inputs["sales_override"].notna().sum() > 20  # typed overrides were really compared
     for i, (_inputs, want) in enumerate(CONSENSUS_CASES):
         s = inputs["stat_forecast"].iloc[i]
         want = {"stat": s, "stat+7": s + 7.0}.get(want, want)

@@ -38,25 +38,26 @@ def make_demo(seed: int = 7, *, plan_start: datetime = PLAN_START, horizon: int 
         items.append(_item(code, f"Component {code[2:]}", "", "RM"))
         costs.append({"item": code, "material": round(float(rng.uniform(0.5, 12)), 2), "labour": 0.0,
                       "overhead": 0.0})
+    def assembly(code: str, description: str, labour: tuple, overhead: tuple) -> None:
+        items.append(_item(code, description, "", "SA"))
+        costs.append({"item": code, "material": 0.0, "labour": round(float(rng.uniform(*labour)), 2),
+                      "overhead": round(float(rng.uniform(*overhead)), 2)})
+
+    def uses(parent: str, pool: list, count: tuple, qty: tuple, scraps: tuple) -> None:
+        for comp in rng.choice(pool, size=int(rng.integers(*count)), replace=False):
+            bom.append({"parent": parent, "component": str(comp), "qty_per": float(rng.integers(*qty)),
+                        # one possible scrap draws no random number (the demo's stream stays as it was)
+                        "scrap_pct": float(rng.choice(scraps)) if len(scraps) > 1 else scraps[0]})
+
     sa2 = [f"SB{n:03d}" for n in range(1, 16)]
     for code in sa2:
-        items.append(_item(code, f"Sub-assembly {code}", "", "SA"))
-        costs.append({"item": code, "material": 0.0, "labour": round(float(rng.uniform(1, 4)), 2),
-                      "overhead": round(float(rng.uniform(0.5, 2)), 2)})
-        for comp in rng.choice(rm, size=int(rng.integers(2, 5)), replace=False):
-            bom.append({"parent": code, "component": str(comp), "qty_per": float(rng.integers(1, 5)),
-                        "scrap_pct": float(rng.choice([0.0, 0.01, 0.02, 0.05]))})
+        assembly(code, f"Sub-assembly {code}", (1, 4), (0.5, 2))
+        uses(code, rm, (2, 5), (1, 5), (0.0, 0.01, 0.02, 0.05))
     sa1 = [f"SA{n:03d}" for n in range(1, 26)]
     for code in sa1:
-        items.append(_item(code, f"Assembly {code}", "", "SA"))
-        costs.append({"item": code, "material": 0.0, "labour": round(float(rng.uniform(2, 8)), 2),
-                      "overhead": round(float(rng.uniform(1, 3)), 2)})
-        for comp in rng.choice(sa2, size=int(rng.integers(1, 3)), replace=False):
-            bom.append({"parent": code, "component": str(comp), "qty_per": float(rng.integers(1, 3)),
-                        "scrap_pct": 0.0})
-        for comp in rng.choice(rm, size=int(rng.integers(1, 4)), replace=False):
-            bom.append({"parent": code, "component": str(comp), "qty_per": float(rng.integers(1, 6)),
-                        "scrap_pct": float(rng.choice([0.0, 0.02]))})
+        assembly(code, f"Assembly {code}", (2, 8), (1, 3))
+        uses(code, sa2, (1, 3), (1, 3), (0.0,))
+        uses(code, rm, (1, 4), (1, 6), (0.0, 0.02))
 
     t = np.arange(HISTORY_MONTHS)
     fg_codes = []
