@@ -293,9 +293,11 @@ def balance(demand, items, resources, routing, options: BalanceOptions | None = 
             if r is None:
                 break
             relaxed.append(r)
-        if len(relaxed) < len(top):
-            messages.append(f"{len(relaxed)} of the top {len(top)} bottlenecks explained by a re-solve within "
-                            "the work budget (explain_budget); the others from the unconstrained comparison.")
+    if len(relaxed) < len(cand):
+        cut = (f" (the work budget, explain_budget, stopped after {len(relaxed)} of the top {opts.explain})"
+               if len(relaxed) < min(len(cand), int(opts.explain)) else "")
+        messages.append(f"{len(relaxed)} of {len(cand)} bottlenecks explained by a re-solve without them{cut}; "
+                        "the others from the unconstrained comparison.")
     timings["explain_s"] = time.perf_counter() - t0
 
     cc = R.costs(lay, md, v)
