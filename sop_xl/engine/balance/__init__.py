@@ -253,6 +253,7 @@ def balance(demand, items, resources, routing, options: BalanceOptions | None = 
     timings["solve_s"] = sol.timings.get("solve_s", 0.0)
     timings["build_cpu_s"] = (c_built - c_start) + run.load_cpu_s
     timings["solve_cpu_s"] = sol.timings.get("solve_cpu_s", 0.0)
+    timings["iterations"] = sol.iterations
     timings["method"] = f"{solver}/{'mip' if lay.lp.is_mip else method}" + (" (warm start)" if run.warm else "")
     if opts.warm_start is not None and not run.warm:
         messages.append("The previous plan could not be used as a starting point (different shape); solved cold.")
