@@ -3,11 +3,16 @@
     /work/main/.venv/bin/python bench/balance.py [--sizes 1000,5000] [--multilevel 1000,5000] [--mip 1000]
                                                  [--rebalance] [--method auto] [--solver highs]
 
-Synthetic data: N items x 18 months x 20 resources; each item routed over 2-4 resources;
+Single level (--sizes): N items x 18 months x 20 resources; each item routed over 2-4 resources;
 capacity set to ~95 % of the average load with dips (holidays) and a demand peak, so capacity
-is tight in some periods.  For each size it prints the engine's build / solve / total seconds
-(default options), the same LP arrays (balance.model.layout) passed by hand to
-``Highs.passModel`` (same method and options), the ratio and both objectives.
+is tight in some periods.  Multi-level (--multilevel N): N finished goods + N sub-assemblies + N
+raw materials on the same 20 resources, materials limited (see synthetic_multilevel).  For each size
+it prints balance()'s build / solve seconds and its end-to-end time (plan + explanations of the
+top bottlenecks + the unconstrained comparison + result frames), the same LP arrays
+(balance.model.layout) passed by hand to ``Highs.passModel`` with the same options, the ratios
+(wall and CPU: the machine is shared, CPU seconds are the steadier figure) and both objectives.
+--rebalance: the plan again after a small demand change, cold and warm-started from the first plan;
+--mip N: the single-level instance in whole units (HiGHS MIP, gap 0.5 %).
 """
 
 from __future__ import annotations
@@ -268,6 +273,7 @@ def main(argv=None):
                     help="after each multi-level size: re-balance after a small demand change, warm vs cold")
     ap.add_argument("--method", default="auto", help="auto | simplex | ipm (applied to both paths)")
     ap.add_argument("--solver", default="highs")
+    ap.add_argument("--time-limit", type=float, default=BalanceOptions.time_limit)
     ap.add_argument("--explain", type=int, default=BalanceOptions.explain,
                     help="bottlenecks explained by a re-solve inside balance()")
     ap.add_argument("--no-unconstrained", action="store_true",
@@ -283,7 +289,7 @@ def main(argv=None):
 
     def opts(**kw):
         return BalanceOptions(solver=a.solver, method=a.method, unconstrained=not a.no_unconstrained,
-                              explain=a.explain, **kw)
+                              explain=a.explain, time_limit=a.time_limit, **kw)
 
     for n in ints(a.sizes):
         rel, _ = case(f"single level, {n} items x {N_PERIODS} periods x {N_RES} resources",

@@ -530,3 +530,19 @@ def test_whole_units_min_batch_and_lot_size(solver):
     assert lot.objective == pytest.approx(52.0)
     # shadow prices still come (from the LP relaxation), so bottlenecks can be explained
     assert "shadow_price" in mip.utilization and mip.utilization["shadow_price"].iloc[0] > 0
+
+
+def test_bottlenecks_not_explained_by_a_re_solve_are_described_from_the_unconstrained_plan():
+    # the hand-made instance with C's supply cut: explain only the top one by re-solve
+    data = hand_multilevel()
+    tight = dict(data, supply=data["supply"].assign(max_qty=10.0))
+    full = run(tight)
+    one = run(tight, explain=1)
+    b1 = one.bottlenecks
+    assert b1["value_at_stake"].notna().sum() == 1 and np.isfinite(b1["value_at_stake"].iloc[0])
+    assert b1["items"].iloc[0] == full.bottlenecks["items"].iloc[0]
+    # the rest: A depends on C (through B) and ships less than without any limit
+    assert (b1["items"].iloc[1:].str.startswith("A \u2212")).all()
+    assert any("explained by a re-solve" in m for m in one.messages)
+    # same plan either way
+    assert one.objective == pytest.approx(full.objective, rel=1e-12)

@@ -26,9 +26,8 @@ class BalanceOptions:
     unconstrained: bool = True  # also solve with unlimited capacity and supply (unconstrained + costs frames)
     top_items: int = 3  # items named per bottleneck
     explain: int = 10  # bottlenecks explained by a re-solve with the constraint relaxed (0 = none)
-    # work for those re-solves, in simplex iterations as a fraction of the plan's own (at least one
-    # is done; deterministic, unlike a time limit): each is warm-started, but removing a whole
-    # resource-month can still take many pivots
+    # time for those re-solves as a fraction of the plan's own solve time (at least one is done, and
+    # small plans always get a second's worth, so they are explained in full)
     explain_budget: float = 0.25
     write_model: str | None = None  # path: also write the model (.lp, or .mps) for inspection
     # a previous BalanceResult: re-balance after a small change starting from its basis (HiGHS, LP,

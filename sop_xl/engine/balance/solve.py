@@ -122,6 +122,8 @@ class HighsSolver:
 
     def run(self) -> Solution:
         h = self.h
+        # HiGHS checks time_limit against the Highs object's total run time: give each run its own
+        h.setOptionValue("time_limit", h.getRunTime() + self.time_limit)
         t0, c0 = time.perf_counter(), time.process_time()
         h.run()
         out = Solution(timings={"solve_s": time.perf_counter() - t0, "solve_cpu_s": time.process_time() - c0})
