@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from sop_xl.engine.balance import BalanceOptions, balance, choose_method, highs_method_options  # noqa: E402
 from sop_xl.engine.balance.model import layout, prepare  # noqa: E402
+from sop_xl.engine.balance.solve import highs_lp  # noqa: E402
 
 N_PERIODS = 18
 N_RES = 20
@@ -172,22 +173,7 @@ def direct_highs(data: dict, opts: BalanceOptions):
     m = _lp(data, opts)
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
-    lp = highspy.HighsLp()
-    lp.num_col_ = m.ncols
-    lp.num_row_ = m.nrows
-    lp.col_cost_ = m.cost
-    lp.offset_ = m.offset
-    lp.col_lower_ = m.col_lo
-    lp.col_upper_ = np.where(np.isinf(m.col_hi), highspy.kHighsInf, m.col_hi)
-    lp.row_lower_ = np.where(np.isinf(m.row_lo), -highspy.kHighsInf, m.row_lo)
-    lp.row_upper_ = np.where(np.isinf(m.row_hi), highspy.kHighsInf, m.row_hi)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = m.start.astype(np.int32)
-    lp.a_matrix_.index_ = m.index
-    lp.a_matrix_.value_ = m.value
-    if m.is_mip:
-        lp.integrality_ = [highspy.HighsVarType.kInteger if f else highspy.HighsVarType.kContinuous
-                           for f in m.integer]
+    lp = highs_lp(m)  # the engine's arrays as a HighsLp: a copy, no PuLP, no result frames
     h.passModel(lp)
     method = choose_method(opts, m.ncols)
     for k, v in highs_method_options(method, m.is_mip).items():

@@ -122,6 +122,17 @@ def _names(blocks: dict[str, Block], n: int, fallback: str) -> list[str]:
     return out
 
 
+
+def _index_grid(mask, first: int):
+    """Numbers ``first``, ``first + 1``, ... for the True cells of a 2-D mask (-1 elsewhere), and the
+    cells' coordinates: how a block of columns or of rows is laid out."""
+    mask = np.asarray(mask, dtype=bool)
+    idx = np.full(mask.shape, -1, dtype=np.int64)
+    ii, tt = np.nonzero(mask)
+    k = len(ii)
+    idx[ii, tt] = np.arange(first, first + k)
+    return mask, idx, ii, tt, k
+
 class Builder:
     """Makes an LP block by block: columns and rows over boolean masks, then coefficient triplets."""
 
@@ -147,11 +158,7 @@ class Builder:
     def cols(self, name: str, mask: np.ndarray, cost=0.0, lo=0.0, hi=INF, axes=((), ()),
              integer=False) -> np.ndarray:
         """Columns where ``mask`` (2-D) is True; returns the index grid (-1 where no column)."""
-        mask = np.asarray(mask, dtype=bool)
-        idx = np.full(mask.shape, -1, dtype=np.int64)
-        ii, tt = np.nonzero(mask)
-        k = len(ii)
-        idx[ii, tt] = np.arange(self.ncols, self.ncols + k)
+        mask, idx, ii, tt, k = _index_grid(mask, self.ncols)
         self._cost.append(self._at(cost, mask))
         self._lo.append(self._at(lo, mask))
         self._hi.append(self._at(hi, mask))
@@ -161,11 +168,7 @@ class Builder:
         return idx
 
     def rows(self, name: str, mask: np.ndarray, lo=-INF, hi=INF, axes=((), ())) -> np.ndarray:
-        mask = np.asarray(mask, dtype=bool)
-        idx = np.full(mask.shape, -1, dtype=np.int64)
-        ii, tt = np.nonzero(mask)
-        k = len(ii)
-        idx[ii, tt] = np.arange(self.nrows, self.nrows + k)
+        mask, idx, ii, tt, k = _index_grid(mask, self.nrows)
         self._rlo.append(self._at(lo, mask))
         self._rhi.append(self._at(hi, mask))
         self.row_blocks[name] = Block(name, self.nrows, self.nrows + k, ii, tt, list(axes[0]), list(axes[1]))
