@@ -232,6 +232,27 @@ def cmd_forecast(args) -> int:
     return EXIT_OK
 
 
+def cmd_import(args) -> int:
+    """An ERP extract into one input table (sop_xl.scale.extract_import says how it is checked)."""
+    from sop_xl.scale import ScaleError
+    from sop_xl.scale.extract_import import ImportRefused, import_extract, read_mapping
+
+    try:
+        mapping, query = read_mapping(args.map) if args.map else ({}, None)
+        report = import_extract(args.workbook, args.table, args.source, mapping, args.query or query,
+                                dry_run=args.dry_run, progress=_progress(args.quiet))
+    except ImportRefused as exc:
+        print(f"sop-xl: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except ScaleError as exc:
+        print(f"sop-xl: {exc}; nothing was written", file=sys.stderr)
+        return EXIT_ERROR
+    for line in report.lines():
+        print(line)
+    print("dry run: nothing was written" if args.dry_run else f"Workbook saved: {args.workbook}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sop-xl", description="S&OP planning in an Excel workbook, headless.")
     p.add_argument("--version", action="version", version=f"sop-xl {__version__}")
@@ -317,6 +338,17 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--levels", default="80,95", help="prediction interval levels (default 80,95)")
     f.add_argument("--quiet", action="store_true")
     f.set_defaults(func=cmd_forecast)
+
+    m = sub.add_parser("import", help="replace an input table (History, Items, ...) by an extract: CSV, Parquet "
+                                      "or a SQL query; checked like the workbook, nothing written on a problem")
+    m.add_argument("workbook")
+    m.add_argument("table", help="input table by sheet or table name: History, Items, Demand, ...")
+    m.add_argument("source", help="a .csv or .parquet file, or a SQLAlchemy URL (sqlite:///erp.db, postgresql://...)")
+    m.add_argument("--query", help="SQL for a database source (or [source] query in the mapping file)")
+    m.add_argument("--map", help="TOML mapping file: [columns] WorkbookHeader = \"source column\"")
+    m.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
+    m.add_argument("--quiet", action="store_true")
+    m.set_defaults(func=cmd_import)
     return p
 
 
