@@ -229,6 +229,27 @@ def cmd_forecast(args) -> int:
         n = int(result["series"].sum())
     print(f"{n} series forecast {args.horizon} months ahead ({args.engine}) -> {out}")
     print("models: " + ", ".join(f"{m} {c}" for m, c in by_model.items()))
+    return _forecast_to_workbook(args, result if folder is None else None, out) if args.to_workbook else EXIT_OK
+
+
+def _forecast_to_workbook(args, result, out) -> int:
+    """Families (or the top N items) of the forecast just made into a workbook (sop_xl.scale.to_workbook)."""
+    import pandas as pd
+
+    from sop_xl.scale import ScaleError
+    from sop_xl.scale.source import read_families
+    from sop_xl.scale.to_workbook import aggregate, write_forecast
+
+    try:
+        if result is None:  # parts written by the workers: the workbook needs them all
+            result = pd.read_parquet(out)
+        family_of = read_families(args.data, args.item, args.family) if args.level == "family" and args.family else None
+        rows, models = aggregate(result, args.level, family_of, args.top)
+        written = write_forecast(args.to_workbook, rows, models, progress=_progress(args.quiet))
+    except ScaleError as exc:
+        print(f"sop-xl: {exc}; the workbook was not changed (the forecast file is written)", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"{args.to_workbook}: {models['item'].nunique()} {args.level} row(s) written: {', '.join(written)}")
     return EXIT_OK
 
 
@@ -336,6 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--season-length", type=int, default=12)
     f.add_argument("--model", default="auto", help="auto (as the workbook's default) or one model name")
     f.add_argument("--levels", default="80,95", help="prediction interval levels (default 80,95)")
+    f.add_argument("--to-workbook", metavar="BOOK", help="also write Forecast, ForecastModels and Demand of BOOK "
+                                                           "at --level family (sums) or item (--top N)")
+    f.add_argument("--level", choices=("family", "item"), default="family")
+    f.add_argument("--family", help="column holding each series' family (for --level family)")
+    f.add_argument("--top", type=int, help="--level item: only the N items with the most forecast volume")
     f.add_argument("--quiet", action="store_true")
     f.set_defaults(func=cmd_forecast)
 

@@ -85,3 +85,23 @@ def to_engine_frame(frame: pd.DataFrame, mapping: dict[str, str], where: str) ->
     # Quantities that are not numbers become NaN: the engine treats them as 0 and says so per item.
     out["y"] = pd.to_numeric(out["y"], errors="coerce").astype(float)
     return out
+
+
+def read_families(path, item: str, family: str) -> pd.Series:
+    """item -> family from two columns of the data (one family per item, or a ScaleError)."""
+    kind, files = data_files(path)
+    parts = []
+    for f in files:
+        head = pd.read_csv(f, nrows=0) if kind == "csv" else pd.read_parquet(f).iloc[:0]
+        by_lower = {str(c).lower(): str(c) for c in head.columns}
+        if item.lower() not in by_lower or family.lower() not in by_lower:
+            raise ScaleError(f"{f}: no column {family!r} for --family (columns: {', '.join(map(str, head.columns))})")
+        cols = [by_lower[item.lower()], by_lower[family.lower()]]
+        frame = pd.read_csv(f, usecols=cols, dtype=str) if kind == "csv" else pd.read_parquet(f, columns=cols)
+        parts.append(frame.set_axis(["item", "family"], axis=1).astype(str).drop_duplicates())
+    pairs = pd.concat(parts).drop_duplicates()
+    twice = pairs[pairs["item"].duplicated(keep=False)]
+    if len(twice):
+        raise ScaleError(f"item {twice['item'].iloc[0]} belongs to more than one family "
+                         f"({', '.join(sorted(twice[twice['item'] == twice['item'].iloc[0]]['family']))})")
+    return pairs.set_index("item")["family"]
