@@ -70,6 +70,29 @@ def test_partitions_hold_whole_series_and_a_failing_one_is_named(monkeypatch):
         sf.run_local(data, sf.Settings(horizon=3, model="Naive"), series_per_part=3)
 
 
+@pytest.mark.slow  # starts a (threaded) Dask cluster
+def test_a_failing_partition_on_dask_is_named_with_its_series(monkeypatch):
+    pytest.importorskip("distributed")
+    import dask.dataframe as dd
+    from distributed import Client, LocalCluster
+
+    import sop_xl.engine.forecast as engine
+
+    real = engine.forecast
+
+    def broken(history, **kw):
+        if "SKU000004" in set(history["unique_id"]):
+            raise ValueError("no convergence")
+        return real(history, **kw)
+
+    monkeypatch.setattr(engine, "forecast", broken)  # threads, not processes: the workers see the patch
+    data = synthetic_series(12, months=24).rename(columns={"item": "unique_id", "period": "ds", "qty": "y"})
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster, Client(cluster) as client:
+        with pytest.raises(sf.PartitionFailed, match=r"partition \d \(\d series: .*SKU000004.*\) failed: "
+                                                     r"ValueError: no convergence"):
+            sf.run_dask(dd.from_pandas(data, npartitions=2), sf.Settings(horizon=3, model="Naive"), client, n_parts=3)
+
+
 def test_bad_data_and_options_are_one_line_each(tmp_path, capsys):
     (tmp_path / "a.csv").write_text("sku,month,units\nA,2025-01-01,3\nA,someday,4\n")
     assert main(["forecast", str(tmp_path / "a.csv"), "--out", str(tmp_path / "o.csv"), "--quiet"]) == 1

@@ -9,6 +9,7 @@ Statsforecast's own Dask/Fugue path was not used: it returns float32 and costs a
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -131,8 +132,10 @@ def dask_client(address: str | None = None, workers: int | None = None):
         raise ScaleError("--engine dask needs Dask: pip install 'sop-xl[dask]'") from None
     if address:
         return Client(address)
+    # Workers' own log lines (a failed task's traceback, shuffle notices) stay off the terminal: a
+    # failure reaches the user once, as PartitionFailed naming its series.
     cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                           dashboard_address=None)
+                           dashboard_address=None, silence_logs=logging.ERROR)
     return Client(cluster)
 
 
