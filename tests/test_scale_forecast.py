@@ -9,6 +9,7 @@ from bench.scale import synthetic_series
 from sop_xl.cli import main
 from sop_xl.scale import ScaleError
 from sop_xl.scale import series_forecast as sf
+from sop_xl.scale.source import read_long
 
 VALUES = ["forecast", "lo_80", "hi_80", "lo_95", "hi_95"]
 
@@ -109,6 +110,12 @@ def test_bad_data_and_options_are_one_line_each(tmp_path, capsys):
     assert not (tmp_path / "o.csv").exists()
     with pytest.raises(ScaleError):
         sf.Settings(horizon=0)
+
+
+def test_item_codes_keep_their_leading_zeros(tmp_path):
+    (tmp_path / "a.csv").write_text("item,period,qty\n" + "".join(f"00123,2025-{m:02d}-01,{m}\n" for m in range(1, 13)))
+    frame = read_long(tmp_path / "a.csv")
+    assert set(frame["unique_id"]) == {"00123"} and frame["y"].dtype == np.float64
 
 
 def test_output_folder_gets_parquet_parts(tmp_path):

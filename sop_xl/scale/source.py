@@ -53,7 +53,9 @@ def data_files(path) -> tuple[str, list[Path]]:
 def read_long(path, columns: Columns = Columns()) -> pd.DataFrame:
     """The whole data set in memory as the engine's long frame (unique_id, ds, y)."""
     kind, files = data_files(path)
-    parts = [pd.read_csv(f) if kind == "csv" else pd.read_parquet(f) for f in files]
+    # CSV as text, as Dask reads it: item codes such as 00123 keep their zeros; periods and quantities
+    # are typed by to_engine_frame.
+    parts = [pd.read_csv(f, dtype=str) if kind == "csv" else pd.read_parquet(f) for f in files]
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     return to_engine_frame(frame, columns.resolve(list(frame.columns), str(path)), str(path))
 
