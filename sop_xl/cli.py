@@ -184,6 +184,96 @@ def cmd_roll(args) -> int:
     return EXIT_OK
 
 
+def cmd_forecast(args) -> int:
+    """Forecast series from files, out of any workbook (sop_xl.scale.series_forecast says how)."""
+    from sop_xl.scale import ScaleError
+    from sop_xl.scale import series_forecast as sf
+    from sop_xl.scale.source import Columns, read_long, read_long_dask
+
+    say = _progress(args.quiet)
+    try:
+        levels = tuple(int(v) for v in args.levels.split(","))
+    except ValueError:
+        print(f"sop-xl: --levels {args.levels!r}: expected whole numbers such as 80,95", file=sys.stderr)
+        return EXIT_ERROR
+    columns = Columns(args.item, args.period, args.qty)
+    try:
+        settings = sf.Settings(args.horizon, args.season_length, args.model, levels)
+        out, folder = sf.check_out(args.out)
+        if args.engine == "local":
+            say(f"Reading {args.data} …")
+            frame = read_long(args.data, columns)
+            say(f"{frame['unique_id'].nunique()} series, {len(frame)} rows; forecasting here …")
+            result = sf.run_local(frame, settings, args.partition_series, folder, say, n_jobs=args.jobs)
+        else:
+            client = sf.dask_client(args.address, args.workers)
+            try:
+                say(f"Dask: {client.scheduler.address} with {len(client.nthreads())} worker(s); forecasting …")
+                result = sf.run_dask(read_long_dask(args.data, columns), settings, client, args.partitions,
+                                     folder, say)
+            finally:
+                cluster = client.cluster
+                client.close()
+                if cluster is not None and not args.address:
+                    cluster.close()
+    except ScaleError as exc:
+        print(f"sop-xl: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    result = sf.sort_output(result)
+    if folder is None:
+        sf.write_output(result, out)
+        by_model = result.drop_duplicates("item")["model"].value_counts()
+        n = result["item"].nunique()
+    else:
+        by_model = result.groupby("model")["series"].sum().sort_values(ascending=False)
+        n = int(result["series"].sum())
+    print(f"{n} series forecast {args.horizon} months ahead ({args.engine}) -> {out}")
+    print("models: " + ", ".join(f"{m} {c}" for m, c in by_model.items()))
+    return _forecast_to_workbook(args, result if folder is None else None, out) if args.to_workbook else EXIT_OK
+
+
+def _forecast_to_workbook(args, result, out) -> int:
+    """Families (or the top N items) of the forecast just made into a workbook (sop_xl.scale.to_workbook)."""
+    import pandas as pd
+
+    from sop_xl.scale import ScaleError
+    from sop_xl.scale.source import read_families
+    from sop_xl.scale.to_workbook import aggregate, write_forecast
+
+    try:
+        if result is None:  # parts written by the workers: the workbook needs them all
+            result = pd.read_parquet(out)
+        family_of = read_families(args.data, args.item, args.family) if args.level == "family" and args.family else None
+        rows, models = aggregate(result, args.level, family_of, args.top)
+        written = write_forecast(args.to_workbook, rows, models, progress=_progress(args.quiet))
+    except ScaleError as exc:
+        print(f"sop-xl: {exc}; the workbook was not changed (the forecast file is written)", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"{args.to_workbook}: {models['item'].nunique()} {args.level} row(s) written: {', '.join(written)}")
+    return EXIT_OK
+
+
+def cmd_import(args) -> int:
+    """An ERP extract into one input table (sop_xl.scale.extract_import says how it is checked)."""
+    from sop_xl.scale import ScaleError
+    from sop_xl.scale.extract_import import ImportRefused, import_extract, read_mapping
+
+    try:
+        mapping, query = read_mapping(args.map) if args.map else ({}, None)
+        report = import_extract(args.workbook, args.table, args.source, mapping, args.query or query,
+                                dry_run=args.dry_run, progress=_progress(args.quiet))
+    except ImportRefused as exc:
+        print(f"sop-xl: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except ScaleError as exc:
+        print(f"sop-xl: {exc}; nothing was written", file=sys.stderr)
+        return EXIT_ERROR
+    for line in report.lines():
+        print(line)
+    print("dry run: nothing was written" if args.dry_run else f"Workbook saved: {args.workbook}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sop-xl", description="S&OP planning in an Excel workbook, headless.")
     p.add_argument("--version", action="version", version=f"sop-xl {__version__}")
@@ -249,6 +339,42 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("--items", action="store_true", help="show every item, not only families and the total")
         q.add_argument("--quiet", action="store_true")
         q.set_defaults(func=func)
+
+    f = sub.add_parser("forecast", help="forecast series from CSV/Parquet files (long: item, period, qty), "
+                                        "here or on a Dask cluster; no workbook needed")
+    f.add_argument("data", help="a .csv or .parquet file, or a folder of them")
+    f.add_argument("--out", required=True, help="OUT.parquet or OUT.csv (one file), or a folder for Parquet parts")
+    f.add_argument("--engine", choices=("local", "dask"), default="local")
+    f.add_argument("--address", help="Dask scheduler, e.g. tcp://host:8786 (default: start a local cluster)")
+    f.add_argument("--workers", type=int, help="local Dask cluster: worker processes (default: one per core)")
+    f.add_argument("--partitions", type=int, help="dask: partitions of whole series (default: 2 per worker thread)")
+    f.add_argument("--partition-series", type=int, default=500, help="local: series per partition (default 500)")
+    f.add_argument("--jobs", type=int, default=1, help="local: processes statsforecast may use (-1: all cores)")
+    f.add_argument("--item", default="item", help="column holding the item (default: item)")
+    f.add_argument("--period", default="period", help="column holding the month (default: period)")
+    f.add_argument("--qty", default="qty", help="column holding the quantity (default: qty)")
+    f.add_argument("--horizon", type=int, default=18, help="months ahead (default 18)")
+    f.add_argument("--season-length", type=int, default=12)
+    f.add_argument("--model", default="auto", help="auto (as the workbook's default) or one model name")
+    f.add_argument("--levels", default="80,95", help="prediction interval levels (default 80,95)")
+    f.add_argument("--to-workbook", metavar="BOOK", help="also write Forecast, ForecastModels and Demand of BOOK "
+                                                           "at --level family (sums) or item (--top N)")
+    f.add_argument("--level", choices=("family", "item"), default="family")
+    f.add_argument("--family", help="column holding each series' family (for --level family)")
+    f.add_argument("--top", type=int, help="--level item: only the N items with the most forecast volume")
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(func=cmd_forecast)
+
+    m = sub.add_parser("import", help="replace an input table (History, Items, ...) by an extract: CSV, Parquet "
+                                      "or a SQL query; checked like the workbook, nothing written on a problem")
+    m.add_argument("workbook")
+    m.add_argument("table", help="input table by sheet or table name: History, Items, Demand, ...")
+    m.add_argument("source", help="a .csv or .parquet file, or a SQLAlchemy URL (sqlite:///erp.db, postgresql://...)")
+    m.add_argument("--query", help="SQL for a database source (or [source] query in the mapping file)")
+    m.add_argument("--map", help="TOML mapping file: [columns] WorkbookHeader = \"source column\"")
+    m.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
+    m.add_argument("--quiet", action="store_true")
+    m.set_defaults(func=cmd_import)
     return p
 
 

@@ -21,6 +21,7 @@ LAYERS = {
     "sop_xl.workbook": 3,
     "sop_xl.libreoffice": 3,
     "sop_xl.archive": 3,
+    "sop_xl.scale": 3,
     "sop_xl.excel": 4,
     "sop_xl.udfs": 4,
     "sop_xl.template": 5,
