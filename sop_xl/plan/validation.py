@@ -5,7 +5,6 @@ to fix it. Invalid input stops a run before anything is written.
 """
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +14,7 @@ import pandas as pd
 
 from sop_xl.plan import cells
 from sop_xl.plan.book import FormulaCell, RawTable, TableMissing
+from sop_xl.plan.columns import ColumnMissing, guess_header, norm_header
 from sop_xl.contract import (BOOL, CHOICE, DATE, INTEGER, NUMBER, PERCENT, SETTINGS, SETTINGS_SHEET, TABLES,
                              Column, Setting, Table)
 
@@ -58,10 +58,6 @@ class ValidationError(Exception):
         if len(self.problems) > limit:
             lines.append(f"  ... and {len(self.problems) - limit} more")
         return "\n".join(lines)
-
-
-def _norm(header: Any) -> str:
-    return re.sub(r"[\s_\-]+", "", str(header or "")).lower()
 
 
 def _unwrap(value):
@@ -146,15 +142,13 @@ def parse_table(raw: RawTable, table: Table) -> tuple[pd.DataFrame, list[Problem
     header_row = raw.first_row - 1
     by_norm = {}
     for j, h in enumerate(raw.headers):
-        by_norm.setdefault(_norm(h), j)
+        by_norm.setdefault(norm_header(h), j)
     index: dict[str, int] = {}
-    known = {_norm(c.header) for c in table.columns}
-    strangers = [str(h) for h in raw.headers if h is not None and _norm(h) not in known]
     for col in table.columns:
-        j = by_norm.get(_norm(col.header))
+        j = by_norm.get(norm_header(col.header))
         if j is None:
-            guess = difflib.get_close_matches(col.header, strangers, n=1, cutoff=0.5)
-            hint = f" (is '{guess[0]}' meant to be '{col.header}'?)" if guess else ""
+            guess = guess_header(col.header, raw.headers, table)
+            hint = f" (is '{guess}' meant to be '{col.header}'?)" if guess else ""
             add(header_row, col.header, f"the column header '{col.header}' is missing{hint}",
                 f"Name the column '{col.header}' exactly as in the template")
         else:
@@ -346,6 +340,9 @@ def _setting_fix(s: Setting) -> str:
 
 
 def missing_table_problem(exc: TableMissing) -> Problem:
+    if isinstance(exc, ColumnMissing):
+        return Problem(exc.sheet, exc.table, None, exc.header, exc.what,
+                       f"Name the column '{exc.header}' exactly as in the template (columns may be in any order)")
     return Problem(exc.sheet, exc.table, None, None, exc.what,
                    "Restore it from workbook/SOP_Template.xlsm (same sheet and table names)")
 

@@ -22,6 +22,7 @@ from sop_xl.workbook.locking import WorkbookLock
 from sop_xl.workbook.safe_io import UnsafeWorkbook, check_package, real_path, refuse_read_only, remove_stale_temps
 from sop_xl.workbook.save import save_workbook
 from sop_xl.plan.book import FormulaCell, RawTable, TableMissing
+from sop_xl.plan.columns import column_positions, full_width_rows
 
 
 class FileBook:
@@ -70,6 +71,8 @@ class FileBook:
     def read_table(self, table: Table) -> RawTable:
         ws = self._sheet(table)
         min_col, min_row, max_col, max_row = self._bounds(ws, table)
+        # A table over whole columns (A4:L1048576) ends, in fact, at the sheet's last used row.
+        max_row = max(min(max_row, ws.max_row), min_row)
         grid = [list(r) for r in ws.iter_rows(min_row=min_row, max_row=max_row, min_col=min_col,
                                                max_col=max_col, values_only=True)]
         headers, rows = grid[0], grid[1:]
@@ -124,36 +127,57 @@ class FileBook:
         self._named_cell(name).value = value
 
     def write_table(self, table: Table, rows: list[list[Any]]) -> None:
+        """Replace the table body; ``rows`` are in contract column order and land under their headers
+        (columns found by name; the user's extra columns: see sop_xl.plan.columns)."""
         ws = self._sheet(table)
         min_col, min_row, max_col, old_max_row = self._bounds(ws, table)
-        width = len(table.columns)
-        if max_col - min_col + 1 != width:
-            raise TableMissing(table.sheet, table.name,
-                               f"table '{table.name}' on sheet '{table.sheet}' has {max_col - min_col + 1} "
-                               f"columns, expected {width}: rebuild it from the template")
-        first = min_row + 1
-        # Every row looks like the first body row the template laid out (number format, the
-        # input/computed fill), as an Excel table extends its formatting to new rows.
-        styles = []
-        for j, col in enumerate(table.columns):
-            model = ws.cell(first, min_col + j)
-            if model.number_format == "General" and col.number_format != "General":
-                model.number_format = col.number_format
-            styles.append(copy(model._style))
-        for r in range(first, old_max_row + 1):  # clear the old body
+        last = min(old_max_row, ws.max_row)  # cells below the sheet's last used row are empty anyway
+        headers = self._headers(ws, min_row, min_col, max_col)
+        old = [list(r) for r in ws.iter_rows(min_row=min_row + 1, max_row=last, min_col=min_col,
+                                              max_col=max_col, values_only=True)] if last > min_row else []
+        body = full_width_rows(table, headers, rows, old)
+        styles = self._row_styles(ws, table, headers, min_row + 1, min_col)
+        for r in range(min_row + 1, last + 1):  # clear the old body
             for c in range(min_col, max_col + 1):
                 ws.cell(r, c).value = None
-        for i, row in enumerate(rows):
+        self._put(ws, body, min_row + 1, min_col, styles)
+        self._set_ref(ws, table, min_col, min_row, max_col, min_row + max(len(rows), 1))
+
+    def append_rows(self, table: Table, rows: list[list[Any]]) -> None:
+        """New rows under the last filled one; the rows already there are not touched."""
+        raw = self.read_table(table)
+        ws = self._sheet(table)
+        min_col, min_row, max_col, old_max_row = self._bounds(ws, table)
+        body = full_width_rows(table, raw.headers, rows)
+        styles = self._row_styles(ws, table, raw.headers, min_row + 1, min_col)
+        start = raw.first_row + len(raw.rows)
+        self._put(ws, body, start, min_col, styles)
+        self._set_ref(ws, table, min_col, min_row, max_col, max(old_max_row, start + len(body) - 1))
+
+    @staticmethod
+    def _headers(ws, row: int, min_col: int, max_col: int) -> list[Any]:
+        return [ws.cell(row, c).value for c in range(min_col, max_col + 1)]
+
+    @staticmethod
+    def _row_styles(ws, table: Table, headers: list[Any], first: int, min_col: int) -> list[Any]:
+        """Every written row looks like the first body row the template laid out (number format, the
+        input/computed fill), as an Excel table extends its formatting to new rows."""
+        formats = {j: table.column(f).number_format for f, j in column_positions(headers, table).items()}
+        styles = []
+        for j in range(len(headers)):
+            model = ws.cell(first, min_col + j)
+            if model.number_format == "General" and formats.get(j, "General") != "General":
+                model.number_format = formats[j]
+            styles.append(copy(model._style))
+        return styles
+
+    @staticmethod
+    def _put(ws, body: list[list[Any]], first: int, min_col: int, styles: list[Any]) -> None:
+        for i, row in enumerate(body):
             for j, value in enumerate(row):
                 cell = ws.cell(first + i, min_col + j)
                 cell.value = _cell_value(value)
                 cell._style = copy(styles[j])
-        self._set_ref(ws, table, min_col, min_row, max_col, first + max(len(rows), 1) - 1)
-
-    def append_rows(self, table: Table, rows: list[list[Any]]) -> None:
-        existing = self.read_table(table).rows
-        plain = [[v.value if isinstance(v, FormulaCell) else v for v in row] for row in existing]
-        self.write_table(table, plain + rows)
 
     @staticmethod
     def _set_ref(ws, table: Table, min_col, min_row, max_col, max_row):
