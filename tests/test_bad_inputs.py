@@ -37,11 +37,12 @@ class Case:
     column: str | None
     what: str                                  # regex: what is wrong
     build: Callable[[Path], tuple[Path, Any]]  # tmp_path -> (workbook, Excel row(s) or None)
+    step: str | None = None                    # the run step to try (default: the one reading the table)
 
     def command(self, path: Path) -> list[str]:
         if self.table == k.SCENARIOS.name:
             return ["scenarios", str(path), "--quiet"]
-        return ["run", str(path), "--steps", STEP.get(self.table, "cost_rollup"), "--quiet"]
+        return ["run", str(path), "--steps", self.step or STEP.get(self.table, "cost_rollup"), "--quiet"]
 
 
 def cell(id: str, table: k.Table, i: int, field: str, value, what: str, column: str | None = None) -> Case:
@@ -74,7 +75,7 @@ def book(id: str, table: k.Table, mutate: Callable, what: str, column: str | Non
     return Case(id, sheet or table.sheet, table.name, column, what, build)
 
 
-def setting(id: str, name: str, value, what: str) -> Case:
+def setting(id: str, name: str, value, what: str, step: str | None = None) -> Case:
     s = k.SETTINGS_BY_NAME[name]
 
     sheet, ref = W.setting_cell(name)
@@ -84,7 +85,7 @@ def setting(id: str, name: str, value, what: str) -> Case:
         path = W.demo_xlsx(tmp_path)
         W.set_cells(path, sheet, {ref: value})
         return path, int(row)  # the message names the named cell's row and column
-    return Case(id, k.SETTINGS_SHEET, None, f"{letter} ({s.label}, named cell {name})", what, build)
+    return Case(id, k.SETTINGS_SHEET, None, f"{letter} ({s.label}, named cell {name})", what, build, step)
 
 
 ERROR = W.Xml(' t="e"', "<v>#N/A</v>")                          # an #N/A error cell, as Excel saves it
@@ -183,6 +184,8 @@ CASES = [
          r"2026-01 is on or after the plan start 2026-01"),
     cell("history-period-future", H, 9, "period", datetime(2027, 3, 1),
          r"2027-03 is on or after the plan start 2026-01"),
+    cell("history-period-1900", H, 11, "period", datetime(1900, 1, 1),
+         r"is 1900-01, more than 30 years before the plan \(2026-01 to 2026-06\)"),
     cell("history-unknown-item", H, 10, "item", "ZZ404", r"'ZZ404' is not in Items \(tblItems\)"),
     cells("history-duplicate", H, {(1, "period"): datetime(2024, 1, 1)}, (1,), "item",
           r"duplicate Item/Period \(TE01, 2024-01\) also in row\(s\) 5"),
@@ -268,6 +271,8 @@ CASES = [
     setting("horizon-na-error", "Horizon", ERROR, r"holds the Excel error #N/A"),
     setting("planstart-text", "PlanStart", "next spring", r"holds text 'next spring', expected a date"),
     setting("planstart-mid-month", "PlanStart", datetime(2026, 1, 15), r"is 2026-01-15, not the first day"),
+    setting("planstart-2062", "PlanStart", datetime(2062, 1, 1),
+            r"is 2062-01, 36 years after the newest History month 2025-12", step="forecast"),
     setting("forecast-model-unknown", "ForecastModel", "magic", r"is 'magic', " + ONE_OF_MODELS),
     setting("service-level-200pct", "ServiceLevel", 2, r"is 2, must be at most 0.999"),
     setting("objective-unknown", "Objective", "profit", r"is 'profit', expected one of cost, margin"),
