@@ -171,6 +171,8 @@ CASES = [
          r"holds the formula =F80\*2 with no computed value"),
     cells("items-duplicate", I, {(1, "item"): "RM003"}, (1,), "item",
           r"duplicate Item \(RM003\) also in row\(s\) 5"),
+    cells("items-duplicate-other-case", I, {(1, "item"): "rm003"}, (1,), "item",
+          r"duplicate Item \(RM003\) also in row\(s\) 5; Excel does not tell 'RM003' and 'rm003' apart"),
     book("items-merged-cells", I, _merge, r"merged cells B6:C6 inside the table", column="Description"),
     book("items-empty", I, _empty_items, r"the table is empty"),
     # ------------------------------------------------------------------ History
@@ -187,6 +189,8 @@ CASES = [
     cell("history-period-1900", H, 11, "period", datetime(1900, 1, 1),
          r"is 1900-01, more than 30 years before the plan \(2026-01 to 2026-06\)"),
     cell("history-unknown-item", H, 10, "item", "ZZ404", r"'ZZ404' is not in Items \(tblItems\)"),
+    cell("history-item-other-case", H, 10, "item", "te01",
+         r"'te01' is not in Items \(tblItems\) \(spelt 'TE01' in Items: use one spelling\)"),
     cells("history-duplicate", H, {(1, "period"): datetime(2024, 1, 1)}, (1,), "item",
           r"duplicate Item/Period \(TE01, 2024-01\) also in row\(s\) 5"),
     # ------------------------------------------------------------------ Demand (mixed: people type overrides)
@@ -256,11 +260,15 @@ CASES = [
     cell("budget-revenue-negative", BU, 0, "revenue", -100, r"is -100, must not be negative"),
     cell("budget-period-mid-month", BU, 2, "period", datetime(2026, 3, 15), r"not the first day of a month"),
     cell("budget-family-of-no-item", BU, 0, "family", "Kayaks", r"family 'Kayaks' is the family of no item in Items"),
+    cell("budget-family-other-case", BU, 0, "family", "TENTS",
+         r"family 'TENTS' is the family of no item in Items \(spelt 'Tents' in Items: use one spelling\)"),
     # ------------------------------------------------------------------ Scenarios
     cell("scenarios-change-unknown", S, 0, "change", "price", r"expected one of demand, capacity, cost"),
     cell("scenarios-factor-negative", S, 1, "factor", -1.1, r"is -1.1, must not be negative"),
     cell("scenarios-capacity-target-unknown", S, 1, "target", "Sewingg",
          r"'Sewingg' is no resource in Resources \(a capacity change targets a resource\)"),
+    cell("scenarios-capacity-target-other-case", S, 1, "target", "sewing",
+         r"'sewing' is no resource in Resources \(a capacity change targets a resource\) \(spelt 'Sewing'"),
     cells("scenarios-demand-target-unknown", S, {(0, "target"): "Kayaks"}, (0,), "target",
           r"'Kayaks' is no family in Items"),
     # ------------------------------------------------------------------ Settings
@@ -273,6 +281,8 @@ CASES = [
     setting("planstart-mid-month", "PlanStart", datetime(2026, 1, 15), r"is 2026-01-15, not the first day"),
     setting("planstart-2062", "PlanStart", datetime(2062, 1, 1),
             r"is 2062-01, 36 years after the newest History month 2025-12", step="forecast"),
+    setting("scenario-without-rows", "Scenario", "Stress",
+            r"scenario 'Stress' has no rows in Scenarios \(tblScenarios\)", step="balance"),
     setting("forecast-model-unknown", "ForecastModel", "magic", r"is 'magic', " + ONE_OF_MODELS),
     setting("service-level-200pct", "ServiceLevel", 2, r"is 2, must be at most 0.999"),
     setting("objective-unknown", "Objective", "profit", r"is 'profit', expected one of cost, margin"),

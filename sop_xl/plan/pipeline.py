@@ -20,7 +20,7 @@ from sop_xl.plan.columns import column_positions
 from sop_xl.plan.context import Context
 from sop_xl.plan.freshness import stamp_outputs
 from sop_xl.plan.runlog import recording
-from sop_xl.plan.scenario import with_scenario
+from sop_xl.plan.scenario import unknown_scenario, with_scenario
 from sop_xl.plan.steps import STEP_ORDER, STEPS, tables_for
 from sop_xl.plan.validation import ValidationError, missing_table_problem
 
@@ -118,5 +118,13 @@ def run(book, steps: list[str], progress: Callable[[str], None] | None = None) -
 def validate(book) -> Context:
     """Check every input table and setting; raises ValidationError listing all problems."""
     ctx = Context(book)
-    ctx.load(k.INPUT_TABLES)
+    try:
+        ctx.load(k.INPUT_TABLES)
+        problems = []
+    except ValidationError as exc:
+        problems = exc.problems
+    if k.SCENARIOS.name in ctx.frames and (scenario := unknown_scenario(ctx)):
+        problems.append(scenario)
+    if problems:
+        raise ValidationError(problems)
     return ctx

@@ -212,16 +212,26 @@ def parse_table(raw: RawTable, table: Table) -> tuple[pd.DataFrame, list[Problem
     if table.min_rows and len(frame) < table.min_rows:
         add(raw.first_row, None, "the table is empty", f"Paste or type the {table.title.lower()} rows")
     if table.keys and len(frame):
+        # Excel's rule: 'te01' and 'TE01' are one key (lookups, pivot tables and filters ignore case).
         keyed = frame.dropna(subset=list(table.keys))
-        dup = keyed[keyed.duplicated(list(table.keys), keep=False)]
-        for _, grp in dup.groupby(list(table.keys), sort=False):
+        folded = keyed[list(table.keys)].apply(lambda c: c.map(fold_key) if c.dtype == object else c)
+        dup_mask = folded.duplicated(keep=False)
+        for _, grp in keyed[dup_mask].groupby([folded.loc[dup_mask, f] for f in table.keys], sort=False):
             rows = grp[ROW].tolist()
             key = ", ".join(_show(grp.iloc[0][k]) for k in table.keys)
+            spellings = {", ".join(_show(r[k]) for k in table.keys) for _, r in grp.iterrows()}
+            case_note = (f"; Excel does not tell {' and '.join(repr(x) for x in sorted(spellings))} apart"
+                         if len(spellings) > 1 else "")
             add(rows[1], table.column(table.keys[0]).header,
                 f"duplicate {'/'.join(table.column(k).header for k in table.keys)} ({key}) also in row(s) "
-                f"{', '.join(map(str, [r for r in rows if r != rows[1]]))}",
+                f"{', '.join(map(str, [r for r in rows if r != rows[1]]))}{case_note}",
                 "Keep one row per key: add the quantities together or delete the extra row")
     return frame, problems
+
+
+def fold_key(value):
+    """A text key as Excel compares it: without regard to case or surrounding spaces."""
+    return value.strip().casefold() if isinstance(value, str) else value
 
 
 def _merged_at(rng: str, raw: RawTable) -> tuple[int | None, str | None]:
@@ -282,12 +292,21 @@ def check_refs(frames: dict[str, pd.DataFrame], tables: Iterable[Table]) -> list
             bad = frame[frame[ref.field].notna() & ~frame[ref.field].isin(known)]
             target_table = TABLES[ref.table]
             header = table.column(ref.field).header
+            spelled = {fold_key(v): v for v in known}
             for _, row in bad.iterrows():
                 problems.append(Problem(
                     table.sheet, table.name, int(row[ROW]), header,
-                    f"'{row[ref.field]}' is not in {target_table.sheet} ({target_table.name})",
+                    f"'{row[ref.field]}' is not in {target_table.sheet} ({target_table.name})"
+                    + spelling_hint(row[ref.field], spelled, target_table.sheet),
                     f"Add it to the {target_table.sheet} sheet or correct the spelling"))
     return problems
+
+
+def spelling_hint(value, spelled: dict, sheet: str) -> str:
+    """' (spelt 'TE01' in Items)' when only the case differs: the plan matches codes exactly, as the sheet's
+    own lookups do not, so the two spellings must agree."""
+    known = spelled.get(fold_key(value))
+    return f" (spelt '{known}' in {sheet}: use one spelling)" if known is not None else ""
 
 
 # --------------------------------------------------------------------------------- settings
@@ -357,5 +376,6 @@ def excel_rows(frame: pd.DataFrame, positions: Iterable[int]) -> list[int]:
     return [int(rows[p]) for p in positions if 0 <= p < len(rows)]
 
 
-__all__ = ["Problem", "ValidationError", "parse_table", "parse_settings", "check_refs", "ROW",
+__all__ = ["Problem", "ValidationError", "parse_table", "parse_settings", "check_refs", "ROW", "fold_key",
+           "spelling_hint",
            "engine_frame", "excel_rows", "missing_table_problem"]
