@@ -54,7 +54,7 @@ def cmd_run(args) -> int:
     from sop_xl.workbook import open_file
     from sop_xl.plan.pipeline import STEP_ORDER, run
 
-    steps = args.steps.split(",") if args.steps else list(STEP_ORDER)
+    steps = args.steps or list(STEP_ORDER)
     path = Path(args.workbook)
     say = _progress(args.quiet)
     with open_file(path, progress=say) as book:
@@ -184,6 +184,22 @@ def cmd_roll(args) -> int:
     return EXIT_OK
 
 
+def _steps(text: str) -> list[str]:
+    """--steps: known step names, comma-separated; a typo is a usage error (exit 2), caught before any
+    file is opened."""
+    from sop_xl.plan.steps import STEP_ORDER
+
+    steps = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in steps if s not in STEP_ORDER]
+    if unknown or not steps:
+        import difflib
+        hints = [f"'{u[:30]}'" + (f" (did you mean {m[0]}?)" if (m := difflib.get_close_matches(u, STEP_ORDER, 1))
+                                  else "") for u in unknown]
+        raise argparse.ArgumentTypeError(f"unknown step {', '.join(hints) or '(none given)'}; known: "
+                                         f"{', '.join(STEP_ORDER)}")
+    return steps
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sop-xl", description="S&OP planning in an Excel workbook, headless.")
     p.add_argument("--version", action="version", version=f"sop-xl {__version__}")
@@ -197,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run planning steps on a workbook and save it")
     r.add_argument("workbook")
-    r.add_argument("--steps", help="comma-separated: forecast,balance,cost_rollup,financials,exceptions "
+    r.add_argument("--steps", type=_steps, help="comma-separated: forecast,balance,cost_rollup,financials,exceptions "
                                    "(default: all, in that order)")
     r.add_argument("--out", help="save to this path instead of over the workbook")
     r.add_argument("--quiet", action="store_true")

@@ -41,10 +41,12 @@ class Context:
                 raw_settings[s.name] = self.book.read_setting(s.name)
                 where[s.name] = self.book.setting_address(s.name)
         self.settings, setting_problems = parse_settings(raw_settings, where)
+        missing = missing_settings(raw_settings)
         self.where = where
-        problems += setting_problems
+        problems += missing + setting_problems
         problems += self._parse(tables)
-        problems += self._cross_checks()
+        if not missing:  # checks against the plan months mean nothing with defaults standing in
+            problems += self._cross_checks()
         if problems:
             raise ValidationError(problems)
 
@@ -124,3 +126,20 @@ class Context:
 
     def put(self, table: k.Table, frame: pd.DataFrame) -> None:
         self.results[table.name] = frame
+
+
+def missing_settings(found: dict[str, Any]) -> list[Problem]:
+    """Named settings cells the workbook lacks: the plan would silently use the default instead of the
+    value the sheet shows (the name Horizon deleted: the cell says 6, the plan would use 18)."""
+    missing = [s for s in k.SETTINGS if s.name not in found]
+    if not missing:
+        return []
+    if len(missing) == len(k.SETTINGS):
+        return [Problem(k.SETTINGS_SHEET, None, None, None,
+                        f"the {k.SETTINGS_SHEET} sheet or all its named cells are missing",
+                        f"Copy the {k.SETTINGS_SHEET} sheet from workbook/SOP_Template.xlsm (same names)")]
+    return [Problem(k.SETTINGS_SHEET, None, None, f"{s.label} (named cell {s.name})",
+                    f"the named cell {s.name} is missing, so the plan would use the default "
+                    f"{s.default!s} instead of what the sheet shows",
+                    f"Name the value cell again: Formulas > Name Manager > New, name {s.name} (workbook scope)")
+            for s in missing]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import errno
 import zipfile
+import zlib
 from contextlib import contextmanager
 from copy import copy
 from datetime import date, datetime
@@ -14,6 +15,7 @@ from defusedxml import DefusedXmlException
 
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter, range_boundaries
+from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 from openpyxl.utils.exceptions import InvalidFileException
 
 from sop_xl.workbook import ribbon
@@ -76,12 +78,11 @@ class FileBook:
         grid = [list(r) for r in ws.iter_rows(min_row=min_row, max_row=max_row, min_col=min_col,
                                                max_col=max_col, values_only=True)]
         headers, rows = grid[0], grid[1:]
-        formula_cells = [(i, j) for i, row in enumerate(rows) for j, v in enumerate(row)
-                         if isinstance(v, str) and v.startswith("=")]
+        formula_cells = [(i, j) for i, row in enumerate(rows) for j, v in enumerate(row) if _formula_text(v)]
         if formula_cells:
             cached = self._cached_values(table.sheet, min_row + 1, max_row, min_col, max_col)
             for i, j in formula_cells:
-                rows[i][j] = FormulaCell(rows[i][j], cached[i][j])
+                rows[i][j] = FormulaCell(_formula_text(rows[i][j]), cached[i][j])
         merged = [str(rng) for rng in ws.merged_cells.ranges
                   if not (rng.max_row < min_row or rng.min_row > max_row
                           or rng.max_col < min_col or rng.min_col > max_col)]
@@ -99,27 +100,36 @@ class FileBook:
                                                    max_col=max_col, values_only=True)]
 
     def _named_cell(self, name: str):
+        """The cell a workbook-level name refers to; KeyError when the name is missing or dangles (its
+        sheet deleted: Excel then shows =#REF! in the Name Manager)."""
         defined = self.wb.defined_names.get(name)
         if defined is None:
             raise KeyError(name)
-        sheet, coord = next(iter(defined.destinations))
-        return self.wb[sheet][coord.replace("$", "")]
+        try:
+            sheet, coord = next(iter(defined.destinations))
+            return self.wb[sheet][coord.replace("$", "")]
+        except (StopIteration, KeyError, ValueError, TypeError, IndexError):
+            raise KeyError(name) from None
 
     def setting_address(self, name: str) -> tuple[str, int, str]:
         cell = self._named_cell(name)
         return cell.parent.title, cell.row, cell.column_letter
 
     def has_setting(self, name: str) -> bool:
-        return self.wb.defined_names.get(name) is not None
+        try:
+            self._named_cell(name)
+            return True
+        except KeyError:
+            return False
 
     def read_setting(self, name: str) -> Any:
         value = self._named_cell(name).value
-        if isinstance(value, str) and value.startswith("="):
+        if _formula_text(value):
             cell = self._named_cell(name)
             with _refusing(self.path):
                 if self._values_wb is None:
                     self._values_wb = load_workbook(self.path, data_only=True, read_only=True)
-                return FormulaCell(value, self._values_wb[cell.parent.title][cell.coordinate].value)
+                return FormulaCell(_formula_text(value), self._values_wb[cell.parent.title][cell.coordinate].value)
         return value
 
     # ----------------------------------------------------------------------------------- writing
@@ -227,8 +237,9 @@ def _refusing(path: Path):
     instead of a traceback from deep inside openpyxl or defusedxml."""
     try:
         yield
-    except (DefusedXmlException, ParseError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, KeyError,
-            IndexError, TypeError, ValueError, AttributeError, InvalidFileException, OSError) as exc:
+    except (DefusedXmlException, ParseError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError,
+            KeyError, IndexError, TypeError, ValueError, AttributeError, InvalidFileException, OSError,
+            NotImplementedError, RuntimeError) as exc:
         if isinstance(exc, UnsafeWorkbook) or (isinstance(exc, OSError) and type(exc) is not OSError):
             raise  # ours already; or a real file-system error (permission denied, disk gone, ...)
         cause: BaseException | None = exc  # openpyxl wraps parser errors in its own ValueError
@@ -238,8 +249,23 @@ def _refusing(path: Path):
             raise UnsafeWorkbook(
                 f"{path.name} contains XML constructs that are not allowed in a workbook "
                 f"({type(cause).__name__}: entity definitions or external references); refusing to open it") from exc
+        detail = ("a compressed part is damaged" if isinstance(exc, zlib.error)
+                  else f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
         raise UnsafeWorkbook(f"{path.name} is damaged or not a valid Excel workbook and could not be read "
-                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})") from exc
+                             f"({detail})") from exc
+
+
+def _formula_text(value) -> str | None:
+    """The formula a cell holds, as text: plain formulas are strings ('=A1*2'); array formulas
+    ({=SUM(A1:A3*2)}) and data tables arrive as openpyxl objects, read like any formula (by the value
+    the spreadsheet computed), never shown to the user by their Python class."""
+    if isinstance(value, str):
+        return value if value.startswith("=") else None
+    if isinstance(value, ArrayFormula):
+        return "{" + str(value.text or "=") + "}"
+    if isinstance(value, DataTableFormula):
+        return "=TABLE()"
+    return None
 
 
 def _cell_value(value):
