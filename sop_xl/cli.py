@@ -50,12 +50,20 @@ def _print_report(report, path: Path) -> None:
     print(f"Workbook: {path.resolve()}")
 
 
+def check_extension(source: Path, target: Path) -> None:
+    from sop_xl.workbook.safe_io import check_extension as check
+
+    check(source, target)
+
+
 def cmd_run(args) -> int:
     from sop_xl.workbook import open_file
     from sop_xl.plan.pipeline import STEP_ORDER, run
 
     steps = args.steps or list(STEP_ORDER)
     path = Path(args.workbook)
+    if args.out:
+        check_extension(path, Path(args.out))  # before any work: the result could not be saved
     say = _progress(args.quiet)
     with open_file(path, progress=say) as book:
         report = run(book, steps)
@@ -92,6 +100,9 @@ def cmd_build_template(args) -> int:
 def cmd_setup_excel(args) -> int:
     from sop_xl.excel.setup import setup_workbook
 
+    if args.out:
+        check_extension(Path(args.workbook), Path(args.out))
+
     for line in setup_workbook(Path(args.workbook), python=args.python, out=args.out):
         print(line)
     return EXIT_OK
@@ -101,6 +112,7 @@ def cmd_new(args) -> int:
     from sop_xl.template.builder import template_path
 
     out = Path(args.out)
+    check_extension(template_path(), out)
     if out.exists() and not args.force:
         print(f"{out} exists; use --force to replace it", file=sys.stderr)
         return EXIT_ERROR
@@ -293,7 +305,7 @@ def _crash_log(exc: BaseException) -> Path | None:
 
 def main(argv=None) -> int:
     from sop_xl.workbook.locking import WorkbookLocked
-    from sop_xl.workbook.safe_io import UnsafeWorkbook
+    from sop_xl.workbook.safe_io import UnsafeWorkbook, WrongExtension
     from sop_xl.plan.validation import ValidationError
 
     args = build_parser().parse_args(argv)  # bad arguments: usage on stderr, exit 2 (argparse)
@@ -301,6 +313,9 @@ def main(argv=None) -> int:
         return args.func(args)
     except ValidationError as exc:
         print(exc.summary(), file=sys.stderr)
+        return EXIT_INVALID
+    except WrongExtension as exc:
+        print(f"sop-xl: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except WorkbookLocked as exc:
         print(f"sop-xl: {exc}", file=sys.stderr)

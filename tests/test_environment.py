@@ -252,3 +252,23 @@ def test_financials_after_an_item_was_renamed(tmp_path, capsys):
     _refused(path, [["run", str(path), "--steps", "financials", "--quiet"]], capsys, EXIT_INVALID,
              "sheet 'SupplyPlan', table tblSupplyPlan, column Item", "plans 'ST01', no longer in Items",
              "Run Balance again")
+
+
+# ------------------------------------------------------------------------------ Excel-safe names
+def test_new_refuses_an_xlsx_name_for_the_macro_enabled_template(tmp_path, capsys):
+    code, err = _cli(["new", str(tmp_path / "plan.xlsx")], capsys)
+    assert code == EXIT_INVALID and "holds macros" in err and "Save it as plan.xlsm" in err
+    assert not (tmp_path / "plan.xlsx").exists()
+    code, err = _cli(["new", str(tmp_path / "plan.xlsm")], capsys)
+    assert code == EXIT_OK and (tmp_path / "plan.xlsm").exists()
+
+
+def test_run_out_must_keep_the_package_kind(tmp_path, capsys):
+    xlsm = tmp_path / "plan.xlsm"
+    assert main(["new", str(xlsm)]) == EXIT_OK
+    _refused(xlsm, [["run", str(xlsm), "--steps", "cost_rollup", "--out", str(tmp_path / "copy.xlsx")]], capsys,
+             EXIT_INVALID, "holds macros (the ribbon's buttons), which an .xlsx file cannot", "copy.xlsm")
+    xlsx = W.demo_xlsx(tmp_path)
+    _refused(xlsx, [["run", str(xlsx), "--steps", "cost_rollup", "--out", str(tmp_path / "copy2.xlsm")]], capsys,
+             EXIT_INVALID, "holds no macros", "copy2.xlsx")
+    assert not (tmp_path / "copy.xlsx").exists() and not (tmp_path / "copy2.xlsm").exists()

@@ -21,7 +21,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 from sop_xl.workbook import ribbon
 from sop_xl.contract import Table
 from sop_xl.workbook.locking import WorkbookLock
-from sop_xl.workbook.safe_io import UnsafeWorkbook, check_package, real_path, refuse_read_only, remove_stale_temps
+from sop_xl.workbook.safe_io import UnsafeWorkbook, check_extension, check_package, real_path, refuse_read_only, remove_stale_temps
 from sop_xl.workbook.save import save_workbook
 from sop_xl.plan.book import FormulaCell, RawTable, TableMissing
 from sop_xl.plan.columns import column_positions, full_width_rows
@@ -214,6 +214,7 @@ class FileBook:
 
     def save(self, path=None) -> Path:
         target = Path(path) if path else self.path
+        check_extension(self.path, target)
         return save_workbook(self.wb, target, self._custom_ui, backup=(target == self.path))
 
     def close(self) -> None:

@@ -25,6 +25,32 @@ class UnsafeWorkbook(ValueError):
     """The file is not a workbook we are willing to open."""
 
 
+MACRO_SUFFIXES = (".xlsm", ".xltm", ".xlam")  # packages that may hold a VBA project
+
+
+class WrongExtension(ValueError):
+    """A workbook would be saved under a name Excel refuses for its kind of package."""
+
+
+def check_extension(source: Path, target: Path) -> None:
+    """Excel opens a package only under the extension of its kind: a macro-enabled workbook (VBA, the
+    ribbon's buttons) named .xlsx, or a macro-free one named .xlsm, is refused as 'not valid'. sop-xl
+    does not convert one into the other (dropping the VBA would drop the buttons): it refuses."""
+    if Path(target).is_dir():
+        return  # refused elsewhere, as a folder
+    macro_src = Path(source).suffix.lower() in MACRO_SUFFIXES
+    macro_dst = Path(target).suffix.lower() in MACRO_SUFFIXES
+    if macro_src == macro_dst:
+        return
+    if macro_src:
+        raise WrongExtension(f"{Path(target).name}: {Path(source).name} holds macros (the ribbon's buttons), "
+                             f"which an .xlsx file cannot; Excel would refuse to open it. Save it as "
+                             f"{Path(target).with_suffix('.xlsm').name}")
+    raise WrongExtension(f"{Path(target).name}: {Path(source).name} holds no macros, and Excel refuses a "
+                         f"macro-free workbook named {Path(target).suffix}. Save it as "
+                         f"{Path(target).with_suffix('.xlsx').name}")
+
+
 def check_package(path: Path) -> None:
     """Refuse files that are not zip packages, or whose members would expand beyond sane sizes."""
     try:
