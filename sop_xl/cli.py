@@ -50,12 +50,20 @@ def _print_report(report, path: Path) -> None:
     print(f"Workbook: {path.resolve()}")
 
 
+def check_extension(source: Path, target: Path) -> None:
+    from sop_xl.workbook.safe_io import check_extension as check
+
+    check(source, target)
+
+
 def cmd_run(args) -> int:
     from sop_xl.workbook import open_file
     from sop_xl.plan.pipeline import STEP_ORDER, run
 
-    steps = args.steps.split(",") if args.steps else list(STEP_ORDER)
+    steps = args.steps or list(STEP_ORDER)
     path = Path(args.workbook)
+    if args.out:
+        check_extension(path, Path(args.out))  # before any work: the result could not be saved
     say = _progress(args.quiet)
     with open_file(path, progress=say) as book:
         report = run(book, steps)
@@ -92,6 +100,9 @@ def cmd_build_template(args) -> int:
 def cmd_setup_excel(args) -> int:
     from sop_xl.excel.setup import setup_workbook
 
+    if args.out:
+        check_extension(Path(args.workbook), Path(args.out))
+
     for line in setup_workbook(Path(args.workbook), python=args.python, out=args.out):
         print(line)
     return EXIT_OK
@@ -101,6 +112,7 @@ def cmd_new(args) -> int:
     from sop_xl.template.builder import template_path
 
     out = Path(args.out)
+    check_extension(template_path(), out)
     if out.exists() and not args.force:
         print(f"{out} exists; use --force to replace it", file=sys.stderr)
         return EXIT_ERROR
@@ -274,6 +286,22 @@ def cmd_import(args) -> int:
     return EXIT_OK
 
 
+def _steps(text: str) -> list[str]:
+    """--steps: known step names, comma-separated; a typo is a usage error (exit 2), caught before any
+    file is opened."""
+    from sop_xl.plan.steps import STEP_ORDER
+
+    steps = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in steps if s not in STEP_ORDER]
+    if unknown or not steps:
+        import difflib
+        hints = [f"'{u[:30]}'" + (f" (did you mean {m[0]}?)" if (m := difflib.get_close_matches(u, STEP_ORDER, 1))
+                                  else "") for u in unknown]
+        raise argparse.ArgumentTypeError(f"unknown step {', '.join(hints) or '(none given)'}; known: "
+                                         f"{', '.join(STEP_ORDER)}")
+    return steps
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sop-xl", description="S&OP planning in an Excel workbook, headless.")
     p.add_argument("--version", action="version", version=f"sop-xl {__version__}")
@@ -287,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run planning steps on a workbook and save it")
     r.add_argument("workbook")
-    r.add_argument("--steps", help="comma-separated: forecast,balance,cost_rollup,financials,exceptions "
+    r.add_argument("--steps", type=_steps, help="comma-separated: forecast,balance,cost_rollup,financials,exceptions "
                                    "(default: all, in that order)")
     r.add_argument("--out", help="save to this path instead of over the workbook")
     r.add_argument("--quiet", action="store_true")
@@ -403,7 +431,7 @@ def _crash_log(exc: BaseException) -> Path | None:
 
 def main(argv=None) -> int:
     from sop_xl.workbook.locking import WorkbookLocked
-    from sop_xl.workbook.safe_io import UnsafeWorkbook
+    from sop_xl.workbook.safe_io import UnsafeWorkbook, WrongExtension
     from sop_xl.plan.validation import ValidationError
 
     args = build_parser().parse_args(argv)  # bad arguments: usage on stderr, exit 2 (argparse)
@@ -411,6 +439,9 @@ def main(argv=None) -> int:
         return args.func(args)
     except ValidationError as exc:
         print(exc.summary(), file=sys.stderr)
+        return EXIT_INVALID
+    except WrongExtension as exc:
+        print(f"sop-xl: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except WorkbookLocked as exc:
         print(f"sop-xl: {exc}", file=sys.stderr)

@@ -37,11 +37,12 @@ class Case:
     column: str | None
     what: str                                  # regex: what is wrong
     build: Callable[[Path], tuple[Path, Any]]  # tmp_path -> (workbook, Excel row(s) or None)
+    step: str | None = None                    # the run step to try (default: the one reading the table)
 
     def command(self, path: Path) -> list[str]:
         if self.table == k.SCENARIOS.name:
             return ["scenarios", str(path), "--quiet"]
-        return ["run", str(path), "--steps", STEP.get(self.table, "cost_rollup"), "--quiet"]
+        return ["run", str(path), "--steps", self.step or STEP.get(self.table, "cost_rollup"), "--quiet"]
 
 
 def cell(id: str, table: k.Table, i: int, field: str, value, what: str, column: str | None = None) -> Case:
@@ -74,7 +75,7 @@ def book(id: str, table: k.Table, mutate: Callable, what: str, column: str | Non
     return Case(id, sheet or table.sheet, table.name, column, what, build)
 
 
-def setting(id: str, name: str, value, what: str) -> Case:
+def setting(id: str, name: str, value, what: str, step: str | None = None) -> Case:
     s = k.SETTINGS_BY_NAME[name]
 
     sheet, ref = W.setting_cell(name)
@@ -84,7 +85,7 @@ def setting(id: str, name: str, value, what: str) -> Case:
         path = W.demo_xlsx(tmp_path)
         W.set_cells(path, sheet, {ref: value})
         return path, int(row)  # the message names the named cell's row and column
-    return Case(id, k.SETTINGS_SHEET, None, f"{letter} ({s.label}, named cell {name})", what, build)
+    return Case(id, k.SETTINGS_SHEET, None, f"{letter} ({s.label}, named cell {name})", what, build, step)
 
 
 ERROR = W.Xml(' t="e"', "<v>#N/A</v>")                          # an #N/A error cell, as Excel saves it
@@ -170,6 +171,8 @@ CASES = [
          r"holds the formula =F80\*2 with no computed value"),
     cells("items-duplicate", I, {(1, "item"): "RM003"}, (1,), "item",
           r"duplicate Item \(RM003\) also in row\(s\) 5"),
+    cells("items-duplicate-other-case", I, {(1, "item"): "rm003"}, (1,), "item",
+          r"duplicate Item \(RM003\) also in row\(s\) 5; Excel does not tell 'RM003' and 'rm003' apart"),
     book("items-merged-cells", I, _merge, r"merged cells B6:C6 inside the table", column="Description"),
     book("items-empty", I, _empty_items, r"the table is empty"),
     # ------------------------------------------------------------------ History
@@ -183,7 +186,11 @@ CASES = [
          r"2026-01 is on or after the plan start 2026-01"),
     cell("history-period-future", H, 9, "period", datetime(2027, 3, 1),
          r"2027-03 is on or after the plan start 2026-01"),
+    cell("history-period-1900", H, 11, "period", datetime(1900, 1, 1),
+         r"is 1900-01, more than 30 years before the plan \(2026-01 to 2026-06\)"),
     cell("history-unknown-item", H, 10, "item", "ZZ404", r"'ZZ404' is not in Items \(tblItems\)"),
+    cell("history-item-other-case", H, 10, "item", "te01",
+         r"'te01' is not in Items \(tblItems\) \(spelt 'TE01' in Items: use one spelling\)"),
     cells("history-duplicate", H, {(1, "period"): datetime(2024, 1, 1)}, (1,), "item",
           r"duplicate Item/Period \(TE01, 2024-01\) also in row\(s\) 5"),
     # ------------------------------------------------------------------ Demand (mixed: people type overrides)
@@ -253,11 +260,15 @@ CASES = [
     cell("budget-revenue-negative", BU, 0, "revenue", -100, r"is -100, must not be negative"),
     cell("budget-period-mid-month", BU, 2, "period", datetime(2026, 3, 15), r"not the first day of a month"),
     cell("budget-family-of-no-item", BU, 0, "family", "Kayaks", r"family 'Kayaks' is the family of no item in Items"),
+    cell("budget-family-other-case", BU, 0, "family", "TENTS",
+         r"family 'TENTS' is the family of no item in Items \(spelt 'Tents' in Items: use one spelling\)"),
     # ------------------------------------------------------------------ Scenarios
     cell("scenarios-change-unknown", S, 0, "change", "price", r"expected one of demand, capacity, cost"),
     cell("scenarios-factor-negative", S, 1, "factor", -1.1, r"is -1.1, must not be negative"),
     cell("scenarios-capacity-target-unknown", S, 1, "target", "Sewingg",
          r"'Sewingg' is no resource in Resources \(a capacity change targets a resource\)"),
+    cell("scenarios-capacity-target-other-case", S, 1, "target", "sewing",
+         r"'sewing' is no resource in Resources \(a capacity change targets a resource\) \(spelt 'Sewing'"),
     cells("scenarios-demand-target-unknown", S, {(0, "target"): "Kayaks"}, (0,), "target",
           r"'Kayaks' is no family in Items"),
     # ------------------------------------------------------------------ Settings
@@ -268,6 +279,10 @@ CASES = [
     setting("horizon-na-error", "Horizon", ERROR, r"holds the Excel error #N/A"),
     setting("planstart-text", "PlanStart", "next spring", r"holds text 'next spring', expected a date"),
     setting("planstart-mid-month", "PlanStart", datetime(2026, 1, 15), r"is 2026-01-15, not the first day"),
+    setting("planstart-2062", "PlanStart", datetime(2062, 1, 1),
+            r"is 2062-01, 36 years after the newest History month 2025-12", step="forecast"),
+    setting("scenario-without-rows", "Scenario", "Stress",
+            r"scenario 'Stress' has no rows in Scenarios \(tblScenarios\)", step="balance"),
     setting("forecast-model-unknown", "ForecastModel", "magic", r"is 'magic', " + ONE_OF_MODELS),
     setting("service-level-200pct", "ServiceLevel", 2, r"is 2, must be at most 0.999"),
     setting("objective-unknown", "Objective", "profit", r"is 'profit', expected one of cost, margin"),

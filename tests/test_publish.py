@@ -37,6 +37,9 @@ def test_published_copy_has_no_vba_and_no_formulas_calling_sop(published):
         for row in ws.iter_rows():
             for cell in row:
                 assert not (isinstance(cell.value, str) and cell.value.startswith("=")), (ws.title, cell.coordinate)
+                link = cell.hyperlink  # none to the sheet the copy leaves out (Excel: 'Reference isn't valid')
+                assert link is None or k.XLWINGS_CONF_SHEET not in str(link.location or link.target or "")
+    assert k.XLWINGS_CONF_SHEET not in wb.sheetnames
     assert result.formulas > 100 and result.sop_cells >= 1
     assert len(wb[k.DASHBOARD_SHEET]._charts) == 4
 

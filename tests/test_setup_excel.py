@@ -65,3 +65,25 @@ def test_a_locked_workbook_is_refused_and_left_byte_identical(tmp_path, capsys):
     assert "plan.xlsm is being updated by anna" in err and "far-away-pc" in err
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, lock_path(path).name])
+
+
+def test_xlwings_conf_holds_only_keys_that_are_set(tmp_path):
+    """A key with an empty value overrides the user's own xlwings.conf: the template has none, and
+    setup-excel drops those an older workbook has."""
+    assert all(v not in (None, "") for v in _conf(REPO_TEMPLATE).values())
+    assert not {"INTERPRETER_WIN", "INTERPRETER_MAC", "PYTHONPATH"} & set(_conf(REPO_TEMPLATE))
+    path = tmp_path / "old.xlsm"
+    path.write_bytes(REPO_TEMPLATE.read_bytes())
+    wb = load_workbook(path, keep_vba=True)
+    ws = wb[k.XLWINGS_CONF_SHEET]
+    n = len(_conf(REPO_TEMPLATE))
+    for i, key in enumerate(("Interpreter_Win", "Interpreter_Mac", "PYTHONPATH"), start=n + 1):
+        ws.cell(i, 1, key)  # as older templates had them: present, empty
+    custom_ui = ribbon.read_custom_ui(path)
+    wb.save(path)
+    ribbon.add_custom_ui(path, custom_ui)
+    assert main(["setup-excel", str(path), "--python", "/opt/sop/bin/python"]) == 0
+    conf = _conf(path)
+    assert conf == {**_conf(REPO_TEMPLATE), "INTERPRETER_MAC": "/opt/sop/bin/python"}
+    ws = load_workbook(path)[k.XLWINGS_CONF_SHEET]
+    assert [ws.cell(r, 1).value for r in range(1, len(conf) + 2)][-1] is None  # contiguous, then blank

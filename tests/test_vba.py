@@ -418,3 +418,18 @@ def test_libreoffice_lists_the_modules(built):
         expected = "\n".join(line for line in module.body.split("\n") if not line.startswith("Attribute "))
         assert _lo_body(project[module.name]) == expected.rstrip("\n"), module.name
     assert "Option ClassModule" in project["Dictionary"].split("\n")[:3]
+
+
+def test_project_is_written_as_ms_ovba_asks_of_a_writer(built):
+    """[MS-OVBA] 2.3.4.1: _VBA_PROJECT version 0xFFFF with no performance cache, and no module stream
+    keeps compiled p-code (MODULEOFFSET 0): Office compiles every module from its source."""
+    from pyopenvba.cfb import CFB
+    from pyopenvba.vba import parse_vba_project
+
+    for path in (built, REPO / "workbook" / "SOP_Template.xlsm"):
+        cfb = CFB.from_bytes(vba_project_bytes(path))
+        stream = cfb.get_stream_in_storage("VBA", "_VBA_PROJECT")
+        assert stream[:5] == b"\xcc\x61\xff\xff\x00" and len(stream) == 7
+        modules = parse_vba_project(cfb).modules
+        assert modules and all(m.text_offset == 0 for m in modules), [(m.name, m.text_offset) for m in modules]
+    assert set(read_vba_modules(built)) >= {m.name for m in all_modules()}

@@ -14,6 +14,7 @@ import hashlib
 import io
 import re
 import zipfile
+from copy import copy
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -182,6 +183,40 @@ def rename_header(wb, table: k.Table, field: str, new: str) -> int:
     if lo.tableColumns:
         lo.tableColumns[c - min_col].name = new
     return min_row
+
+
+def swap_columns(wb, table: k.Table, field_a: str, field_b: str) -> None:
+    """Swap two whole columns of a table (headers, body, ListObject column names), as a user who drags
+    one column before another does."""
+    ws = wb[table.sheet]
+    a, b = col_index(wb, table, field_a), col_index(wb, table, field_b)
+    min_col, min_row, _, max_row = table_ref(wb, table)
+    for r in range(min_row, max_row + 1):
+        ca, cb = ws.cell(r, a), ws.cell(r, b)
+        ca.value, cb.value = cb.value, ca.value
+        ca._style, cb._style = copy(cb._style), copy(ca._style)
+    lo = ws.tables[table.name]
+    if lo.tableColumns:
+        cols = lo.tableColumns
+        cols[a - min_col].name, cols[b - min_col].name = cols[b - min_col].name, cols[a - min_col].name
+
+
+def add_column(wb, table: k.Table, header: str, values: Callable[[int], Any]) -> int:
+    """A user's own column after the table's last one: ``values(i)`` for body row ``i``. Returns the
+    sheet column number."""
+    from openpyxl.worksheet.table import TableColumn
+
+    ws = wb[table.sheet]
+    min_col, min_row, max_col, max_row = table_ref(wb, table)
+    c = max_col + 1
+    ws.cell(min_row, c).value = header
+    for i, r in enumerate(range(min_row + 1, max_row + 1)):
+        ws.cell(r, c).value = values(i)
+    lo = ws.tables[table.name]
+    if lo.tableColumns:
+        lo.tableColumns.append(TableColumn(id=max(tc.id for tc in lo.tableColumns) + 1, name=header))
+    _set_ref(ws, table, min_col, min_row, c, max_row)
+    return c
 
 
 def _set_ref(ws, table: k.Table, min_col, min_row, max_col, max_row) -> None:

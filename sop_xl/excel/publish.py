@@ -161,6 +161,17 @@ def computed_values(path: Path, sheets: list[str]) -> dict[str, list[list[Any]]]
     return libreoffice.inspect(path, sheets_for_values=sheets, timeout=300).values
 
 
+def _drop_links_to(wb, sheet: str) -> None:
+    """Hyperlinks (the Start sheet's contents) to a sheet the copy no longer has: clicking one would
+    give Excel's 'Reference isn't valid'."""
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                link = cell.hyperlink
+                if link is not None and sheet in str(link.location or link.target or ""):
+                    cell.hyperlink = None
+
+
 def values_only_copy(source: Path, target: Path, values: dict[str, list[list[Any]]]) -> tuple[int, int]:
     """Write ``target`` (.xlsx) from ``source`` with every formula replaced by its computed value."""
     wb = load_workbook(source)  # keep_vba=False: no VBA in the published copy
@@ -189,6 +200,7 @@ def values_only_copy(source: Path, target: Path, values: dict[str, list[list[Any
                 ws.cell(r + i, c + j).value = v
     if k.XLWINGS_CONF_SHEET in wb.sheetnames:  # no Python on the readers' side
         del wb[k.XLWINGS_CONF_SHEET]
+        _drop_links_to(wb, k.XLWINGS_CONF_SHEET)
     wb.save(target)
     return formulas, sop
 

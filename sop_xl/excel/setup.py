@@ -74,8 +74,25 @@ def write_interpreter(path: Path, python: str) -> str:
         row = next(r for r in range(1, ws.max_row + 2) if ws.cell(r, 1).value in (None, ""))
         ws.cell(row, 1, key)
     ws.cell(row, 2, python)
+    _drop_empty_keys(ws)
     save_workbook(wb, path, custom_ui, backup=True)
     return f"{key} = {python} (sheet {k.XLWINGS_CONF_SHEET})"
+
+
+def _drop_empty_keys(ws) -> None:
+    """Only keys that are set: a key with an empty value (older templates had empty Interpreter_Win,
+    Interpreter_Mac and PYTHONPATH rows) overrides the user's own xlwings.conf file with nothing."""
+    rows = []
+    r = 1
+    while ws.cell(r, 1).value not in (None, ""):
+        rows.append([ws.cell(r, c).value for c in (1, 2, 3)])
+        r += 1
+    kept = [row for row in rows if row[1] not in (None, "")]
+    if len(kept) == len(rows):
+        return
+    for i in range(len(rows)):
+        for c, value in zip((1, 2, 3), kept[i] if i < len(kept) else (None, None, None)):
+            ws.cell(i + 1, c).value = value
 
 
 def setup_workbook(path: Path, python: str | None = None, out: Path | None = None) -> list[str]:

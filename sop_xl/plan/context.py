@@ -7,6 +7,7 @@ import pandas as pd
 
 from sop_xl import contract as k
 from sop_xl.plan.book import TableMissing
+from sop_xl.plan.dates import far_date_problems, plan_start_problem
 from sop_xl.plan.coverage import consistency_problems, coverage_problems, extend_last_month
 from sop_xl.plan.validation import (ROW, Problem, ValidationError, check_refs, engine_frame, excel_rows,
                                     missing_table_problem, parse_settings, parse_table)
@@ -22,6 +23,7 @@ class Context:
         self.settings: dict[str, Any] = {}
         self.summary: list[str] = []
         self.warnings: list[str] = []
+        self.where: dict[str, tuple] = {}  # setting name -> (sheet, row, column letter) of its cell
         self.demand_factors: dict[str, float] = {}  # a scenario's consensus multipliers by family
         self.progress = progress
 
@@ -39,9 +41,12 @@ class Context:
                 raw_settings[s.name] = self.book.read_setting(s.name)
                 where[s.name] = self.book.setting_address(s.name)
         self.settings, setting_problems = parse_settings(raw_settings, where)
-        problems += setting_problems
+        missing = missing_settings(raw_settings)
+        self.where = where
+        problems += missing + setting_problems
         problems += self._parse(tables)
-        problems += self._cross_checks()
+        if not missing:  # checks against the plan months mean nothing with defaults standing in
+            problems += self._cross_checks()
         if problems:
             raise ValidationError(problems)
 
@@ -66,10 +71,14 @@ class Context:
                 + consistency_problems(self.frames, {t.name for t in tables}))
 
     def _cross_checks(self) -> list[Problem]:
+        start = pd.Timestamp(self.settings["PlanStart"])
+        wrong_start = plan_start_problem(self.frames, start, self.where.get("PlanStart", (k.SETTINGS_SHEET, None, None)))
+        if wrong_start:  # every month check against a mistyped start would only repeat it
+            return [wrong_start]
+        problems = far_date_problems(self.frames, self.periods)
         if self.settings.get("ExtendLastMonth"):
             self.warnings += extend_last_month(self.frames, self.periods)
-        problems = coverage_problems(self.frames, self.periods)
-        start = pd.Timestamp(self.settings["PlanStart"])
+        problems += coverage_problems(self.frames, self.periods)
         hist = self.frames.get(k.HISTORY.name)
         if hist is not None and len(hist):
             future = hist[hist["period"] >= start]
@@ -117,3 +126,20 @@ class Context:
 
     def put(self, table: k.Table, frame: pd.DataFrame) -> None:
         self.results[table.name] = frame
+
+
+def missing_settings(found: dict[str, Any]) -> list[Problem]:
+    """Named settings cells the workbook lacks: the plan would silently use the default instead of the
+    value the sheet shows (the name Horizon deleted: the cell says 6, the plan would use 18)."""
+    missing = [s for s in k.SETTINGS if s.name not in found]
+    if not missing:
+        return []
+    if len(missing) == len(k.SETTINGS):
+        return [Problem(k.SETTINGS_SHEET, None, None, None,
+                        f"the {k.SETTINGS_SHEET} sheet or all its named cells are missing",
+                        f"Copy the {k.SETTINGS_SHEET} sheet from workbook/SOP_Template.xlsm (same names)")]
+    return [Problem(k.SETTINGS_SHEET, None, None, f"{s.label} (named cell {s.name})",
+                    f"the named cell {s.name} is missing, so the plan would use the default "
+                    f"{s.default!s} instead of what the sheet shows",
+                    f"Name the value cell again: Formulas > Name Manager > New, name {s.name} (workbook scope)")
+            for s in missing]

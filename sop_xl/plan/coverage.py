@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from sop_xl import contract as k
-from sop_xl.plan.validation import ROW, Problem
+from sop_xl.plan.validation import ROW, Problem, fold_key, spelling_hint
 
 # (table, key field) whose rows must cover every plan month, per key
 COVERED = ((k.RESOURCES, "resource"), (k.BUDGET, "family"))
@@ -93,15 +93,17 @@ def consistency_problems(frames: dict[str, pd.DataFrame], parsed: set[str]) -> l
         unused = sorted(set(res["resource"].dropna()) - set(rout["resource"].dropna()))
         for value, row in sorted(_first_rows(res, "resource", unused).items(), key=lambda kv: kv[1]):
             n = int((res["resource"] == value).sum())
+            hint = spelling_hint(value, {fold_key(v): v for v in rout["resource"].dropna()}, k.ROUTING.sheet)
             problems.append(Problem(k.RESOURCES.sheet, k.RESOURCES.name, int(row), "Resource",
-                                    f"resource '{value}' ({n} row(s)) is used by no item in {k.ROUTING.sheet}",
+                                    f"resource '{value}' ({n} row(s)) is used by no item in {k.ROUTING.sheet}{hint}",
                                     "Route items to it on the Routing sheet, or delete its rows"))
     if ready(k.BUDGET, k.ITEMS):
         bud, items = frames[k.BUDGET.name], frames[k.ITEMS.name]
         orphan = sorted(set(bud["family"].dropna()) - set(items["family"].dropna()))
         for value, row in sorted(_first_rows(bud, "family", orphan).items(), key=lambda kv: kv[1]):
+            hint = spelling_hint(value, {fold_key(v): v for v in items["family"].dropna()}, k.ITEMS.sheet)
             problems.append(Problem(k.BUDGET.sheet, k.BUDGET.name, int(row), "Family",
-                                    f"family '{value}' is the family of no item in {k.ITEMS.sheet}",
+                                    f"family '{value}' is the family of no item in {k.ITEMS.sheet}{hint}",
                                     "Correct the spelling, or set the family on the Items sheet"))
     if k.SCENARIOS.name in frames and k.SCENARIOS.name in parsed:
         problems += _scenario_targets(frames)
@@ -123,9 +125,12 @@ def _scenario_targets(frames: dict[str, pd.DataFrame]) -> list[Problem]:
         known = frames.get(table.name)
         if known is None:
             continue
-        if str(target) not in set(known[field].dropna().astype(str)):
+        values = set(known[field].dropna().astype(str))
+        if str(target) not in values:
             what = {"demand": "family", "capacity": "resource", "cost": "item"}[change]
+            hint = spelling_hint(str(target), {fold_key(v): v for v in values}, table.sheet)
             problems.append(Problem(k.SCENARIOS.sheet, k.SCENARIOS.name, int(row[ROW]), "Target",
-                                    f"'{target}' is no {what} in {table.sheet} (a {change} change targets a {what})",
+                                    f"'{target}' is no {what} in {table.sheet} (a {change} change targets a {what})"
+                                    + hint,
                                     f"Type an existing {what}, or * for all"))
     return problems

@@ -16,11 +16,13 @@ from openpyxl.utils import get_column_letter
 
 from sop_xl import contract as k
 from sop_xl.plan.book import TableMissing
+from sop_xl.plan.columns import column_positions
 from sop_xl.plan.context import Context
 from sop_xl.plan.freshness import stamp_outputs
 from sop_xl.plan.runlog import recording
-from sop_xl.plan.scenario import with_scenario
+from sop_xl.plan.scenario import unknown_scenario, with_scenario
 from sop_xl.plan.steps import STEP_ORDER, STEPS, tables_for
+from sop_xl.plan.validation import ValidationError, missing_table_problem
 
 @dataclass
 class RunReport:
@@ -32,13 +34,20 @@ class RunReport:
 
 
 # ---------------------------------------------------------------------------------------- writing
-def rows_for(table: k.Table, frame: pd.DataFrame, first_row: int, first_col: int = 1) -> list[list[Any]]:
-    """Cell values for a table body, in contract column order; formula columns get their formula."""
+def rows_for(table: k.Table, frame: pd.DataFrame, first_row: int, first_col: int = 1,
+             headers: list[Any] | None = None) -> list[list[Any]]:
+    """Cell values for a table body, in contract column order; formula columns get their formula.
+
+    ``headers`` are the table's headers as the sheet has them: a formula refers to each column where
+    the sheet has it (the user may have moved columns); without them, the contract's order.
+    """
     n = len(frame)
+    offsets = (column_positions(headers, table) if headers is not None
+               else {c.field: j for j, c in enumerate(table.columns)})
+    letters = {fld: get_column_letter(first_col + j) for fld, j in offsets.items()}
     columns = []
     for col in table.columns:
         if col.formula:
-            letters = {c.field: get_column_letter(first_col + j) for j, c in enumerate(table.columns)}
             template = col.formula
             for fld, letter in letters.items():
                 template = template.replace("{C:" + fld + "}", letter)
@@ -63,17 +72,23 @@ def rows_for(table: k.Table, frame: pd.DataFrame, first_row: int, first_col: int
 
 
 def write_results(ctx: Context) -> list[str]:
-    written = []
-    for name, frame in ctx.results.items():
+    """Write every result table; first check that each is there with its columns, so that a missing
+    sheet or column stops the run before anything is written."""
+    problems, placed = [], {}
+    for name in ctx.results:
         table = k.TABLES[name]
-        raw_first = table.header_row + 1
         try:
             raw = ctx.book.read_table(table)
-            raw_first = raw.first_row
-            first_col = raw.first_col
-        except TableMissing:
-            first_col = table.first_col
-        ctx.book.write_table(table, rows_for(table, frame, raw_first, first_col))
+            column_positions(raw.headers, table)
+            placed[name] = raw
+        except TableMissing as exc:
+            problems.append(missing_table_problem(exc))
+    if problems:
+        raise ValidationError(problems)
+    written = []
+    for name, frame in ctx.results.items():
+        table, raw = k.TABLES[name], placed[name]
+        ctx.book.write_table(table, rows_for(table, frame, raw.first_row, raw.first_col, raw.headers))
         written.append(f"{table.sheet} ({len(frame)} rows)")
     return written
 
@@ -103,5 +118,13 @@ def run(book, steps: list[str], progress: Callable[[str], None] | None = None) -
 def validate(book) -> Context:
     """Check every input table and setting; raises ValidationError listing all problems."""
     ctx = Context(book)
-    ctx.load(k.INPUT_TABLES)
+    try:
+        ctx.load(k.INPUT_TABLES)
+        problems = []
+    except ValidationError as exc:
+        problems = exc.problems
+    if k.SCENARIOS.name in ctx.frames and (scenario := unknown_scenario(ctx)):
+        problems.append(scenario)
+    if problems:
+        raise ValidationError(problems)
     return ctx

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from sop_xl import contract as k
-from sop_xl.plan.validation import ValidationError
+from sop_xl.plan.book import TableMissing
+from sop_xl.plan.columns import column_positions
+from sop_xl.plan.validation import ValidationError, missing_table_problem
 
 OK, ERROR = "OK", "ERROR"
 
@@ -61,6 +63,7 @@ def recording(book, what: str) -> Iterator[Recording]:
       LastRun says ERROR; the exception goes on to the caller (which shows or prints it);
     - always: the status bar is cleared.
     """
+    _require_log(book)
     rec = Recording(what)
     try:
         yield rec
@@ -75,6 +78,15 @@ def recording(book, what: str) -> Iterator[Recording]:
         raise
     finally:
         book.status(None)
+
+
+def _require_log(book) -> None:
+    """The Log table is where every run ends: missing (sheet or table deleted) or without its columns,
+    the run is refused before any work, as any other problem of the workbook."""
+    try:
+        column_positions(book.read_table(k.LOG).headers, k.LOG)
+    except TableMissing as exc:
+        raise ValidationError([missing_table_problem(exc)]) from None
 
 
 def failure_line(exc: BaseException) -> str:

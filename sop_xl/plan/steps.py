@@ -193,6 +193,20 @@ def step_cost_rollup(ctx: Context, quiet: bool = False) -> None:
                        if len(fg) else f"cost roll-up: {len(unit)} items")
 
 
+def _plan_items_known(ctx: Context, plan: pd.DataFrame) -> None:
+    """A supply plan from an earlier Balance may name items since renamed or deleted on Items: its
+    revenue would silently vanish from Financials. Refused, naming the items, until Balance runs again."""
+    if k.SUPPLY_PLAN.name in ctx.results:
+        return
+    unknown = sorted(set(plan["item"].dropna().astype(str)) - set(ctx.frame(k.ITEMS)["item"].dropna().astype(str)))
+    if unknown:
+        shown = ", ".join(f"'{u[:30]}'" for u in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        raise ValidationError([Problem(
+            k.SUPPLY_PLAN.sheet, k.SUPPLY_PLAN.name, None, "Item",
+            f"the supply plan (from an earlier Balance) plans {shown}, no longer in {k.ITEMS.sheet} "
+            f"(renamed or deleted since)", "Run Balance again, then Financials")])
+
+
 def step_financials(ctx: Context, quiet: bool = False) -> None:
     from sop_xl.engine.finance import financial_plan
 
@@ -200,6 +214,7 @@ def step_financials(ctx: Context, quiet: bool = False) -> None:
     if plan.empty:
         raise ValidationError([Problem(k.SUPPLY_PLAN.sheet, k.SUPPLY_PLAN.name, None, None,
                                        "the supply plan is empty", "Run Balance first")])
+    _plan_items_known(ctx, plan)
     unit = _unit_costs(ctx)
     items = ctx.frame(k.ITEMS)
     # Components have no family of their own; their planned stock is still money, shown on one line.

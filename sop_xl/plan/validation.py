@@ -5,7 +5,6 @@ to fix it. Invalid input stops a run before anything is written.
 """
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +14,7 @@ import pandas as pd
 
 from sop_xl.plan import cells
 from sop_xl.plan.book import FormulaCell, RawTable, TableMissing
+from sop_xl.plan.columns import ColumnMissing, guess_header, norm_header
 from sop_xl.contract import (BOOL, CHOICE, DATE, INTEGER, NUMBER, PERCENT, SETTINGS, SETTINGS_SHEET, TABLES,
                              Column, Setting, Table)
 
@@ -58,10 +58,6 @@ class ValidationError(Exception):
         if len(self.problems) > limit:
             lines.append(f"  ... and {len(self.problems) - limit} more")
         return "\n".join(lines)
-
-
-def _norm(header: Any) -> str:
-    return re.sub(r"[\s_\-]+", "", str(header or "")).lower()
 
 
 def _unwrap(value):
@@ -146,15 +142,13 @@ def parse_table(raw: RawTable, table: Table) -> tuple[pd.DataFrame, list[Problem
     header_row = raw.first_row - 1
     by_norm = {}
     for j, h in enumerate(raw.headers):
-        by_norm.setdefault(_norm(h), j)
+        by_norm.setdefault(norm_header(h), j)
     index: dict[str, int] = {}
-    known = {_norm(c.header) for c in table.columns}
-    strangers = [str(h) for h in raw.headers if h is not None and _norm(h) not in known]
     for col in table.columns:
-        j = by_norm.get(_norm(col.header))
+        j = by_norm.get(norm_header(col.header))
         if j is None:
-            guess = difflib.get_close_matches(col.header, strangers, n=1, cutoff=0.5)
-            hint = f" (is '{guess[0]}' meant to be '{col.header}'?)" if guess else ""
+            guess = guess_header(col.header, raw.headers, table)
+            hint = f" (is '{guess}' meant to be '{col.header}'?)" if guess else ""
             add(header_row, col.header, f"the column header '{col.header}' is missing{hint}",
                 f"Name the column '{col.header}' exactly as in the template")
         else:
@@ -218,16 +212,26 @@ def parse_table(raw: RawTable, table: Table) -> tuple[pd.DataFrame, list[Problem
     if table.min_rows and len(frame) < table.min_rows:
         add(raw.first_row, None, "the table is empty", f"Paste or type the {table.title.lower()} rows")
     if table.keys and len(frame):
+        # Excel's rule: 'te01' and 'TE01' are one key (lookups, pivot tables and filters ignore case).
         keyed = frame.dropna(subset=list(table.keys))
-        dup = keyed[keyed.duplicated(list(table.keys), keep=False)]
-        for _, grp in dup.groupby(list(table.keys), sort=False):
+        folded = keyed[list(table.keys)].apply(lambda c: c.map(fold_key) if c.dtype == object else c)
+        dup_mask = folded.duplicated(keep=False)
+        for _, grp in keyed[dup_mask].groupby([folded.loc[dup_mask, f] for f in table.keys], sort=False):
             rows = grp[ROW].tolist()
             key = ", ".join(_show(grp.iloc[0][k]) for k in table.keys)
+            spellings = {", ".join(_show(r[k]) for k in table.keys) for _, r in grp.iterrows()}
+            case_note = (f"; Excel does not tell {' and '.join(repr(x) for x in sorted(spellings))} apart"
+                         if len(spellings) > 1 else "")
             add(rows[1], table.column(table.keys[0]).header,
                 f"duplicate {'/'.join(table.column(k).header for k in table.keys)} ({key}) also in row(s) "
-                f"{', '.join(map(str, [r for r in rows if r != rows[1]]))}",
+                f"{', '.join(map(str, [r for r in rows if r != rows[1]]))}{case_note}",
                 "Keep one row per key: add the quantities together or delete the extra row")
     return frame, problems
+
+
+def fold_key(value):
+    """A text key as Excel compares it: without regard to case or surrounding spaces."""
+    return value.strip().casefold() if isinstance(value, str) else value
 
 
 def _merged_at(rng: str, raw: RawTable) -> tuple[int | None, str | None]:
@@ -288,12 +292,21 @@ def check_refs(frames: dict[str, pd.DataFrame], tables: Iterable[Table]) -> list
             bad = frame[frame[ref.field].notna() & ~frame[ref.field].isin(known)]
             target_table = TABLES[ref.table]
             header = table.column(ref.field).header
+            spelled = {fold_key(v): v for v in known}
             for _, row in bad.iterrows():
                 problems.append(Problem(
                     table.sheet, table.name, int(row[ROW]), header,
-                    f"'{row[ref.field]}' is not in {target_table.sheet} ({target_table.name})",
+                    f"'{row[ref.field]}' is not in {target_table.sheet} ({target_table.name})"
+                    + spelling_hint(row[ref.field], spelled, target_table.sheet),
                     f"Add it to the {target_table.sheet} sheet or correct the spelling"))
     return problems
+
+
+def spelling_hint(value, spelled: dict, sheet: str) -> str:
+    """' (spelt 'TE01' in Items)' when only the case differs: the plan matches codes exactly, as the sheet's
+    own lookups do not, so the two spellings must agree."""
+    known = spelled.get(fold_key(value))
+    return f" (spelt '{known}' in {sheet}: use one spelling)" if known is not None else ""
 
 
 # --------------------------------------------------------------------------------- settings
@@ -346,6 +359,9 @@ def _setting_fix(s: Setting) -> str:
 
 
 def missing_table_problem(exc: TableMissing) -> Problem:
+    if isinstance(exc, ColumnMissing):
+        return Problem(exc.sheet, exc.table, None, exc.header, exc.what,
+                       f"Name the column '{exc.header}' exactly as in the template (columns may be in any order)")
     return Problem(exc.sheet, exc.table, None, None, exc.what,
                    "Restore it from workbook/SOP_Template.xlsm (same sheet and table names)")
 
@@ -360,5 +376,6 @@ def excel_rows(frame: pd.DataFrame, positions: Iterable[int]) -> list[int]:
     return [int(rows[p]) for p in positions if 0 <= p < len(rows)]
 
 
-__all__ = ["Problem", "ValidationError", "parse_table", "parse_settings", "check_refs", "ROW",
+__all__ = ["Problem", "ValidationError", "parse_table", "parse_settings", "check_refs", "ROW", "fold_key",
+           "spelling_hint",
            "engine_frame", "excel_rows", "missing_table_problem"]

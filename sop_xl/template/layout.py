@@ -233,14 +233,22 @@ def add_start_sheet(wb: Workbook) -> None:
     print_setup(ws)
 
 
+# Only keys with a value: xlwings reads column A (keys) and B (values) from A1 down, without headers,
+# and a key present with an empty value overrides the user's own xlwings.conf file (an empty
+# Interpreter_Win would hide the interpreter set there).
 XLWINGS_CONF = (
-    # key, value, why — xlwings reads column A (keys) and B (values) from A1 down, without headers.
-    ("Interpreter_Win", "", "Full path to pythonw.exe of the environment with sop-xl (sop-xl setup-excel fills it)"),
-    ("Interpreter_Mac", "", "Full path to python on macOS (macros only; UDFs need Windows)"),
+    # key, value, why
     ("UDF Modules", "sop_xl.udfs", "Python module with the SOP_ functions"),
     ("Use UDF Server", True, "Keep Python running between calls: fast recalculation"),
     ("Show Console", False, "Show a console window with Python's output"),
-    ("PYTHONPATH", "", "Extra folders for Python (not needed when sop-xl is installed)"),
+)
+# Keys a user or setup-excel may add (as a row directly under the others), explained beside them.
+XLWINGS_CONF_OPTIONAL = (
+    "Keys you may add as a new row under the others (no empty rows; a key with no value overrides "
+    "your own xlwings.conf file):",
+    "Interpreter_Win: full path to pythonw.exe of the environment with sop-xl (sop-xl setup-excel adds it)",
+    "Interpreter_Mac: full path to python on macOS (macros only; UDFs need Windows)",
+    "PYTHONPATH: extra folders for Python (not needed when sop-xl is installed)",
 )
 
 
@@ -251,9 +259,12 @@ def add_xlwings_conf_sheet(wb: Workbook) -> None:
         ws.cell(i, 1, key)
         ws.cell(i, 2, value)
         ws.cell(i, 3, why).font = UNIT
+    for i, text in enumerate(XLWINGS_CONF_OPTIONAL, start=1):  # column E: apart from the keys xlwings reads
+        ws.cell(i, 5, text).font = UNIT
     ws.column_dimensions["A"].width = 18
     ws.column_dimensions["B"].width = 60
     ws.column_dimensions["C"].width = 70
+    ws.column_dimensions["E"].width = 100
 
 
 def quote(sheet: str) -> str:

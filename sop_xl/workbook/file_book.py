@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import errno
 import zipfile
+import zlib
 from contextlib import contextmanager
 from copy import copy
 from datetime import date, datetime
@@ -14,14 +15,16 @@ from defusedxml import DefusedXmlException
 
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter, range_boundaries
+from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 from openpyxl.utils.exceptions import InvalidFileException
 
 from sop_xl.workbook import ribbon
 from sop_xl.contract import Table
 from sop_xl.workbook.locking import WorkbookLock
-from sop_xl.workbook.safe_io import UnsafeWorkbook, check_package, real_path, refuse_read_only, remove_stale_temps
+from sop_xl.workbook.safe_io import UnsafeWorkbook, check_extension, check_package, real_path, refuse_read_only, remove_stale_temps
 from sop_xl.workbook.save import save_workbook
 from sop_xl.plan.book import FormulaCell, RawTable, TableMissing
+from sop_xl.plan.columns import column_positions, full_width_rows
 
 
 class FileBook:
@@ -70,15 +73,16 @@ class FileBook:
     def read_table(self, table: Table) -> RawTable:
         ws = self._sheet(table)
         min_col, min_row, max_col, max_row = self._bounds(ws, table)
+        # A table over whole columns (A4:L1048576) ends, in fact, at the sheet's last used row.
+        max_row = max(min(max_row, ws.max_row), min_row)
         grid = [list(r) for r in ws.iter_rows(min_row=min_row, max_row=max_row, min_col=min_col,
                                                max_col=max_col, values_only=True)]
         headers, rows = grid[0], grid[1:]
-        formula_cells = [(i, j) for i, row in enumerate(rows) for j, v in enumerate(row)
-                         if isinstance(v, str) and v.startswith("=")]
+        formula_cells = [(i, j) for i, row in enumerate(rows) for j, v in enumerate(row) if _formula_text(v)]
         if formula_cells:
             cached = self._cached_values(table.sheet, min_row + 1, max_row, min_col, max_col)
             for i, j in formula_cells:
-                rows[i][j] = FormulaCell(rows[i][j], cached[i][j])
+                rows[i][j] = FormulaCell(_formula_text(rows[i][j]), cached[i][j])
         merged = [str(rng) for rng in ws.merged_cells.ranges
                   if not (rng.max_row < min_row or rng.min_row > max_row
                           or rng.max_col < min_col or rng.min_col > max_col)]
@@ -96,27 +100,36 @@ class FileBook:
                                                    max_col=max_col, values_only=True)]
 
     def _named_cell(self, name: str):
+        """The cell a workbook-level name refers to; KeyError when the name is missing or dangles (its
+        sheet deleted: Excel then shows =#REF! in the Name Manager)."""
         defined = self.wb.defined_names.get(name)
         if defined is None:
             raise KeyError(name)
-        sheet, coord = next(iter(defined.destinations))
-        return self.wb[sheet][coord.replace("$", "")]
+        try:
+            sheet, coord = next(iter(defined.destinations))
+            return self.wb[sheet][coord.replace("$", "")]
+        except (StopIteration, KeyError, ValueError, TypeError, IndexError):
+            raise KeyError(name) from None
 
     def setting_address(self, name: str) -> tuple[str, int, str]:
         cell = self._named_cell(name)
         return cell.parent.title, cell.row, cell.column_letter
 
     def has_setting(self, name: str) -> bool:
-        return self.wb.defined_names.get(name) is not None
+        try:
+            self._named_cell(name)
+            return True
+        except KeyError:
+            return False
 
     def read_setting(self, name: str) -> Any:
         value = self._named_cell(name).value
-        if isinstance(value, str) and value.startswith("="):
+        if _formula_text(value):
             cell = self._named_cell(name)
             with _refusing(self.path):
                 if self._values_wb is None:
                     self._values_wb = load_workbook(self.path, data_only=True, read_only=True)
-                return FormulaCell(value, self._values_wb[cell.parent.title][cell.coordinate].value)
+                return FormulaCell(_formula_text(value), self._values_wb[cell.parent.title][cell.coordinate].value)
         return value
 
     # ----------------------------------------------------------------------------------- writing
@@ -124,36 +137,57 @@ class FileBook:
         self._named_cell(name).value = value
 
     def write_table(self, table: Table, rows: list[list[Any]]) -> None:
+        """Replace the table body; ``rows`` are in contract column order and land under their headers
+        (columns found by name; the user's extra columns: see sop_xl.plan.columns)."""
         ws = self._sheet(table)
         min_col, min_row, max_col, old_max_row = self._bounds(ws, table)
-        width = len(table.columns)
-        if max_col - min_col + 1 != width:
-            raise TableMissing(table.sheet, table.name,
-                               f"table '{table.name}' on sheet '{table.sheet}' has {max_col - min_col + 1} "
-                               f"columns, expected {width}: rebuild it from the template")
-        first = min_row + 1
-        # Every row looks like the first body row the template laid out (number format, the
-        # input/computed fill), as an Excel table extends its formatting to new rows.
-        styles = []
-        for j, col in enumerate(table.columns):
-            model = ws.cell(first, min_col + j)
-            if model.number_format == "General" and col.number_format != "General":
-                model.number_format = col.number_format
-            styles.append(copy(model._style))
-        for r in range(first, old_max_row + 1):  # clear the old body
+        last = min(old_max_row, ws.max_row)  # cells below the sheet's last used row are empty anyway
+        headers = self._headers(ws, min_row, min_col, max_col)
+        old = [list(r) for r in ws.iter_rows(min_row=min_row + 1, max_row=last, min_col=min_col,
+                                              max_col=max_col, values_only=True)] if last > min_row else []
+        body = full_width_rows(table, headers, rows, old)
+        styles = self._row_styles(ws, table, headers, min_row + 1, min_col)
+        for r in range(min_row + 1, last + 1):  # clear the old body
             for c in range(min_col, max_col + 1):
                 ws.cell(r, c).value = None
-        for i, row in enumerate(rows):
+        self._put(ws, body, min_row + 1, min_col, styles)
+        self._set_ref(ws, table, min_col, min_row, max_col, min_row + max(len(rows), 1))
+
+    def append_rows(self, table: Table, rows: list[list[Any]]) -> None:
+        """New rows under the last filled one; the rows already there are not touched."""
+        raw = self.read_table(table)
+        ws = self._sheet(table)
+        min_col, min_row, max_col, old_max_row = self._bounds(ws, table)
+        body = full_width_rows(table, raw.headers, rows)
+        styles = self._row_styles(ws, table, raw.headers, min_row + 1, min_col)
+        start = raw.first_row + len(raw.rows)
+        self._put(ws, body, start, min_col, styles)
+        self._set_ref(ws, table, min_col, min_row, max_col, max(old_max_row, start + len(body) - 1))
+
+    @staticmethod
+    def _headers(ws, row: int, min_col: int, max_col: int) -> list[Any]:
+        return [ws.cell(row, c).value for c in range(min_col, max_col + 1)]
+
+    @staticmethod
+    def _row_styles(ws, table: Table, headers: list[Any], first: int, min_col: int) -> list[Any]:
+        """Every written row looks like the first body row the template laid out (number format, the
+        input/computed fill), as an Excel table extends its formatting to new rows."""
+        formats = {j: table.column(f).number_format for f, j in column_positions(headers, table).items()}
+        styles = []
+        for j in range(len(headers)):
+            model = ws.cell(first, min_col + j)
+            if model.number_format == "General" and formats.get(j, "General") != "General":
+                model.number_format = formats[j]
+            styles.append(copy(model._style))
+        return styles
+
+    @staticmethod
+    def _put(ws, body: list[list[Any]], first: int, min_col: int, styles: list[Any]) -> None:
+        for i, row in enumerate(body):
             for j, value in enumerate(row):
                 cell = ws.cell(first + i, min_col + j)
                 cell.value = _cell_value(value)
                 cell._style = copy(styles[j])
-        self._set_ref(ws, table, min_col, min_row, max_col, first + max(len(rows), 1) - 1)
-
-    def append_rows(self, table: Table, rows: list[list[Any]]) -> None:
-        existing = self.read_table(table).rows
-        plain = [[v.value if isinstance(v, FormulaCell) else v for v in row] for row in existing]
-        self.write_table(table, plain + rows)
 
     @staticmethod
     def _set_ref(ws, table: Table, min_col, min_row, max_col, max_row):
@@ -180,6 +214,7 @@ class FileBook:
 
     def save(self, path=None) -> Path:
         target = Path(path) if path else self.path
+        check_extension(self.path, target)
         return save_workbook(self.wb, target, self._custom_ui, backup=(target == self.path))
 
     def close(self) -> None:
@@ -203,8 +238,9 @@ def _refusing(path: Path):
     instead of a traceback from deep inside openpyxl or defusedxml."""
     try:
         yield
-    except (DefusedXmlException, ParseError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, KeyError,
-            IndexError, TypeError, ValueError, AttributeError, InvalidFileException, OSError) as exc:
+    except (DefusedXmlException, ParseError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError,
+            KeyError, IndexError, TypeError, ValueError, AttributeError, InvalidFileException, OSError,
+            NotImplementedError, RuntimeError) as exc:
         if isinstance(exc, UnsafeWorkbook) or (isinstance(exc, OSError) and type(exc) is not OSError):
             raise  # ours already; or a real file-system error (permission denied, disk gone, ...)
         cause: BaseException | None = exc  # openpyxl wraps parser errors in its own ValueError
@@ -214,8 +250,23 @@ def _refusing(path: Path):
             raise UnsafeWorkbook(
                 f"{path.name} contains XML constructs that are not allowed in a workbook "
                 f"({type(cause).__name__}: entity definitions or external references); refusing to open it") from exc
+        detail = ("a compressed part is damaged" if isinstance(exc, zlib.error)
+                  else f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
         raise UnsafeWorkbook(f"{path.name} is damaged or not a valid Excel workbook and could not be read "
-                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})") from exc
+                             f"({detail})") from exc
+
+
+def _formula_text(value) -> str | None:
+    """The formula a cell holds, as text: plain formulas are strings ('=A1*2'); array formulas
+    ({=SUM(A1:A3*2)}) and data tables arrive as openpyxl objects, read like any formula (by the value
+    the spreadsheet computed), never shown to the user by their Python class."""
+    if isinstance(value, str):
+        return value if value.startswith("=") else None
+    if isinstance(value, ArrayFormula):
+        return "{" + str(value.text or "=") + "}"
+    if isinstance(value, DataTableFormula):
+        return "=TABLE()"
+    return None
 
 
 def _cell_value(value):

@@ -11,6 +11,7 @@ from typing import Any
 
 from sop_xl.contract import Table
 from sop_xl.plan.book import RawTable, TableMissing
+from sop_xl.plan.columns import full_width_rows
 
 
 class LiveBook:
@@ -72,24 +73,40 @@ class LiveBook:
         self._name(name).value = value
 
     def write_table(self, table: Table, rows: list[list[Any]]) -> None:
+        """Replace the table body; ``rows`` are in contract column order and land under their headers
+        (columns found by name; the user's extra columns: see sop_xl.plan.columns)."""
         sheet, lo = self._table(table)
-        protected = _unprotect(sheet)
         header = lo.header_row_range
+        headers = list(header.options(ndim=1).value)
         body = lo.data_body_range
+        old = [list(r) for r in body.options(ndim=2).value] if body is not None else []
+        grid = full_width_rows(table, headers, rows, old)
+        protected = _unprotect(sheet)
         if body is not None:
             body.clear_contents()
         n = max(len(rows), 1)
-        lo.resize(sheet.range((header.row, header.column),
-                              (header.row + n, header.column + len(table.columns) - 1)))
-        if rows:
+        lo.resize(sheet.range((header.row, header.column), (header.row + n, header.column + len(headers) - 1)))
+        if grid:
             # One COM call for the whole block: cell-by-cell writes are slow in Excel.
-            sheet.range((header.row + 1, header.column)).value = [[_plain(v) for v in r] for r in rows]
+            sheet.range((header.row + 1, header.column)).value = [[_plain(v) for v in r] for r in grid]
         if protected:
             _protect(sheet)
 
     def append_rows(self, table: Table, rows: list[list[Any]]) -> None:
-        existing = self.read_table(table).rows
-        self.write_table(table, existing + rows)
+        """New rows under the last filled one; the rows already there are not touched."""
+        raw = self.read_table(table)
+        sheet, lo = self._table(table)
+        grid = full_width_rows(table, raw.headers, rows)
+        if not grid:
+            return
+        protected = _unprotect(sheet)
+        start = raw.first_row + len(raw.rows)
+        end = max(start + len(grid) - 1, raw.first_row)
+        header = lo.header_row_range
+        lo.resize(sheet.range((header.row, header.column), (end, header.column + len(raw.headers) - 1)))
+        sheet.range((start, header.column)).value = [[_plain(v) for v in r] for r in grid]
+        if protected:
+            _protect(sheet)
 
     def status(self, text: str | None) -> None:
         try:

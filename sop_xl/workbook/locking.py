@@ -19,8 +19,19 @@ class WorkbookLocked(RuntimeError):
     pass
 
 
+LOCK_SUFFIX = ".sop-xl.lock"
+
+
 def lock_path(path: Path) -> Path:
-    return path.with_name(f"~{path.name}.sop-xl.lock")
+    """``~NAME.sop-xl.lock`` beside the workbook; for a name too long for that (file names end at 255
+    bytes) the name is cut and a digest of the whole name keeps two such workbooks apart."""
+    name = f"~{path.name}{LOCK_SUFFIX}"
+    if len(name.encode("utf-8")) <= 255:
+        return path.with_name(name)
+    import hashlib
+    digest = hashlib.sha1(path.name.encode("utf-8")).hexdigest()[:10]
+    cut = path.name.encode("utf-8")[:200].decode("utf-8", "ignore")
+    return path.with_name(f"~{cut}.{digest}{LOCK_SUFFIX}")
 
 
 JUNK_GRACE_SECONDS = 5.0  # an unreadable lock younger than this may be one being written right now
@@ -103,7 +114,11 @@ def _excel_owner(file: Path) -> str:
 
 def _refuse_if_open_in_excel(path: Path) -> None:
     owner = excel_owner_file(path)
-    if owner.is_file():
+    try:
+        present = owner.is_file()
+    except OSError:  # '~$' + a 255-byte name is no valid name: Excel cannot have written it either
+        present = False
+    if present:
         raise WorkbookLocked(
             f"{path.name} is open in Excel (by {_excel_owner(owner)}: {owner.name} is beside it). Close it "
             f"in Excel first; if Excel is not running, delete {owner.name}")

@@ -25,6 +25,32 @@ class UnsafeWorkbook(ValueError):
     """The file is not a workbook we are willing to open."""
 
 
+MACRO_SUFFIXES = (".xlsm", ".xltm", ".xlam")  # packages that may hold a VBA project
+
+
+class WrongExtension(ValueError):
+    """A workbook would be saved under a name Excel refuses for its kind of package."""
+
+
+def check_extension(source: Path, target: Path) -> None:
+    """Excel opens a package only under the extension of its kind: a macro-enabled workbook (VBA, the
+    ribbon's buttons) named .xlsx, or a macro-free one named .xlsm, is refused as 'not valid'. sop-xl
+    does not convert one into the other (dropping the VBA would drop the buttons): it refuses."""
+    if Path(target).is_dir():
+        return  # refused elsewhere, as a folder
+    macro_src = Path(source).suffix.lower() in MACRO_SUFFIXES
+    macro_dst = Path(target).suffix.lower() in MACRO_SUFFIXES
+    if macro_src == macro_dst:
+        return
+    if macro_src:
+        raise WrongExtension(f"{Path(target).name}: {Path(source).name} holds macros (the ribbon's buttons), "
+                             f"which an .xlsx file cannot; Excel would refuse to open it. Save it as "
+                             f"{Path(target).with_suffix('.xlsm').name}")
+    raise WrongExtension(f"{Path(target).name}: {Path(source).name} holds no macros, and Excel refuses a "
+                         f"macro-free workbook named {Path(target).suffix}. Save it as "
+                         f"{Path(target).with_suffix('.xlsx').name}")
+
+
 def check_package(path: Path) -> None:
     """Refuse files that are not zip packages, or whose members would expand beyond sane sizes."""
     try:
@@ -36,6 +62,15 @@ def check_package(path: Path) -> None:
         raise UnsafeWorkbook(f"{path.name} has {len(infos)} parts; refusing to open more than {MAX_MEMBERS}")
     total = 0
     for info in infos:
+        if info.flag_bits & 0x1:
+            raise UnsafeWorkbook(f"{path.name}: part {info.filename[:60]} is encrypted; a workbook's parts never "
+                                 f"are (Excel encrypts a whole file differently): the file is damaged or not from Excel")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            method = {9: "Deflate64", 12: "bzip2", 14: "LZMA", 93: "Zstandard"}.get(info.compress_type,
+                                                                                  f"method {info.compress_type}")
+            raise UnsafeWorkbook(f"{path.name}: part {info.filename[:60]} is compressed with {method}, which Excel "
+                                 f"neither writes nor reads; open and save the file in Excel (or re-zip it with "
+                                 f"plain Deflate)")
         total += info.file_size
         big = info.file_size > 16 * 1024 * 1024
         ratio = info.file_size / max(info.compress_size, 1)
@@ -79,14 +114,31 @@ def refuse_read_only(path: Path) -> None:
                               str(path))
 
 
+NAME_MAX = 255  # bytes in one file name on every file system a workbook lives on (ext4, NTFS, APFS)
+TEMP_STEM_CHARS = 100  # of the workbook's name in its temp files' names: a 250-character name still fits
+
+
+def _stem_within(stem: str, budget: int) -> str:
+    """``stem`` cut to at most ``budget`` bytes of UTF-8 (a long name's helpers must stay valid names)."""
+    encoded = stem.encode("utf-8")
+    return stem if len(encoded) <= budget else encoded[:budget].decode("utf-8", "ignore")
+
+
 def backup_path(path: Path) -> Path:
-    return path.with_name(f"{path.stem}.backup{path.suffix}")
+    """``<stem>.backup<ext>`` beside the workbook; the stem is shortened when the name would be too long."""
+    budget = NAME_MAX - len(f".backup{path.suffix}".encode("utf-8"))
+    return path.with_name(f"{_stem_within(path.stem, budget)}.backup{path.suffix}")
+
+
+def _temp_stem(target: Path) -> str:
+    return _stem_within(target.stem, TEMP_STEM_CHARS)
 
 
 def _temp_beside(target: Path) -> Path:
-    """A new, empty temp file in the target's folder: ``.<stem>.<8 random chars><suffix>.tmp``."""
+    """A new, empty temp file in the target's folder: ``.<stem>.<8 random chars><suffix>.tmp``
+    (the stem shortened to TEMP_STEM_CHARS)."""
     folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix + ".tmp", dir=folder)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{_temp_stem(target)}.", suffix=target.suffix + ".tmp", dir=folder)
     os.close(fd)
     return Path(tmp_name)
 
@@ -95,7 +147,7 @@ def stale_temps(target: Path) -> list[Path]:
     """Temp files an interrupted save of ``target`` left behind (same pattern as ``_temp_beside``)."""
     target = Path(target)
     folder = target.parent if str(target.parent) else Path(".")
-    pattern = re.compile(re.escape(f".{target.stem}.") + r"[A-Za-z0-9_]{8}" + re.escape(f"{target.suffix}.tmp"))
+    pattern = re.compile(re.escape(f".{_temp_stem(target)}.") + r"[A-Za-z0-9_]{8}" + re.escape(f"{target.suffix}.tmp"))
     try:
         return sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name) and p.is_file())
     except OSError:
@@ -147,10 +199,15 @@ def atomic_save(target: Path, write: Callable[[Path], None], *, backup: bool = T
         raise type(exc)(exc.errno, f"cannot write in this folder ({exc.strerror})", str(folder)) from exc
     bak_tmp = None
     try:
-        write(tmp)
-        _keep_mode(target, tmp)  # mkstemp makes 0600 files: others on a share could no longer read it
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        try:
+            write(tmp)
+            _keep_mode(target, tmp)  # mkstemp makes 0600 files: others on a share could no longer read it
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        except OSError as exc:  # disk full, quota, a share gone: name the file the user asked for
+            if exc.errno is None:
+                raise
+            raise type(exc)(exc.errno, f"{exc.strerror or 'cannot write'} while saving", str(target)) from exc
         if backup and target.exists():
             bak_tmp = _temp_beside(target)
             shutil.copy2(target, bak_tmp)

@@ -330,9 +330,35 @@ def write_vba_project(xlsm_path: str | os.PathLike[str], modules: Iterable[VbaMo
         result = read_package(built)
 
     result = _as_macro_enabled(result)
+    result[VBA_PART] = writer_conformant(result[VBA_PART])
     if timestamp is not None and CORE_PART in result:
         result[CORE_PART] = pin_core_dates(result[CORE_PART], timestamp)
     write_package(target, result)
+
+
+# [MS-OVBA] 2.3.4.1: a writer sets _VBA_PROJECT's Version to 0xFFFF and writes no PerformanceCache,
+# so every Office version compiles the project from its source on first open.
+VBA_PROJECT_STREAM = b"\xcc\x61\xff\xff\x00\x00\x00"  # Reserved1 0x61CC, Version, Reserved2, Reserved3
+
+
+def writer_conformant(project_bin: bytes) -> bytes:
+    """``vbaProject.bin`` as [MS-OVBA] 2.3.4.1 asks of a writer that is not Office: _VBA_PROJECT is
+    version 0xFFFF without a performance cache, and no module stream keeps compiled p-code before its
+    source (pyOpenVBA starts from an Excel-authored empty project, whose cache and Sheet1 p-code
+    would otherwise stay: stale once modules are added)."""
+    from pyopenvba.cfb import CFB
+    from pyopenvba.vba import compress, parse_vba_project, serialize_dir_stream, write_back_modules
+
+    cfb = CFB.from_bytes(project_bin)
+    project = parse_vba_project(cfb)
+    for module in project.modules:
+        if module.text_offset:
+            module.dirty = True  # rewritten as source only, its MODULEOFFSET set to 0
+    write_back_modules(cfb, project)
+    if project.dir_structure_dirty:
+        cfb.write_stream_in_storage("VBA", "dir", compress(serialize_dir_stream(project)))
+    cfb.write_stream_in_storage("VBA", "_VBA_PROJECT", VBA_PROJECT_STREAM)
+    return cfb.to_bytes()
 
 
 def vba_project_bytes(path: str | os.PathLike[str]) -> bytes:
