@@ -34,9 +34,13 @@ class Column:
     # Excel formula for computed columns; {r} is the Excel row, {C:field} the column letter of field.
     formula: str | None = None
     editable: bool = True  # False: written by the add-in, even inside an input table
+    kept: bool = False  # typed by people on an output sheet; carried to the next run by the table's keys
+    fmt: str = ""  # number format when the kind's default does not fit (whole units, money without cents)
 
     @property
     def number_format(self) -> str:
+        if self.fmt:
+            return self.fmt
         return {
             DATE: "yyyy-mm",
             PERCENT: "0.0%",
@@ -375,13 +379,24 @@ FINANCIALS = Table(
     ),
 )
 
+WHOLE = "#,##0"  # units and money on review sheets: whole numbers read faster in a meeting
+
 EXCEPTIONS = Table(
-    "Exceptions", "tblExceptions", OUTPUT, "Exceptions",
-    "What needs a decision in the review: overloads, unmet demand, low stock, low margin, biased forecasts.",
+    "Exceptions", "tblExceptions", OUTPUT, "Decisions, ranked by money",
+    "One row per problem (a resource over a run of months, an item with unmet demand, a family below margin …), "
+    "money lost first. Owner, Decision and Status are yours: they are kept when the plan is re-run.",
     (
-        C("Kind", "kind", TEXT, width=18), C("Subject", "subject", TEXT, width=14), _period,
-        C("Value", "value"), C("Threshold", "threshold"), C("Message", "message", TEXT, width=60),
+        C("Rank", "rank", INTEGER, width=6), C("Kind", "kind", TEXT, width=17),
+        C("Subject", "subject", TEXT, width=10), C("Family", "family", TEXT, width=10),
+        C("From", "period_from", DATE, width=9), C("To", "period_to", DATE, width=9),
+        C("Qty", "qty", NUMBER, width=9, fmt="#,##0.##",
+          help="Units (unmet, below safety stock), overtime hours, margin % or forecast bias"),
+        C("ValueAtRisk", "value_at_risk", NUMBER, unit="currency", width=13, fmt=WHOLE),
+        C("Message", "message", TEXT, width=46),
+        C("Owner", "owner", TEXT, width=10, kept=True), C("Decision", "decision", TEXT, width=24, kept=True),
+        C("Status", "status", TEXT, width=9, kept=True, help="open, decided, done"),
     ),
+    keys=("kind", "subject", "period_from"),
 )
 
 SCENARIO_RESULTS = Table(
@@ -489,8 +504,9 @@ SETTINGS = (
     Setting("Solver", "Solver", CHOICE, "highs", "LP solver", choices=("highs", "cbc")),
     Setting("SolverMethod", "Solver method", CHOICE, "auto", "auto, simplex or interior point",
             choices=("auto", "simplex", "ipm")),
-    Setting("MaxUtilization", "Overload threshold", PERCENT, 0.95, "Utilisation above this is an exception",
-            min=0, max=5),
+    Setting("MaxUtilization", "Overload threshold", PERCENT, 0.95,
+            "Utilisation above this and above 100 % (overtime) is an exception: a resource fully used "
+            "without overtime is not overloaded", min=0, max=5),
     Setting("MinMarginPct", "Margin threshold", PERCENT, 0.25, "Margin % below this is an exception",
             min=-1, max=1),
     Setting("MaxBiasPct", "Bias threshold", PERCENT, 0.15, "Forecast bias beyond ± this is an exception",

@@ -63,6 +63,12 @@ def add_table_sheet(wb: Workbook, table: k.Table) -> None:
         writable_by_people = table.role != k.OUTPUT and col.editable and col.formula is None
         if table.role == k.MIXED:
             body.fill = INPUT_FILL if writable_by_people else COMPUTED_FILL
+        if col.kept:  # the planner's column on a protected output sheet: typed, kept across runs
+            body.fill = INPUT_FILL
+            body.protection = Protection(locked=False)
+            body.alignment = Alignment(wrap_text=True, vertical="top")
+        elif col.kind == k.TEXT and col.width >= 40:  # long text wraps instead of running off the page
+            body.alignment = Alignment(wrap_text=True, vertical="top")
     last = column_letter(c0 + len(table.columns) - 1)
     ref = f"{column_letter(c0)}{hr}:{last}{hr + 1}"
     xl = XlTable(displayName=table.name, ref=ref)
