@@ -41,6 +41,8 @@ class Column:
     def number_format(self) -> str:
         if self.fmt:
             return self.fmt
+        if self.unit == "currency":  # money totals: whole, so millions fit their column
+            return "#,##0"
         return {
             DATE: "yyyy-mm",
             PERCENT: "0.0%",
@@ -91,6 +93,8 @@ class Table:
 def C(header, field_name, kind=NUMBER, **kw) -> Column:  # noqa: N802 - reads like a declaration
     return Column(header, field_name, kind, **kw)
 
+
+WHOLE = "#,##0"  # units and hours on review sheets: whole numbers read faster in a meeting
 
 _item = C("Item", "item", TEXT, help="Item code, as in the Items table", width=14)
 _period = C("Period", "period", DATE, help="First day of the month", width=11)
@@ -370,7 +374,7 @@ FINANCIALS = Table(
     "Financials", "tblFinancials", OUTPUT, "Financial plan",
     "Revenue, cost of goods sold and margin per family and month, against budget.",
     (
-        _family, _period, C("Units", "units", unit="units"),
+        _family, _period, C("Units", "units", unit="units", fmt=WHOLE),
         C("Revenue", "revenue", unit="currency"), C("COGS", "cogs", unit="currency"),
         C("Margin", "margin", unit="currency"), C("MarginPct", "margin_pct", PERCENT),
         C("BudgetRevenue", "budget_revenue", unit="currency"), C("BudgetMargin", "budget_margin", unit="currency"),
@@ -379,21 +383,20 @@ FINANCIALS = Table(
     ),
 )
 
-WHOLE = "#,##0"  # units and money on review sheets: whole numbers read faster in a meeting
-
 EXCEPTIONS = Table(
-    "Exceptions", "tblExceptions", OUTPUT, "Decisions, ranked by money",
-    "One row per problem (a resource over a run of months, an item with unmet demand, a family below margin …), "
-    "money lost first. Owner, Decision and Status are yours: they are kept when the plan is re-run.",
+    "Exceptions", "tblExceptions", OUTPUT, "Decisions by money",
+    "One row per problem, money lost first. Owner, Decision and Status are yours: kept when the plan is re-run.",
     (
         C("Rank", "rank", INTEGER, width=6), C("Kind", "kind", TEXT, width=17),
-        C("Subject", "subject", TEXT, width=10), C("Family", "family", TEXT, width=10),
+        C("Subject", "subject", TEXT, width=10), C("Family", "family", TEXT, width=12),
         C("From", "period_from", DATE, width=9), C("To", "period_to", DATE, width=9),
-        C("Qty", "qty", NUMBER, width=9, fmt="#,##0.##",
-          help="Units (unmet, below safety stock), overtime hours, margin % or forecast bias"),
-        C("ValueAtRisk", "value_at_risk", NUMBER, unit="currency", width=13, fmt=WHOLE),
-        C("Message", "message", TEXT, width=46),
-        C("Owner", "owner", TEXT, width=10, kept=True), C("Decision", "decision", TEXT, width=24, kept=True),
+        C("Qty", "qty", NUMBER, width=9, fmt=WHOLE,
+          help="Units (unmet, below safety stock) or overtime hours; a margin or bias is in the message"),
+        C("ValueAtRisk", "value_at_risk", NUMBER, unit="currency", width=13,
+          help="Unmet: revenue at price; overload: overtime cost; low margin: margin short of the threshold; "
+               "below safety stock: the largest shortfall at cost; bias: plan revenue at that bias"),
+        C("Message", "message", TEXT, width=40),
+        C("Owner", "owner", TEXT, width=10, kept=True), C("Decision", "decision", TEXT, width=26, kept=True),
         C("Status", "status", TEXT, width=9, kept=True, help="open, decided, done"),
     ),
     keys=("kind", "subject", "period_from"),
@@ -405,8 +408,8 @@ SCENARIO_RESULTS = Table(
     (
         C("Scenario", "scenario", TEXT, width=14), C("ServiceLevel", "service_level", PERCENT),
         C("Revenue", "revenue", unit="currency"), C("Margin", "margin", unit="currency"),
-        C("MarginPct", "margin_pct", PERCENT), C("OvertimeHours", "overtime_hours", unit="hours"),
-        C("AvgInventory", "avg_inventory", unit="units"), C("Unmet", "unmet", unit="units"),
+        C("MarginPct", "margin_pct", PERCENT), C("OvertimeHours", "overtime_hours", unit="hours", fmt=WHOLE),
+        C("AvgInventory", "avg_inventory", unit="units", fmt=WHOLE), C("Unmet", "unmet", unit="units", fmt=WHOLE),
         C("PlanCost", "plan_cost", unit="currency"),
     ),
 )
@@ -445,7 +448,7 @@ HEATMAP = Table(
     "Load / available hours by resource and plan month (written by Balance).",
     (C("Resource", "resource", TEXT, width=14),)
     + tuple(C(f"M{m:02d}", f"m{m:02d}", PERCENT, width=7) for m in range(1, DASHBOARD_MONTHS + 1)),
-    header_row=33,
+    header_row=62,  # below the dashboard's figures and charts (sop_xl/template/dashboard.py)
 )
 
 INPUT_TABLES = (ITEMS, HISTORY, DEMAND, RESOURCES, ROUTING, BOM, RECEIPTS, SUPPLY, COSTS, BUDGET, SCENARIOS)

@@ -65,7 +65,7 @@ def test_every_chart_series_refers_to_a_range_that_exists(plan):
     ws = wb[k.DASHBOARD_SHEET]
     refs = []
     for chart in ws._charts:
-        for series in chart.series:
+        for series in (s for part in chart._charts for s in part.series):  # lines laid over bars too
             refs += [series.val.numRef.f, series.cat.numRef.f if series.cat.numRef else series.cat.strRef.f]
             if series.tx and series.tx.strRef:
                 refs.append(series.tx.strRef.f)

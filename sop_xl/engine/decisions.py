@@ -44,27 +44,34 @@ def _units(qty: float) -> str:
     return f"{qty:,.0f} unit{'' if round(qty) == 1 else 's'}"
 
 
+def _limits(notes) -> str:
+    """"Filling capacity", "Packing capacity", "RM017 supply" -> "Filling, Packing capacity; RM017 supply"."""
+    by_kind: dict[str, list[str]] = {}
+    for note in dict.fromkeys(n for n in notes if n):
+        name, _, kind = note.rpartition(" ")
+        by_kind.setdefault(kind, []).append(name or note)
+    return "; ".join(f"{', '.join(names)} {kind}" for kind, names in by_kind.items())
+
+
 def _row(kind: str, subject: str, r: pd.DataFrame) -> dict:
-    # From, To and ValueAtRisk are columns of their own: the message says what the money is.
-    value = float(r["value"].sum())
+    # From, To and ValueAtRisk are columns of their own: the message stays one short line. Qty holds
+    # units or hours; a margin or a bias is a percentage, said in the message.
+    value, qty = float(r["value"].sum()), float("nan")
     if kind == UNMET:
         qty = float(r["qty"].sum())
-        why = "; ".join(dict.fromkeys(n for n in r["note"] if n))
-        msg = f"{_units(qty)} late or lost (revenue at price): {why}"
+        msg = f"{_units(qty)} late or lost: {_limits(r['note'])}"
     elif kind == OVERLOAD:
         qty = float(r["qty"].sum())
-        msg = f"{qty:,.0f} h overtime over {len(r)} month{'s' if len(r) > 1 else ''} (overtime cost)"
+        msg = f"{qty:,.0f} h overtime over {len(r)} month{'s' if len(r) > 1 else ''}"
     elif kind == LOW_STOCK:
         worst = r.loc[r["qty"].idxmax()]
         qty, value = float(worst["qty"]), float(worst["value"])
-        msg = f"up to {_units(qty)} below safety stock (the shortfall at cost)"
+        msg = f"up to {_units(qty)} below safety stock"
     elif kind == LOW_MARGIN:
-        qty = float(r["qty"].min())
-        msg = f"margin down to {qty:.1%} (margin short of the threshold)"
+        msg = f"margin down to {float(r['qty'].min()):.1%}"
     else:  # BIAS
-        qty = float(r["qty"].iloc[0])
-        msg = (f"{'over' if qty > 0 else 'under'}-forecast by {abs(qty):.0%} in the holdout, "
-               f"{r['note'].iloc[0]} (plan revenue at that bias)")
+        bias = float(r["qty"].iloc[0])
+        msg = f"{'over' if bias > 0 else 'under'}-forecast by {abs(bias):.0%} ({r['note'].iloc[0]})"
     return {"kind": kind, "subject": subject, "family": r["family"].iloc[0], "period_from": r["period"].min(),
             "period_to": r["period"].max(), "qty": qty, "value_at_risk": value, "message": msg}
 

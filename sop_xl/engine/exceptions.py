@@ -61,8 +61,8 @@ def _unmet(unmet: pd.DataFrame, family: pd.Series, price: pd.Series) -> pd.DataF
     if not len(unmet):
         return pd.DataFrame(columns=COLUMNS)
     u = unmet[unmet["unmet"] > 1e-6]
-    # The reason names the month of the exhausted limit; the decision is about the limit itself.
-    why = u["reason"].fillna("").str.replace(r" in \d{4}-\d{2}", "", regex=True)
+    # "capacity of Filling in 2026-09 exhausted" -> "Filling capacity": the decision is about the limit.
+    why = u["reason"].fillna("").str.replace(r"^(capacity|supply) of (\S+).*$", r"\2 \1", regex=True)
     return _frame(UNMET, u["item"], u["item"].map(family).fillna(""), u["period"], u["unmet"],
                   u["unmet"] * u["item"].map(price).fillna(0.0), why)
 

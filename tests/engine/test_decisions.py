@@ -68,7 +68,7 @@ def test_unmet_demand_is_one_row_per_item_valued_at_price_and_ranks_before_large
     a = d[(d["kind"] == "unmet demand") & (d["subject"] == "A")].iloc[0]
     assert (a["qty"], a["value_at_risk"]) == (pytest.approx(25.0), pytest.approx(25.0 * 100))
     assert (a["period_from"], a["period_to"]) == (M("2026-02-01"), M("2026-05-01"))
-    assert "capacity of Saw exhausted" in a["message"] and "2026-02" not in a["message"]
+    assert a["message"] == "25 units late or lost: Saw capacity"
     assert d.iloc[1]["value_at_risk"] == pytest.approx(300.0)  # B: 1 unit at 300
     # Exposure after losses even when larger: bias 50 % of 70 units at 100 = 3,500 > 2,500.
     bias = d[d["kind"] == "forecast bias"].iloc[0]
