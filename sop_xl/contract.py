@@ -411,6 +411,22 @@ SCENARIO_RESULTS = Table(
         C("MarginPct", "margin_pct", PERCENT), C("OvertimeHours", "overtime_hours", unit="hours", fmt=WHOLE),
         C("AvgInventory", "avg_inventory", unit="units", fmt=WHOLE), C("Unmet", "unmet", unit="units", fmt=WHOLE),
         C("PlanCost", "plan_cost", unit="currency"),
+        C("RevenueVsBase", "revenue_vs_base", unit="currency", width=14),
+        C("MarginVsBase", "margin_vs_base", unit="currency", width=14),
+    ),
+)
+
+SCENARIO_DIFFS = Table(
+    "ScenarioDiffs", "tblScenarioDiffs", OUTPUT, "Scenarios against Base",
+    "Each scenario minus Base, per family and month; the whole horizon (blank period) first. Overtime "
+    "belongs to resources: it is on the Total rows.",
+    (
+        C("Scenario", "scenario", TEXT, width=14), _family,
+        C("Period", "period", DATE, width=11, help="Blank: the whole horizon (inventory value: its average)"),
+        C("Units", "units", unit="units", fmt=WHOLE), C("Revenue", "revenue", unit="currency"),
+        C("Margin", "margin", unit="currency"), C("ServiceLevel", "service_level", PERCENT, fmt="+0.0%;-0.0%;0.0%"),
+        C("OvertimeHours", "overtime_hours", unit="hours", fmt=WHOLE),
+        C("InventoryValue", "inventory_value", unit="currency", width=15),
     ),
 )
 
@@ -453,7 +469,7 @@ HEATMAP = Table(
 
 INPUT_TABLES = (ITEMS, HISTORY, DEMAND, RESOURCES, ROUTING, BOM, RECEIPTS, SUPPLY, COSTS, BUDGET, SCENARIOS)
 OUTPUT_TABLES = (FORECAST, FORECAST_MODELS, SUPPLY_PLAN, UTILIZATION, MATERIALS, BOTTLENECKS, UNMET, BALANCE_COSTS,
-                 COST_ROLLUP, REQUIREMENTS, FINANCIALS, EXCEPTIONS, SCENARIO_RESULTS, SNAPSHOTS,
+                 COST_ROLLUP, REQUIREMENTS, FINANCIALS, EXCEPTIONS, SCENARIO_RESULTS, SCENARIO_DIFFS, SNAPSHOTS,
                  PLAN_CHANGES, LOG, HEATMAP)
 TABLES = {t.name: t for t in INPUT_TABLES + OUTPUT_TABLES}
 
@@ -529,7 +545,8 @@ SHEET_ORDER = (
     + [t.sheet for t in INPUT_TABLES]
     + [t.sheet for t in (FORECAST, FORECAST_MODELS, SUPPLY_PLAN, UTILIZATION, MATERIALS, BOTTLENECKS, UNMET,
                          BALANCE_COSTS,
-                         COST_ROLLUP, REQUIREMENTS, FINANCIALS, SCENARIO_RESULTS, PLAN_CHANGES, SNAPSHOTS, LOG)]
+                         COST_ROLLUP, REQUIREMENTS, FINANCIALS, SCENARIO_RESULTS, SCENARIO_DIFFS, PLAN_CHANGES,
+                         SNAPSHOTS, LOG)]
     + [XLWINGS_CONF_SHEET]
 )
 

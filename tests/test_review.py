@@ -34,6 +34,24 @@ def test_scenarios_side_by_side(plan):
     log = _table(plan, k.LOG)
     assert (log["Step"].iloc[-1], log["Status"].iloc[-1]) == ("scenarios", "OK")
     assert log["Message"].iloc[-1] == "5 scenarios: Base, Upside, Downside, TentBoom, CostUp"
+    # Against Base: the totals' difference, and per family the parts add up to the Total row.
+    for name in ("Upside", "CostUp"):
+        assert res.loc[name, "RevenueVsBase"] == pytest.approx(res.loc[name, "Revenue"] - res.loc["Base", "Revenue"],
+                                                               rel=1e-6)
+        assert res.loc[name, "MarginVsBase"] == pytest.approx(res.loc[name, "Margin"] - res.loc["Base", "Margin"],
+                                                              rel=1e-6)
+    diffs = _table(plan, k.SCENARIO_DIFFS)
+    assert set(diffs["Scenario"]) == {"Upside", "Downside", "TentBoom", "CostUp"}
+    whole = diffs[diffs["Period"].isna()]
+    up = whole[whole["Scenario"] == "Upside"].set_index("Family")
+    assert up.loc["Total", "Revenue"] == pytest.approx(res.loc["Upside", "RevenueVsBase"], rel=1e-6)
+    assert up.drop(index="Total")["Revenue"].sum() == pytest.approx(up.loc["Total", "Revenue"], rel=1e-6)
+    assert up.loc["Total", "OvertimeHours"] == pytest.approx(
+        res.loc["Upside", "OvertimeHours"] - res.loc["Base", "OvertimeHours"], rel=1e-6)
+    assert up.drop(index="Total")["OvertimeHours"].isna().all()  # hours belong to resources, not families
+    monthly = diffs[diffs["Period"].notna() & (diffs["Scenario"] == "Upside") & (diffs["Family"] == "Total")]
+    assert len(monthly) == 18 and monthly["Revenue"].sum() == pytest.approx(up.loc["Total", "Revenue"], rel=1e-6)
+    assert diffs.index[diffs["Period"].notna()].min() > diffs.index[diffs["Period"].isna()].max()  # horizon first
     wb = load_workbook(plan)
     sheet, coord = next(iter(wb.defined_names[k.LAST_RUN_NAME].destinations))
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d scenarios: OK in \d+\.\d s", wb[sheet][coord.replace("$", "")].value)

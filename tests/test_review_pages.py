@@ -15,7 +15,7 @@ from sop_xl.template.builder import REPO_TEMPLATE
 
 EMU_PER_PX = 9525
 REVIEW_SHEETS = (k.DASHBOARD_SHEET, k.EXCEPTIONS.sheet, k.FINANCIALS.sheet, k.SCENARIO_RESULTS.sheet,
-                 k.PLAN_CHANGES.sheet, k.START_SHEET)
+                 k.SCENARIO_DIFFS.sheet, k.PLAN_CHANGES.sheet, k.START_SHEET)
 # Landscape, 0.4 in side margins: Letter is the narrower page (11 in), A4 the lower one (8.27 in).
 PAGE_W_PX, PAGE_H_PX = (11 - 0.8) * 96, (8.27 - 1.0) * 96
 
@@ -80,7 +80,7 @@ def test_review_sheets_print_one_page_wide_at_8_pt_or_more(wb, sheet):
     assert width * scale / 100 <= PAGE_W_PX, (sheet, width, scale)
 
 
-@pytest.mark.parametrize("table", [k.EXCEPTIONS, k.FINANCIALS, k.SCENARIO_RESULTS, k.PLAN_CHANGES])
+@pytest.mark.parametrize("table", [k.EXCEPTIONS, k.FINANCIALS, k.SCENARIO_RESULTS, k.SCENARIO_DIFFS, k.PLAN_CHANGES])
 def test_table_sheets_repeat_their_header_and_units_on_every_page(wb, table):
     assert wb[table.sheet].print_title_rows == f"${table.header_row - 1}:${table.header_row}"
 

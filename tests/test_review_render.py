@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.libreoffice, pytest.mark.slow,
               pytest.mark.skipif(not libreoffice.available(), reason="LibreOffice not installed"),
               pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) not installed")]
 
-TABLE_SHEETS = (k.EXCEPTIONS, k.FINANCIALS, k.SCENARIO_RESULTS, k.PLAN_CHANGES)
+TABLE_SHEETS = (k.EXCEPTIONS, k.FINANCIALS, k.SCENARIO_RESULTS, k.SCENARIO_DIFFS, k.PLAN_CHANGES)
 ERRORS = ("###", "#NAME?", "#REF!", "#VALUE!", "#DIV/0!", "#N/A", "#NUM!", "Err:")
 
 

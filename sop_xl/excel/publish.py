@@ -24,7 +24,8 @@ from sop_xl.plan.runlog import recording
 
 # What the meeting reads. Inputs and the engine's working tables stay home unless asked for.
 REVIEW_SHEETS = (k.START_SHEET, k.DASHBOARD_SHEET, k.EXCEPTIONS.sheet, k.FINANCIALS.sheet, k.UNMET.sheet,
-                 k.BOTTLENECKS.sheet, k.SCENARIO_RESULTS.sheet, k.PLAN_CHANGES.sheet)
+                 k.BOTTLENECKS.sheet, k.SCENARIO_RESULTS.sheet, k.SCENARIO_DIFFS.sheet, k.PLAN_CHANGES.sheet)
+# The monthly scenario differences (ScenarioDiffs, many pages) are in the copy, not in the PDF.
 PDF_SHEETS = (k.DASHBOARD_SHEET, k.EXCEPTIONS.sheet, k.FINANCIALS.sheet, k.SCENARIO_RESULTS.sheet,
               k.PLAN_CHANGES.sheet)
 

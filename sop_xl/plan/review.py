@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from sop_xl import contract as k
+from sop_xl.engine.scenario_compare import TOTAL, compare_to_base
 from sop_xl.plan import pipeline, steps
 from sop_xl.plan.context import Context
 from sop_xl.plan.steps import tables_for
@@ -46,7 +47,7 @@ def run_scenarios(book, progress=None) -> pd.DataFrame:
         if k.DEMAND.name not in base.frames or base.frames[k.DEMAND.name].empty:
             raise ValidationError([Problem(k.DEMAND.sheet, k.DEMAND.name, None, None, "the consensus demand is empty",
                                            "Run Forecast first")])
-        rows = []
+        rows, runs = [], {}
         names = [BASE_SCENARIO] + [n for n in dict.fromkeys(scen["scenario"]) if n != BASE_SCENARIO]
         for i, name in enumerate(names, start=1):
             base.status(f"Scenario {i} of {len(names)}: {name} …")
@@ -54,8 +55,16 @@ def run_scenarios(book, progress=None) -> pd.DataFrame:
             steps.step_balance(ctx)
             steps.step_financials(ctx)
             rows.append(_kpis(name, ctx))
+            runs[name] = {"plan": ctx.results[k.SUPPLY_PLAN.name], "financials": ctx.results[k.FINANCIALS.name],
+                          "utilization": ctx.results[k.UTILIZATION.name], "items": ctx.frame(k.ITEMS)}
         result = pd.DataFrame(rows)
+        diffs = compare_to_base(runs, BASE_SCENARIO)
+        # The whole-horizon Total row of each scenario, beside its totals (Base: 0 by definition).
+        whole = diffs[(diffs["family"] == TOTAL) & diffs["period"].isna()].set_index("scenario")
+        result["revenue_vs_base"] = result["scenario"].map(whole["revenue"]).fillna(0.0)
+        result["margin_vs_base"] = result["scenario"].map(whole["margin"]).fillna(0.0)
         book.write_table(k.SCENARIO_RESULTS, pipeline.rows_for(k.SCENARIO_RESULTS, result, 0))
+        book.write_table(k.SCENARIO_DIFFS, pipeline.rows_for(k.SCENARIO_DIFFS, diffs, 0))
         rec.message = f"{len(names)} scenarios: {', '.join(names)}"
     return result
 

@@ -243,3 +243,21 @@ def _heatmap_header(ws) -> None:
     ws.conditional_formatting.add(rng, ColorScaleRule(start_type="num", start_value=0.5, start_color="63BE7B",
                                                       mid_type="num", mid_value=0.9, mid_color="FFEB84",
                                                       end_type="num", end_value=1.1, end_color="F8696B"))
+
+
+CHARTED_SCENARIOS = 8  # Base and up to 7 scenarios: the rows the comparison chart reads
+
+
+def add_scenario_chart(ws) -> None:
+    """Revenue and margin of each scenario against Base, below the ScenarioResults table (which holds
+    one row per scenario: CHARTED_SCENARIOS rows fit above the chart)."""
+    t = k.SCENARIO_RESULTS
+    first, last = t.header_row + 1, t.header_row + CHARTED_SCENARIOS
+    chart = _chart(BarChart(), "Difference from Base over the horizon", "currency")
+    for field, colour in (("revenue_vs_base", "2F5597"), ("margin_vs_base", "70AD47")):
+        c = t.first_col + t.fields.index(field)
+        chart.add_data(Reference(ws, min_col=c, min_row=t.header_row, max_row=last), titles_from_data=True)
+        chart.series[-1].graphicalProperties = GraphicalProperties(solidFill=colour)
+    chart.set_categories(Reference(ws, min_col=t.first_col, min_row=first, max_row=last))
+    chart.x_axis.tickLblPos = "low"  # names below the plot, not on the zero line among negative bars
+    ws.add_chart(chart, f"{column_letter(t.first_col)}{last + 2}")

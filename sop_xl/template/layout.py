@@ -32,7 +32,8 @@ COMPUTED_FILL = PatternFill("solid", fgColor="EDEDED")  # grey: the add-in or a 
 TAB_INPUT, TAB_OUTPUT, TAB_REVIEW, TAB_SETUP = "2F75B5", "548235", "C55A11", "7F7F7F"
 MAX_ROW = 1048576
 # Orange tabs, as the README's legend says: what the review meeting reads.
-REVIEW_TAB_SHEETS = {t.sheet for t in (k.EXCEPTIONS, k.SCENARIO_RESULTS, k.PLAN_CHANGES, k.SNAPSHOTS, k.LOG)}
+REVIEW_TAB_SHEETS = {t.sheet for t in (k.EXCEPTIONS, k.SCENARIO_RESULTS, k.SCENARIO_DIFFS, k.PLAN_CHANGES, k.SNAPSHOTS,
+                                       k.LOG)}
 
 
 def title_block(ws, title: str, description: str) -> None:
