@@ -432,20 +432,29 @@ SCENARIO_DIFFS = Table(
 
 SNAPSHOTS = Table(
     "Snapshots", "tblSnapshots", OUTPUT, "Plan snapshots",
-    "Saved versions of the plan (consensus, supply, financials) for plan-vs-last-plan.",
+    "Saved versions of the plan (consensus, supply, financials). Type approved in Approved (any row of a "
+    "version) to make it the plan PlanChanges compares with.",
     (
         C("Version", "version", TEXT, width=26), C("Measure", "measure", TEXT, width=14),
         C("Key", "key", TEXT, width=14), _period, C("Value", "value"),
+        C("Approved", "approved", TEXT, width=10, kept=True, help="approved = the plan agreed in the review"),
     ),
 )
 
 PLAN_CHANGES = Table(
-    "PlanChanges", "tblPlanChanges", OUTPUT, "Plan vs last snapshot",
-    "What changed since the last snapshot, largest changes first.",
+    "PlanChanges", "tblPlanChanges", OUTPUT, "Plan vs approved plan",
+    "What changed against the approved snapshot (or the one asked for), by family; units and money apart. "
+    "The first row: how much of the first 3 months' production moved.",
     (
-        C("Measure", "measure", TEXT, width=14), C("Key", "key", TEXT, width=14), _period,
-        C("Previous", "previous"), C("Current", "current"), C("Change", "change"),
-        C("ChangePct", "change_pct", PERCENT),
+        C("Against", "against", TEXT, width=18), _family, C("Measure", "measure", TEXT, width=12),
+        C("Key", "key", TEXT, width=12), _period,
+        C("PreviousUnits", "previous_units", unit="units", fmt=WHOLE, width=14),
+        C("CurrentUnits", "current_units", unit="units", fmt=WHOLE, width=13),
+        C("ChangeUnits", "change_units", unit="units", fmt=WHOLE, width=13),
+        C("PreviousMoney", "previous_money", unit="currency", width=15),
+        C("CurrentMoney", "current_money", unit="currency", width=14),
+        C("ChangeMoney", "change_money", unit="currency", width=14),
+        C("ChangePct", "change_pct", PERCENT, width=11),
     ),
 )
 
