@@ -85,6 +85,8 @@ def test_snapshot_then_change_then_plan_vs_last(plan):
     items = _table(plan, k.ITEMS).set_index("Item")
     assert (hit["Family"] == items.loc[item, "Family"]).all()
     assert changes["Measure"].iloc[0] == "nervousness"
+    no_family = changes["Family"].isna().to_numpy()  # components (no family) come after the families
+    assert not no_family[1:].any() or no_family[1:].argmax() >= (~no_family[1:]).sum()
 
 
 def test_plan_vs_the_approved_plan_and_nervousness(plan):

@@ -133,14 +133,16 @@ def plan_changes(previous: pd.DataFrame, current: pd.DataFrame, family_of: dict 
         merged[f"{side}_units"] = merged[col].where(~money)
         merged[f"{side}_money"] = merged[col].where(money)
     order = {m: i for i, m in enumerate(UNIT_MEASURES + MONEY_MEASURES)}
-    merged = merged.assign(_m=merged["measure"].map(order).fillna(len(order)), _a=-merged["change"].abs())
-    merged = merged.sort_values(["family", "_m", "_a", "key", "period"], kind="stable")
+    # Families first; components (no family) after them: the review decides on families.
+    merged = merged.assign(_f=merged["family"] == "", _m=merged["measure"].map(order).fillna(len(order)),
+                           _a=-merged["change"].abs())
+    merged = merged.sort_values(["_f", "family", "_m", "_a", "key", "period"], kind="stable")
     head = pd.DataFrame([{"family": "(all)", "measure": "nervousness",
                           "key": f"production, first {NERVOUS_MONTHS} months",
                           "change_pct": nervousness(previous, current)}])
     out = pd.concat([head, merged], ignore_index=True)
     out["against"] = against
-    return out.drop(columns=["_m", "_a"])
+    return out.drop(columns=["_f", "_m", "_a"])
 
 
 def _stale_plan(ctx: Context) -> list[str]:

@@ -253,7 +253,7 @@ def add_scenario_chart(ws) -> None:
     one row per scenario: CHARTED_SCENARIOS rows fit above the chart)."""
     t = k.SCENARIO_RESULTS
     first, last = t.header_row + 1, t.header_row + CHARTED_SCENARIOS
-    chart = _chart(BarChart(), "Difference from Base over the horizon", "currency")
+    chart = _chart(BarChart(), "Difference from Base over the horizon")  # money: the unit row says which
     for field, colour in (("revenue_vs_base", "2F5597"), ("margin_vs_base", "70AD47")):
         c = t.first_col + t.fields.index(field)
         chart.add_data(Reference(ws, min_col=c, min_row=t.header_row, max_row=last), titles_from_data=True)
