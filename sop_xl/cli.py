@@ -130,10 +130,10 @@ def cmd_review(args) -> int:
         if args.command == "scenarios":
             result = review.run_scenarios(book)
         elif args.command == "snapshot":
-            result = review.take_snapshot(book, label=args.label)
+            result = review.take_snapshot(book, label=args.label, approve=args.approve, against=args.against)
         else:
             from sop_xl.excel.publish import publish
-            result = publish(book, out_dir=args.out)
+            result = publish(book, out_dir=args.out, with_inputs=args.with_inputs)
         book.save()  # the Log row (and the snapshot or scenario results)
     if hasattr(result, "to_string"):
         print(result.to_string(index=False, float_format=lambda v: f"{v:,.3f}" if abs(v) < 10 else f"{v:,.0f}"))
@@ -349,8 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--quiet", action="store_true")
         if name == "snapshot":
             q.add_argument("--label", help="version label (default: date and user)")
+            q.add_argument("--approve", action="store_true", help="mark this snapshot as the approved plan")
+            q.add_argument("--against", help="compare with this snapshot (default: the approved one)")
         if name == "publish":
             q.add_argument("--out", help="folder for the published files (default: beside the workbook)")
+            q.add_argument("--with-inputs", action="store_true",
+                           help="also copy the input and working sheets (default: the review sheets only)")
         q.set_defaults(func=cmd_review)
 
     db_help = "SQLAlchemy URL (default: sqlite file NAME.archive.sqlite beside the workbook)"

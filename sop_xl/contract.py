@@ -34,9 +34,15 @@ class Column:
     # Excel formula for computed columns; {r} is the Excel row, {C:field} the column letter of field.
     formula: str | None = None
     editable: bool = True  # False: written by the add-in, even inside an input table
+    kept: bool = False  # typed by people on an output sheet; carried to the next run by the table's keys
+    fmt: str = ""  # number format when the kind's default does not fit (whole units, money without cents)
 
     @property
     def number_format(self) -> str:
+        if self.fmt:
+            return self.fmt
+        if self.unit == "currency":  # money totals: whole, so millions fit their column
+            return "#,##0"
         return {
             DATE: "yyyy-mm",
             PERCENT: "0.0%",
@@ -87,6 +93,8 @@ class Table:
 def C(header, field_name, kind=NUMBER, **kw) -> Column:  # noqa: N802 - reads like a declaration
     return Column(header, field_name, kind, **kw)
 
+
+WHOLE = "#,##0"  # units and hours on review sheets: whole numbers read faster in a meeting
 
 _item = C("Item", "item", TEXT, help="Item code, as in the Items table", width=14)
 _period = C("Period", "period", DATE, help="First day of the month", width=11)
@@ -366,7 +374,7 @@ FINANCIALS = Table(
     "Financials", "tblFinancials", OUTPUT, "Financial plan",
     "Revenue, cost of goods sold and margin per family and month, against budget.",
     (
-        _family, _period, C("Units", "units", unit="units"),
+        _family, _period, C("Units", "units", unit="units", fmt=WHOLE),
         C("Revenue", "revenue", unit="currency"), C("COGS", "cogs", unit="currency"),
         C("Margin", "margin", unit="currency"), C("MarginPct", "margin_pct", PERCENT),
         C("BudgetRevenue", "budget_revenue", unit="currency"), C("BudgetMargin", "budget_margin", unit="currency"),
@@ -376,12 +384,22 @@ FINANCIALS = Table(
 )
 
 EXCEPTIONS = Table(
-    "Exceptions", "tblExceptions", OUTPUT, "Exceptions",
-    "What needs a decision in the review: overloads, unmet demand, low stock, low margin, biased forecasts.",
+    "Exceptions", "tblExceptions", OUTPUT, "Decisions by money",
+    "One row per problem, money lost first. Owner, Decision and Status are yours: kept when the plan is re-run.",
     (
-        C("Kind", "kind", TEXT, width=18), C("Subject", "subject", TEXT, width=14), _period,
-        C("Value", "value"), C("Threshold", "threshold"), C("Message", "message", TEXT, width=60),
+        C("Rank", "rank", INTEGER, width=6), C("Kind", "kind", TEXT, width=17),
+        C("Subject", "subject", TEXT, width=10), C("Family", "family", TEXT, width=12),
+        C("From", "period_from", DATE, width=9), C("To", "period_to", DATE, width=9),
+        C("Qty", "qty", NUMBER, width=9, fmt=WHOLE,
+          help="Units (unmet, below safety stock) or overtime hours; a margin or bias is in the message"),
+        C("ValueAtRisk", "value_at_risk", NUMBER, unit="currency", width=13,
+          help="Unmet: revenue at price; overload: overtime cost; low margin: margin short of the threshold; "
+               "below safety stock: the largest shortfall at cost; bias: plan revenue at that bias"),
+        C("Message", "message", TEXT, width=40),
+        C("Owner", "owner", TEXT, width=10, kept=True), C("Decision", "decision", TEXT, width=26, kept=True),
+        C("Status", "status", TEXT, width=9, kept=True, help="open, decided, done"),
     ),
+    keys=("kind", "subject", "period_from"),
 )
 
 SCENARIO_RESULTS = Table(
@@ -390,28 +408,53 @@ SCENARIO_RESULTS = Table(
     (
         C("Scenario", "scenario", TEXT, width=14), C("ServiceLevel", "service_level", PERCENT),
         C("Revenue", "revenue", unit="currency"), C("Margin", "margin", unit="currency"),
-        C("MarginPct", "margin_pct", PERCENT), C("OvertimeHours", "overtime_hours", unit="hours"),
-        C("AvgInventory", "avg_inventory", unit="units"), C("Unmet", "unmet", unit="units"),
+        C("MarginPct", "margin_pct", PERCENT), C("OvertimeHours", "overtime_hours", unit="hours", fmt=WHOLE),
+        C("AvgInventory", "avg_inventory", unit="units", fmt=WHOLE), C("Unmet", "unmet", unit="units", fmt=WHOLE),
         C("PlanCost", "plan_cost", unit="currency"),
+        C("RevenueVsBase", "revenue_vs_base", unit="currency", width=14),
+        C("MarginVsBase", "margin_vs_base", unit="currency", width=14),
+    ),
+)
+
+SCENARIO_DIFFS = Table(
+    "ScenarioDiffs", "tblScenarioDiffs", OUTPUT, "Scenarios against Base",
+    "Each scenario minus Base, per family and month; the whole horizon (blank period) first. Overtime "
+    "belongs to resources: it is on the Total rows.",
+    (
+        C("Scenario", "scenario", TEXT, width=14), _family,
+        C("Period", "period", DATE, width=11, help="Blank: the whole horizon (inventory value: its average)"),
+        C("Units", "units", unit="units", fmt=WHOLE), C("Revenue", "revenue", unit="currency"),
+        C("Margin", "margin", unit="currency"), C("ServiceLevel", "service_level", PERCENT, fmt="+0.0%;-0.0%;0.0%"),
+        C("OvertimeHours", "overtime_hours", unit="hours", fmt=WHOLE),
+        C("InventoryValue", "inventory_value", unit="currency", width=15),
     ),
 )
 
 SNAPSHOTS = Table(
     "Snapshots", "tblSnapshots", OUTPUT, "Plan snapshots",
-    "Saved versions of the plan (consensus, supply, financials) for plan-vs-last-plan.",
+    "Saved versions of the plan (consensus, supply, financials). Type approved in Approved (any row of a "
+    "version) to make it the plan PlanChanges compares with.",
     (
         C("Version", "version", TEXT, width=26), C("Measure", "measure", TEXT, width=14),
         C("Key", "key", TEXT, width=14), _period, C("Value", "value"),
+        C("Approved", "approved", TEXT, width=10, kept=True, help="approved = the plan agreed in the review"),
     ),
 )
 
 PLAN_CHANGES = Table(
-    "PlanChanges", "tblPlanChanges", OUTPUT, "Plan vs last snapshot",
-    "What changed since the last snapshot, largest changes first.",
+    "PlanChanges", "tblPlanChanges", OUTPUT, "Plan vs approved plan",
+    "What changed against the approved snapshot (or the one asked for), by family; units and money apart. "
+    "The first row: how much of the first 3 months' production moved.",
     (
-        C("Measure", "measure", TEXT, width=14), C("Key", "key", TEXT, width=14), _period,
-        C("Previous", "previous"), C("Current", "current"), C("Change", "change"),
-        C("ChangePct", "change_pct", PERCENT),
+        C("Against", "against", TEXT, width=18), _family, C("Measure", "measure", TEXT, width=12),
+        C("Key", "key", TEXT, width=12), _period,
+        C("PreviousUnits", "previous_units", unit="units", fmt=WHOLE, width=14),
+        C("CurrentUnits", "current_units", unit="units", fmt=WHOLE, width=13),
+        C("ChangeUnits", "change_units", unit="units", fmt=WHOLE, width=13),
+        C("PreviousMoney", "previous_money", unit="currency", width=15),
+        C("CurrentMoney", "current_money", unit="currency", width=14),
+        C("ChangeMoney", "change_money", unit="currency", width=14),
+        C("ChangePct", "change_pct", PERCENT, width=11),
     ),
 )
 
@@ -430,12 +473,12 @@ HEATMAP = Table(
     "Load / available hours by resource and plan month (written by Balance).",
     (C("Resource", "resource", TEXT, width=14),)
     + tuple(C(f"M{m:02d}", f"m{m:02d}", PERCENT, width=7) for m in range(1, DASHBOARD_MONTHS + 1)),
-    header_row=33,
+    header_row=62,  # below the dashboard's figures and charts (sop_xl/template/dashboard.py)
 )
 
 INPUT_TABLES = (ITEMS, HISTORY, DEMAND, RESOURCES, ROUTING, BOM, RECEIPTS, SUPPLY, COSTS, BUDGET, SCENARIOS)
 OUTPUT_TABLES = (FORECAST, FORECAST_MODELS, SUPPLY_PLAN, UTILIZATION, MATERIALS, BOTTLENECKS, UNMET, BALANCE_COSTS,
-                 COST_ROLLUP, REQUIREMENTS, FINANCIALS, EXCEPTIONS, SCENARIO_RESULTS, SNAPSHOTS,
+                 COST_ROLLUP, REQUIREMENTS, FINANCIALS, EXCEPTIONS, SCENARIO_RESULTS, SCENARIO_DIFFS, SNAPSHOTS,
                  PLAN_CHANGES, LOG, HEATMAP)
 TABLES = {t.name: t for t in INPUT_TABLES + OUTPUT_TABLES}
 
@@ -489,8 +532,9 @@ SETTINGS = (
     Setting("Solver", "Solver", CHOICE, "highs", "LP solver", choices=("highs", "cbc")),
     Setting("SolverMethod", "Solver method", CHOICE, "auto", "auto, simplex or interior point",
             choices=("auto", "simplex", "ipm")),
-    Setting("MaxUtilization", "Overload threshold", PERCENT, 0.95, "Utilisation above this is an exception",
-            min=0, max=5),
+    Setting("MaxUtilization", "Overload threshold", PERCENT, 0.95,
+            "Utilisation above this and above 100 % (overtime) is an exception: a resource fully used "
+            "without overtime is not overloaded", min=0, max=5),
     Setting("MinMarginPct", "Margin threshold", PERCENT, 0.25, "Margin % below this is an exception",
             min=-1, max=1),
     Setting("MaxBiasPct", "Bias threshold", PERCENT, 0.15, "Forecast bias beyond ± this is an exception",
@@ -510,7 +554,8 @@ SHEET_ORDER = (
     + [t.sheet for t in INPUT_TABLES]
     + [t.sheet for t in (FORECAST, FORECAST_MODELS, SUPPLY_PLAN, UTILIZATION, MATERIALS, BOTTLENECKS, UNMET,
                          BALANCE_COSTS,
-                         COST_ROLLUP, REQUIREMENTS, FINANCIALS, SCENARIO_RESULTS, PLAN_CHANGES, SNAPSHOTS, LOG)]
+                         COST_ROLLUP, REQUIREMENTS, FINANCIALS, SCENARIO_RESULTS, SCENARIO_DIFFS, PLAN_CHANGES,
+                         SNAPSHOTS, LOG)]
     + [XLWINGS_CONF_SHEET]
 )
 

@@ -7,7 +7,8 @@ from openpyxl import load_workbook
 from sop_xl import contract as k
 from sop_xl import libreoffice
 from sop_xl.workbook import open_file
-from sop_xl.excel.publish import evaluate_sop_formula, publish
+from sop_xl.excel.publish import REVIEW_SHEETS, evaluate_sop_formula, publish, values_only_copy
+from sop_xl.template.builder import REPO_TEMPLATE
 
 pytestmark = [pytest.mark.libreoffice,
               pytest.mark.skipif(not libreoffice.available(), reason="LibreOffice not installed")]
@@ -47,11 +48,11 @@ def test_published_copy_has_no_vba_and_no_formulas_calling_sop(published):
 def test_published_numbers_equal_the_source_and_libreoffice_opens_it(published):
     src, result = published
     with libreoffice.LibreOfficeSession(timeout=240) as lo:
-        pub, orig = lo.inspect_many([result.xlsx, src], sheets_for_values=[k.DASHBOARD_SHEET, k.SUPPLY_PLAN.sheet])
+        pub, orig = lo.inspect_many([result.xlsx, src], sheets_for_values=[k.DASHBOARD_SHEET, k.FINANCIALS.sheet])
     assert pub.formula_count == 0
     assert "SopRibbon" not in pub.basic_modules
     compared = 0
-    for sheet in (k.DASHBOARD_SHEET, k.SUPPLY_PLAN.sheet):
+    for sheet in (k.DASHBOARD_SHEET, k.FINANCIALS.sheet):
         a, b = pub.values[sheet], orig.values[sheet]
         for r in range(min(len(a), len(b), 40)):
             for c in range(min(len(a[r]), len(b[r]), 12)):
@@ -67,15 +68,44 @@ def test_sop_formula_value_comes_from_our_function(published):
     src, result = published
     source = load_workbook(src)[k.START_SHEET]
     coords = [c.coordinate for row in source.iter_rows() for c in row
-              if isinstance(c.value, str) and c.value.startswith("=SOP_MODEL(")]
+              if isinstance(c.value, str) and "SOP_MODEL(" in c.value]
     assert coords, "the template's SOP_MODEL example is missing"
     value = load_workbook(result.xlsx)[k.START_SHEET][coords[0]].value
     assert value in MODEL_NAMES or str(value).split()[0] in MODEL_NAMES, value
 
 
-def test_pdf_of_dashboard_and_exceptions(published):
+def test_pdf_of_the_review_pages(published):
+    import shutil
+    import subprocess
+
     _src, result = published
     assert result.pdf is not None and result.pdf.read_bytes()[:4] == b"%PDF"
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) not installed")
+    text = subprocess.run(["pdftotext", "-layout", str(result.pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    for title in ("S&OP dashboard", k.EXCEPTIONS.title, k.FINANCIALS.title):
+        assert title in text, title
+    # The demo has run no scenarios and taken no snapshot: those pages are left out, not printed empty.
+    assert k.SCENARIO_RESULTS.title not in text and k.PLAN_CHANGES.title not in text
+
+
+def test_the_copy_holds_the_review_sheets_and_no_link_to_a_sheet_it_does_not_hold(published):
+    _src, result = published
+    wb = load_workbook(result.xlsx)
+    assert wb.sheetnames == [s for s in k.SHEET_ORDER if s in REVIEW_SHEETS]
+    _no_dangling_links(wb)
+
+
+def _no_dangling_links(wb):
+    links = [c.hyperlink.location or c.hyperlink.target for ws in wb.worksheets for row in ws.iter_rows()
+             for c in row if c.hyperlink is not None]
+    assert links
+    for link in links:
+        assert link.lstrip("#").rsplit("!", 1)[0].strip("'") in wb.sheetnames, link
+    for name in wb.defined_names:
+        for sheet, _ref in wb.defined_names[name].destinations:
+            assert sheet.strip("'") in wb.sheetnames, (name, sheet)
 
 
 def test_publish_adds_a_log_row(published):
@@ -116,3 +146,24 @@ def test_evaluator_tokenizes_quoted_sheets_strings_and_parentheses():
                     "=SOP_FORECAST(Sales, 3)", "=SOP_FORECAST(A:A, 3)", "=SUM(A1:A2)", "=SOP_NOPE(A1)",
                     "=SOP_FORECAST(A2:A25, -(3))"):
         assert evaluate_sop_formula(formula, "Demand Plan", values).startswith("#N/A"), formula
+
+
+@pytest.mark.parametrize("with_inputs", [False, True])
+def test_inputs_only_on_request_and_never_the_xlwings_sheet(tmp_path, with_inputs):
+    out = tmp_path / "copy.xlsx"
+    values_only_copy(REPO_TEMPLATE, out, {}, with_inputs=with_inputs)
+    wb = load_workbook(out)
+    assert k.XLWINGS_CONF_SHEET not in wb.sheetnames
+    assert (k.ITEMS.sheet in wb.sheetnames) is with_inputs and (k.BOM.sheet in wb.sheetnames) is with_inputs
+    assert set(REVIEW_SHEETS) <= set(wb.sheetnames)
+    _no_dangling_links(wb)
+    start = wb[k.START_SHEET]
+    listed = [c.value for c in start["A"] if c.hyperlink is not None]
+    assert listed == [s for s in k.SHEET_ORDER[1:] if s in wb.sheetnames]  # no gaps, no removed sheet
+
+
+def test_the_guarded_example_is_evaluated_and_its_fallback_used_when_it_cannot_be():
+    values = {"History": [[None, None, None]] * 4 + [[None, None, float(v)] for v in [10, 12, 14, 16, 18, 20] * 4]}
+    guarded = evaluate_sop_formula('=IFERROR(SOP_FORECAST(History!C5:C28, 3),"needs the add-in")', "Start", values)
+    assert guarded == evaluate_sop_formula("=SOP_FORECAST(History!C5:C28, 3)", "Start", values)
+    assert evaluate_sop_formula('=IFERROR(SOP_FORECAST(1+2),"x")', "Start", values).startswith("#N/A")

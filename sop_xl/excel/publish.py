@@ -1,4 +1,5 @@
-"""Publish for review: a values-only .xlsx anyone can open, and a PDF of the dashboard and exceptions.
+"""Publish for review: a values-only .xlsx of the review sheets anyone can open, and a PDF of the
+review pages (dashboard, decisions, financials, scenarios, plan changes).
 
 People in the review read the plan on a Mac, in a browser or on a phone, without Python. The copy
 has no VBA, every formula replaced by its value (SOP_ cell functions included, evaluated by our own
@@ -21,7 +22,12 @@ from openpyxl.worksheet.formula import ArrayFormula
 from sop_xl import contract as k
 from sop_xl.plan.runlog import recording
 
-PDF_SHEETS = (k.DASHBOARD_SHEET, k.EXCEPTIONS.sheet)
+# What the meeting reads. Inputs and the engine's working tables stay home unless asked for.
+REVIEW_SHEETS = (k.START_SHEET, k.DASHBOARD_SHEET, k.EXCEPTIONS.sheet, k.FINANCIALS.sheet, k.UNMET.sheet,
+                 k.BOTTLENECKS.sheet, k.SCENARIO_RESULTS.sheet, k.SCENARIO_DIFFS.sheet, k.PLAN_CHANGES.sheet)
+# The monthly scenario differences (ScenarioDiffs, many pages) are in the copy, not in the PDF.
+PDF_SHEETS = (k.DASHBOARD_SHEET, k.EXCEPTIONS.sheet, k.FINANCIALS.sheet, k.SCENARIO_RESULTS.sheet,
+              k.PLAN_CHANGES.sheet)
 
 
 @dataclass
@@ -58,27 +64,43 @@ class _NotEvaluable(Exception):
 
 
 def evaluate_sop_formula(formula: str, sheet: str, values: dict[str, list[list[Any]]]):
-    """Evaluate ``=SOP_NAME(arg, ...)`` whose args are references, numbers, strings or booleans.
+    """Evaluate ``=SOP_NAME(arg, ...)`` whose args are references, numbers, strings or booleans, or
+    ``=IFERROR(SOP_NAME(...), fallback)`` (the guard that keeps the cell readable without the add-in).
 
     openpyxl's Tokenizer splits the formula (quoted sheet names, strings holding commas or
     parentheses, nested calls); a formula that is anything else than one SOP_ call on such arguments
     (an operator, another function, a defined name) is not evaluated.
     """
-    from sop_xl import udfs
-
     tokens = [t for t in Tokenizer(formula).items if t.type != Token.WSPACE]
     try:
-        if not tokens or tokens[0].type != Token.FUNC or tokens[0].subtype != Token.OPEN:
-            raise _NotEvaluable
-        name = tokens[0].value[:-1].upper()
-        if not name.startswith("SOP_") or name not in udfs.REGISTRY:
-            raise _NotEvaluable
-        args, end = _arguments(tokens, 1)
-        if end != len(tokens):  # something after the call, e.g. =SOP_X(A1)+1
-            raise _NotEvaluable
-        args = [_argument(arg, sheet, values) for arg in args]
+        if tokens and tokens[0].type == Token.FUNC and tokens[0].value.upper() == "IFERROR(":
+            args, end = _arguments(tokens, 1)
+            if end != len(tokens) or len(args) != 2:
+                raise _NotEvaluable
+            try:
+                result = _call(args[0], sheet, values)
+            except _NotEvaluable:
+                raise
+            except Exception:  # what IFERROR is for: the function failed, the fallback shows
+                return _argument(args[1], sheet, values)
+            return result
+        return _call(tokens, sheet, values)
     except _NotEvaluable:
         return NOT_EVALUATED
+
+
+def _call(tokens: list, sheet: str, values: dict[str, list[list[Any]]]):
+    from sop_xl import udfs
+
+    if not tokens or tokens[0].type != Token.FUNC or tokens[0].subtype != Token.OPEN:
+        raise _NotEvaluable
+    name = tokens[0].value[:-1].upper()
+    if not name.startswith("SOP_") or name not in udfs.REGISTRY:
+        raise _NotEvaluable
+    args, end = _arguments(tokens, 1)
+    if end != len(tokens):  # something after the call, e.g. =SOP_X(A1)+1
+        raise _NotEvaluable
+    args = [_argument(arg, sheet, values) for arg in args]
     return getattr(udfs, name)(*args)
 
 
@@ -172,8 +194,10 @@ def _drop_links_to(wb, sheet: str) -> None:
                     cell.hyperlink = None
 
 
-def values_only_copy(source: Path, target: Path, values: dict[str, list[list[Any]]]) -> tuple[int, int]:
-    """Write ``target`` (.xlsx) from ``source`` with every formula replaced by its computed value."""
+def values_only_copy(source: Path, target: Path, values: dict[str, list[list[Any]]],
+                     with_inputs: bool = False) -> tuple[int, int]:
+    """Write ``target`` (.xlsx) from ``source`` with every formula replaced by its computed value,
+    holding the review sheets (and, ``with_inputs``, the input and working sheets too)."""
     wb = load_workbook(source)  # keep_vba=False: no VBA in the published copy
     formulas = sop = 0
     spills: list[tuple[Any, int, int, Any]] = []
@@ -198,14 +222,57 @@ def values_only_copy(source: Path, target: Path, values: dict[str, list[list[Any
             line = line if isinstance(line, list) else [line]
             for j, v in enumerate(line):
                 ws.cell(r + i, c + j).value = v
-    if k.XLWINGS_CONF_SHEET in wb.sheetnames:  # no Python on the readers' side
-        del wb[k.XLWINGS_CONF_SHEET]
-        _drop_links_to(wb, k.XLWINGS_CONF_SHEET)
+    keep = [n for n in wb.sheetnames if n != k.XLWINGS_CONF_SHEET]  # no Python on the readers' side
+    if not with_inputs:
+        keep = [n for n in keep if n in REVIEW_SHEETS]
+    _keep_sheets(wb, keep)
     wb.save(target)
     return formulas, sop
 
 
-def publish(book, out_dir: str | Path | None = None, progress=None) -> Published:
+def _keep_sheets(wb, keep: list[str]) -> None:
+    """Drop every other sheet, with the defined names and the Start sheet's links that point to them."""
+    dropped = [n for n in wb.sheetnames if n not in keep]
+    for name in dropped:
+        del wb[name]
+    gone = {quote_sheet(n) for n in dropped} | set(dropped)
+    for name in list(wb.defined_names):
+        dests = list(wb.defined_names[name].destinations)
+        if any(sheet in gone for sheet, _ref in dests) or "#REF!" in (wb.defined_names[name].attr_text or ""):
+            del wb.defined_names[name]
+    if k.START_SHEET in wb.sheetnames:
+        _relist_sheets(wb[k.START_SHEET], dropped)
+    for name in dropped:  # a link elsewhere to a dropped sheet would give 'Reference isn't valid'
+        _drop_links_to(wb, name)
+
+
+def quote_sheet(name: str) -> str:
+    return "'" + name.replace("'", "''") + "'"
+
+
+def _relist_sheets(ws, dropped: list[str]) -> None:
+    """The Start sheet lists every sheet with a link: list only the sheets the copy holds, no gaps."""
+    rows = [r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).hyperlink is not None]
+    if not rows:
+        return
+    entries = [(ws.cell(r, 1).value, ws.cell(r, 1).hyperlink.location or ws.cell(r, 1).hyperlink.target,
+                ws.cell(r, 2).value, ws.row_dimensions[r].height) for r in rows]
+    kept = [e for e in entries if e[0] not in dropped]
+    for r in rows:
+        ws.cell(r, 1).hyperlink = None
+        ws.cell(r, 1).value = ws.cell(r, 2).value = None
+        ws.row_dimensions[r].height = None
+    style_a, style_b = ws.cell(rows[0], 1)._style, ws.cell(rows[0], 2)._style
+    for i, (name, link, note, height) in enumerate(kept):
+        r = rows[0] + i
+        a = ws.cell(r, 1, name)
+        a.hyperlink = f"#{link.lstrip('#')}" if link else None
+        a._style = style_a
+        ws.cell(r, 2, note)._style = style_b
+        ws.row_dimensions[r].height = height
+
+
+def publish(book, out_dir: str | Path | None = None, progress=None, with_inputs: bool = False) -> Published:
     from sop_xl import libreoffice
     from sop_xl.workbook.safe_io import atomic_save
 
@@ -224,15 +291,32 @@ def publish(book, out_dir: str | Path | None = None, progress=None) -> Published
             values = _all_values(book, snapshot)
             book.status("Publishing: writing the values-only copy …")
             counts: list[int] = []
-            atomic_save(xlsx, lambda tmp: counts.extend(values_only_copy(snapshot, tmp, values)), backup=False)
+            atomic_save(xlsx, lambda tmp: counts.extend(values_only_copy(snapshot, tmp, values, with_inputs)),
+                        backup=False)
         made_pdf = None
         if libreoffice.available():
-            book.status("Publishing: PDF of the dashboard and exceptions …")
-            libreoffice.convert(xlsx, pdf, sheets=list(PDF_SHEETS), timeout=300)
+            book.status("Publishing: PDF of the review pages …")
+            libreoffice.convert(xlsx, pdf, sheets=pdf_sheets(values), timeout=300)
             made_pdf = pdf
         result = Published(xlsx, made_pdf, counts[0], counts[1], rec.elapsed())
         rec.message = str(result)
     return result
+
+
+def pdf_sheets(values: dict[str, list[list[Any]]]) -> list[str]:
+    """The review pages to print: a table sheet only when its table holds rows (scenarios not run yet,
+    no snapshot taken: no empty page)."""
+    out = []
+    for sheet in PDF_SHEETS:
+        table = k.table_by_sheet(sheet)
+        grid = values.get(sheet, [])
+        if table is not None:
+            first = table.header_row  # 0-based index of the first body row
+            body = grid[first] if len(grid) > first else []
+            if not any(v not in (None, "") for v in body):
+                continue
+        out.append(sheet)
+    return out
 
 
 def _all_values(book, snapshot: Path) -> dict[str, list[list[Any]]]:
@@ -250,4 +334,4 @@ def _all_values(book, snapshot: Path) -> dict[str, list[list[Any]]]:
     return stored
 
 
-__all__ = ["publish", "values_only_copy", "evaluate_sop_formula", "Published", "PublishError"]
+__all__ = ["publish", "values_only_copy", "evaluate_sop_formula", "pdf_sheets", "Published", "PublishError"]

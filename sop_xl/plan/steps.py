@@ -234,11 +234,12 @@ def step_financials(ctx: Context, quiet: bool = False) -> None:
 
 
 def step_exceptions(ctx: Context, quiet: bool = False) -> None:
+    from sop_xl.engine.decisions import carry_decisions, consolidate
     from sop_xl.engine.exceptions import find_exceptions
 
     s = ctx.settings
     frames = {t.name: ctx.previous(t, missing_ok=True)
-              for t in (k.UTILIZATION, k.UNMET, k.SUPPLY_PLAN, k.FINANCIALS, k.FORECAST_MODELS)}
+              for t in (k.UTILIZATION, k.UNMET, k.SUPPLY_PLAN, k.FINANCIALS, k.FORECAST_MODELS, k.COST_ROLLUP)}
     plan = frames[k.SUPPLY_PLAN.name]
     # Judge stock against the safety stock the plan aimed at (typed, or from the policy): the supply
     # plan carries it; typed values stand where the plan does not say.
@@ -247,14 +248,24 @@ def step_exceptions(ctx: Context, quiet: bool = False) -> None:
         targets = plan.dropna(subset=["safety_stock"]).groupby("item")["safety_stock"].first()
         items["safety_stock"] = items["item"].map(targets).fillna(items["safety_stock"])
     items["safety_stock"] = items["safety_stock"].fillna(0.0)
-    exc = find_exceptions(
-        utilization=frames[k.UTILIZATION.name], unmet=frames[k.UNMET.name], plan=plan.drop(columns=["safety_stock"]),
-        items=items, financials=frames[k.FINANCIALS.name], models=frames[k.FORECAST_MODELS.name],
+    unit_cost = frames[k.COST_ROLLUP.name].set_index("item")["unit_cost"] if len(frames[k.COST_ROLLUP.name]) \
+        else pd.Series(dtype=float)
+    items["unit_cost"] = items["item"].map(unit_cost).fillna(0.0)
+    items["family"] = items["family"].fillna("")
+    resources = ctx.frame(k.RESOURCES) if k.RESOURCES.name in ctx.frames else \
+        pd.DataFrame(columns=["resource", "period", "overtime_cost"])
+    found = find_exceptions(
+        utilization=frames[k.UTILIZATION.name], unmet=frames[k.UNMET.name], plan=plan, items=items,
+        financials=frames[k.FINANCIALS.name], models=frames[k.FORECAST_MODELS.name], resources=resources,
         max_utilization=s["MaxUtilization"], min_margin_pct=s["MinMarginPct"], max_bias=s["MaxBiasPct"])
+    # What the planner typed in Owner / Decision / Status stays with its problem.
+    exc = carry_decisions(consolidate(found), ctx.previous(k.EXCEPTIONS, missing_ok=True))
     ctx.put(k.EXCEPTIONS, exc)
     if quiet:
         return
-    ctx.summary.append(f"exceptions: {len(exc)} ({', '.join(f'{n} {kind}' for kind, n in exc['kind'].value_counts().items())})"
+    at_risk = exc["value_at_risk"].fillna(0).sum()
+    ctx.summary.append(f"exceptions: {len(exc)} decisions, {at_risk:,.0f} {s['Currency']} at risk "
+                       f"({', '.join(f'{n} {kind}' for kind, n in exc['kind'].value_counts().items())})"
                        if len(exc) else "exceptions: none")
 
 
@@ -265,7 +276,7 @@ STEPS: dict[str, tuple[Callable[[Context], None], tuple[k.Table, ...]]] = {
                                k.COSTS, k.BUDGET)),
     "cost_rollup": (step_cost_rollup, (k.ITEMS, k.BOM, k.COSTS)),
     "financials": (step_financials, (k.ITEMS, k.BOM, k.COSTS, k.BUDGET)),
-    "exceptions": (step_exceptions, (k.ITEMS,)),
+    "exceptions": (step_exceptions, (k.ITEMS, k.RESOURCES)),
 }
 
 

@@ -16,7 +16,7 @@ from openpyxl import Workbook
 from sop_xl import contract as k
 from sop_xl.workbook import ribbon, vba
 from sop_xl.workbook.safe_io import atomic_write_bytes
-from sop_xl.template.dashboard import add_dashboard
+from sop_xl.template.dashboard import add_dashboard, add_scenario_chart
 from sop_xl.template.layout import add_settings_sheet, add_start_sheet, add_table_sheet, add_xlwings_conf_sheet
 from sop_xl.template.udf_vba import MODULE_NAME as UDF_MODULE
 from sop_xl.template.udf_vba import register_source, wrapper_source
@@ -38,6 +38,8 @@ def layout_workbook() -> Workbook:
         else:
             table = k.table_by_sheet(sheet)
             add_table_sheet(wb, table)
+            if table is k.SCENARIO_RESULTS:
+                add_scenario_chart(wb[sheet])
     wb.properties.creator = "sop-xl"
     wb.properties.title = "S&OP planning workbook"
     wb.properties.created = FIXED_TIME

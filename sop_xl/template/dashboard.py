@@ -4,21 +4,38 @@ Excel charts bound to that block, and a utilisation heat map coloured by conditi
 Everything here is formulas over whole result-table columns, so it refreshes whenever the result
 tables change, whatever their length. Charts point at the fixed monthly block on this sheet, which
 always exists.
+
+Printed, the sheet is three landscape pages: key figures and the monthly block; the four charts; the
+heat map. Months run across the columns, as in the heat map, so both share one set of narrow month
+columns and the sheet prints at a legible scale. Chart frames are placed from the column widths and
+row heights (``chart_frames``), so they never overlap each other or the tables.
 """
 from __future__ import annotations
 
+import math
+
 from openpyxl.chart import BarChart, LineChart, Reference
+from openpyxl.chart.shapes import GraphicalProperties
+from openpyxl.drawing.line import LineProperties
 from openpyxl.formatting.rule import ColorScaleRule
 from openpyxl.styles import Alignment, Border, Font, Side
+from openpyxl.utils import get_column_letter as column_letter
+from openpyxl.worksheet.pagebreak import Break, RowBreak
 
 from sop_xl import contract as k
 from sop_xl.plan.freshness import STALE, STAMPED, stamp_name
-from openpyxl.utils import get_column_letter as column_letter
-from sop_xl.template.layout import BOLD, COMPUTED_FILL, TAB_REVIEW, add_table_sheet, print_setup, protect, quote, title_block
+from sop_xl.template.layout import (BOLD, COMPUTED_FILL, FONT, TAB_REVIEW, add_table_sheet, column_px, print_setup, protect,
+                                    quote, title_block)
 
-MONTH_HEADER_ROW = 8
-FIRST_MONTH_ROW = MONTH_HEADER_ROW + 1
 KPI_ROW = 4
+MONTH_HEADER_ROW = 8
+FIRST_MEASURE_ROW = MONTH_HEADER_ROW + 1
+LABEL_WIDTH = 24  # column A: measure labels, the first KPI, the heat map's resources
+MONTH_WIDTH = 7.5  # columns B..: one plan month each ("7,940", "2,345" thousands, "108%")
+ROW_PX = 20  # default row height, 15 pt
+CHART_W_CM, CHART_H_CM, GAP_PX = 14.8, 9.0, 16
+CHARTS_ROW = FIRST_MEASURE_ROW + 14  # first row of the chart page
+PAGE_BREAKS = (CHARTS_ROW - 2, k.HEATMAP.header_row - 3)  # a new page after these rows
 
 
 def col(table: k.Table, field: str) -> str:
@@ -31,29 +48,38 @@ def _sumifs(table: k.Table, field: str, key_field: str, key_cell: str) -> str:
     return f"SUMIFS({col(table, field)},{col(table, key_field)},{key_cell})"
 
 
-# (header, formula for month row r, number format)
-def monthly_columns():
+UNITS, HOURS, THOUSANDS = "#,##0", "#,##0", '#,##0,'
+
+
+def monthly_rows():
+    """(key, label formula, formula of month cell p, number format) per measure row."""
     sp, ut, fi = k.SUPPLY_PLAN, k.UTILIZATION, k.FINANCIALS
+    on_time = lambda p: _sumifs(sp, "shipped_on_time", "period", p)  # noqa: E731
+    overtime = lambda p: _sumifs(ut, "overtime_hours", "period", p)  # noqa: E731
+    money = lambda text: f'="{text} (k "&Currency&")"'  # noqa: E731 - the Settings currency in the label
     return (
-        ("Demand", lambda p: _sumifs(sp, "demand", "period", p), "#,##0"),
-        ("Shipped", lambda p: _sumifs(sp, "shipped", "period", p), "#,##0"),
+        ("Demand", '="Demand (units)"', lambda p: _sumifs(sp, "demand", "period", p), UNITS),
+        ("ServedOnTime", '="Served on time (units)"', on_time, UNITS),
         # Not shipped in the month it was wanted (shipped late, still owed or lost).
-        ("Unmet", lambda p: f"{_sumifs(sp, 'demand', 'period', p)}-{_sumifs(sp, 'shipped_on_time', 'period', p)}",
-         "#,##0"),
-        ("Inventory", lambda p: _sumifs(sp, "inventory", "period", p), "#,##0"),
-        ("LoadHours", lambda p: _sumifs(ut, "load_hours", "period", p), "#,##0"),
-        ("AvailableHours", lambda p: _sumifs(ut, "available_hours", "period", p), "#,##0"),
-        ("Revenue", lambda p: _sumifs(fi, "revenue", "period", p), "#,##0"),
-        ("BudgetRevenue", lambda p: _sumifs(fi, "budget_revenue", "period", p), "#,##0"),
-        ("Margin", lambda p: _sumifs(fi, "margin", "period", p), "#,##0"),
-        ("BudgetMargin", lambda p: _sumifs(fi, "budget_margin", "period", p), "#,##0"),
+        ("NotServed", '="Not served on time (units)"', lambda p: f"{_sumifs(sp, 'demand', 'period', p)}-{on_time(p)}",
+         UNITS),
+        ("Shipped", '="Shipped incl. late (units)"', lambda p: _sumifs(sp, "shipped", "period", p), UNITS),
+        ("LoadInside", '="Load within available (h)"',
+         lambda p: f"{_sumifs(ut, 'load_hours', 'period', p)}-{overtime(p)}", HOURS),
+        ("Overtime", '="Overtime (h)"', overtime, HOURS),
+        ("Available", '="Available (h)"', lambda p: _sumifs(ut, "available_hours", "period", p), HOURS),
+        ("InventoryValue", money("Inventory value"), lambda p: _sumifs(fi, "inventory_value", "period", p), THOUSANDS),
+        ("Revenue", money("Revenue"), lambda p: _sumifs(fi, "revenue", "period", p), THOUSANDS),
+        ("BudgetRevenue", money("Budget revenue"), lambda p: _sumifs(fi, "budget_revenue", "period", p), THOUSANDS),
+        ("Margin", money("Margin"), lambda p: _sumifs(fi, "margin", "period", p), THOUSANDS),
+        ("BudgetMargin", money("Budget margin"), lambda p: _sumifs(fi, "budget_margin", "period", p), THOUSANDS),
     )
 
 
 def kpis():
     sp, ut, fi, fm = k.SUPPLY_PLAN, k.UTILIZATION, k.FINANCIALS, k.FORECAST_MODELS
     first = k.EXCEPTIONS.header_row + 1
-    exc_col = column_letter(k.EXCEPTIONS.first_col)
+    kind = column_letter(k.EXCEPTIONS.first_col + k.EXCEPTIONS.fields.index("kind"))
     return (
         ("Service level", f'=IFERROR(SUM({col(sp, "shipped_on_time")})/SUM({col(sp, "demand")}),"")', "0.0%"),
         ("Utilisation", f'=IFERROR(SUM({col(ut, "load_hours")})/SUM({col(ut, "available_hours")}),"")', "0.0%"),
@@ -61,10 +87,15 @@ def kpis():
         ("Revenue vs budget", f'=IFERROR(SUM({col(fi, "revenue")})/SUM({col(fi, "budget_revenue")})-1,"")', "+0.0%;-0.0%"),
         ("Forecast accuracy", f'=IFERROR(1-AVERAGE({col(fm, "wape")}),"")', "0.0%"),
         ("Forecast bias", f'=IFERROR(AVERAGE({col(fm, "bias")}),"")', "+0.0%;-0.0%"),
-        ("Exceptions", f'=COUNTIF({quote(k.EXCEPTIONS.sheet)}!${exc_col}${first}:${exc_col}$100000,"?*")', "0"),
+        ("Decisions", f'=COUNTIF({quote(k.EXCEPTIONS.sheet)}!${kind}${first}:${kind}$100000,"?*")', "0"),
         # Outputs computed from inputs that have changed since (see plan/freshness.py)
         ("Stale outputs", "=" + "+".join(f'COUNTIF({stamp_name(t)},"{STALE}*")' for t in STAMPED), "0"),
     )
+
+
+def _kpi_columns() -> list[int]:
+    """The first KPI sits in column A (wide); the others take two month columns each (merged)."""
+    return [1] + [2 + 2 * j for j in range(len(kpis()) - 1)]
 
 
 def add_dashboard(wb) -> None:
@@ -72,100 +103,161 @@ def add_dashboard(wb) -> None:
     ws = wb[k.DASHBOARD_SHEET]
     ws.sheet_properties.tabColor = TAB_REVIEW
     title_block(ws, "S&OP dashboard", "Plan at a glance: service, capacity, inventory and money against budget.")
-    ws["H2"] = "Last run:"
-    ws["I2"] = f"={quote(k.START_SHEET)}!$B$4"
+    ws["A3"] = f'="Last run: "&{quote(k.START_SHEET)}!$B$4'
+    ws["A3"].font = Font(name=FONT, size=9, color="595959")
+    ws.column_dimensions["A"].width = LABEL_WIDTH
+    for m in range(k.DASHBOARD_MONTHS):
+        ws.column_dimensions[column_letter(2 + m)].width = MONTH_WIDTH
     thin = Side(style="thin", color="BFBFBF")
-    for j, (label, formula, fmt) in enumerate(kpis()):
-        c = 1 + j
+    for c, (label, formula, fmt) in zip(_kpi_columns(), kpis()):
+        if c > 1:
+            ws.merge_cells(start_row=KPI_ROW, start_column=c, end_row=KPI_ROW, end_column=c + 1)
+            ws.merge_cells(start_row=KPI_ROW + 1, start_column=c, end_row=KPI_ROW + 1, end_column=c + 1)
         head = ws.cell(KPI_ROW, c, label)
-        head.font = Font(size=9, color="595959")
-        head.alignment = Alignment(wrap_text=True)
+        head.font = Font(name=FONT, size=9, color="595959")
+        head.alignment = Alignment(wrap_text=True, vertical="bottom")
         val = ws.cell(KPI_ROW + 1, c, formula)
-        val.font = Font(size=14, bold=True, color="1F3864")
+        val.font = Font(name=FONT, size=14, bold=True, color="1F3864")
         val.number_format = fmt
         val.fill = COMPUTED_FILL
+        val.alignment = Alignment(horizontal="center")
         val.border = Border(top=thin, bottom=thin, left=thin, right=thin)
-    # Monthly block
-    ws.cell(MONTH_HEADER_ROW, 1, "Period").font = BOLD
-    cols = monthly_columns()
-    for j, (header, _f, _fmt) in enumerate(cols):
-        ws.cell(MONTH_HEADER_ROW, 2 + j, header).font = BOLD
+    ws.row_dimensions[KPI_ROW].height = 24
+    # Monthly block: months across, one measure per row
+    ws.cell(MONTH_HEADER_ROW, 1, "Month").font = BOLD
     for m in range(k.DASHBOARD_MONTHS):
-        r = FIRST_MONTH_ROW + m
-        p = ws.cell(r, 1, f"=EDATE(PlanStart,{m})")
-        p.number_format = "mmm yyyy"
-        for j, (_h, formula, fmt) in enumerate(cols):
-            cell = ws.cell(r, 2 + j, "=" + formula(f"$A{r}"))
+        p = ws.cell(MONTH_HEADER_ROW, 2 + m, f"=EDATE(PlanStart,{m})")
+        p.number_format = "mmm yy"
+        p.font = BOLD
+        p.alignment = Alignment(horizontal="right")
+    for i, (_key, label, formula, fmt) in enumerate(monthly_rows()):
+        r = FIRST_MEASURE_ROW + i
+        ws.cell(r, 1, label)
+        for m in range(k.DASHBOARD_MONTHS):
+            letter = column_letter(2 + m)
+            cell = ws.cell(r, 2 + m, "=" + formula(f"{letter}${MONTH_HEADER_ROW}"))
             cell.number_format = fmt
-    last = FIRST_MONTH_ROW + k.DASHBOARD_MONTHS - 1
-    for c in range(1, 2 + len(cols)):
-        ws.column_dimensions[column_letter(c)].width = 15
-    _charts(ws, last)
+    _charts(ws)
     _heatmap_header(ws)
+    # Three pages: figures, charts, heat map (each with its own month header).
+    ws.row_breaks = RowBreak()
+    for r in PAGE_BREAKS:
+        ws.row_breaks.append(Break(id=r))
     print_setup(ws)
-    ws.page_setup.fitToHeight = 1
     ws.freeze_panes = None
     protect(ws)
 
 
-def _series(ws, header: str, last: int):
-    headers = ["Period"] + [h for h, _f, _fmt in monthly_columns()]
-    c = 1 + headers.index(header)
-    return Reference(ws, min_col=c, min_row=MONTH_HEADER_ROW, max_row=last)
+def _row_of(key: str) -> int:
+    return FIRST_MEASURE_ROW + [r[0] for r in monthly_rows()].index(key)
 
 
-def _chart(chart, title, y_title):
+def _series(ws, key: str):
+    r = _row_of(key)
+    return Reference(ws, min_col=1, max_col=1 + k.DASHBOARD_MONTHS, min_row=r, max_row=r)
+
+
+def _chart(chart, title, y_title=None):
     chart.title = title
-    chart.y_axis.title = y_title
-    chart.height, chart.width = 6.5, 15.5
+    if y_title:
+        chart.y_axis.title = y_title
+    chart.height, chart.width = CHART_H_CM, CHART_W_CM
     chart.legend.position = "b"
+    # openpyxl hides axes unless told (delete=True by default in recent versions)
+    chart.x_axis.delete = False
+    chart.y_axis.delete = False
     return chart
 
 
-def _charts(ws, last: int) -> None:
-    periods = Reference(ws, min_col=1, min_row=FIRST_MONTH_ROW, max_row=last)
-    # A 2 x 2 grid right of the monthly block, above the heat map.
-    left = column_letter(2 + len(monthly_columns()) + 1)
-    right = column_letter(2 + len(monthly_columns()) + 8)
+def _add(chart, ws, keys, colours, dashed=()):
+    for key, colour in zip(keys, colours):
+        chart.add_data(_series(ws, key), titles_from_data=True, from_rows=True)
+        s = chart.series[-1]
+        s.graphicalProperties = GraphicalProperties(solidFill=colour)
+        s.graphicalProperties.line = LineProperties(solidFill=colour, w=22000 if isinstance(chart, LineChart)
+                                                    else None, prstDash="dash" if key in dashed else None)
+        if isinstance(chart, LineChart):
+            s.smooth = False
+    return chart
 
-    demand = _chart(LineChart(), "Demand and shipments", "units")
-    for h in ("Demand", "Shipped", "Unmet"):
-        demand.add_data(_series(ws, h, last), titles_from_data=True)
-    demand.set_categories(periods)
-    ws.add_chart(demand, f"{left}4")
 
-    capacity = _chart(BarChart(), "Load vs available hours", "hours")
-    for h in ("LoadHours", "AvailableHours"):
-        capacity.add_data(_series(ws, h, last), titles_from_data=True)
-    capacity.set_categories(periods)
-    ws.add_chart(capacity, f"{right}4")
+def chart_anchors() -> list[tuple[int, int]]:
+    """(row, column) of the four charts' top-left cells, 1-based: a 2 x 2 grid on the chart page,
+    the right column and the lower row placed past the left/upper frame plus a gap."""
+    widths = [column_px(LABEL_WIDTH)] + [column_px(MONTH_WIDTH)] * k.DASHBOARD_MONTHS
+    chart_w = CHART_W_CM / 2.54 * 96
+    x, right_col = 0.0, None
+    for c, w in enumerate(widths, start=1):
+        if x >= chart_w + GAP_PX:
+            right_col = c
+            break
+        x += w
+    lower_row = CHARTS_ROW + math.ceil((CHART_H_CM / 2.54 * 96 + GAP_PX) / ROW_PX)
+    return [(CHARTS_ROW, 1), (CHARTS_ROW, right_col), (lower_row, 1), (lower_row, right_col)]
 
-    stock = _chart(LineChart(), "Inventory and unmet trend", "units")
-    for h in ("Inventory", "Unmet"):
-        stock.add_data(_series(ws, h, last), titles_from_data=True)
-    stock.set_categories(periods)
-    ws.add_chart(stock, f"{left}18")
 
-    money = _chart(BarChart(), "Revenue and margin vs budget", "currency")
-    for h in ("Revenue", "BudgetRevenue", "Margin", "BudgetMargin"):
-        money.add_data(_series(ws, h, last), titles_from_data=True)
-    money.set_categories(periods)
-    ws.add_chart(money, f"{right}18")
+def chart_rows_end() -> int:
+    """The last row a chart frame reaches into."""
+    return chart_anchors()[-1][0] + math.ceil(CHART_H_CM / 2.54 * 96 / ROW_PX)
+
+
+def _charts(ws) -> None:
+    months = Reference(ws, min_col=2, max_col=1 + k.DASHBOARD_MONTHS, min_row=MONTH_HEADER_ROW,
+                       max_row=MONTH_HEADER_ROW)
+    green, red, blue, grey, orange = "70AD47", "C00000", "2F5597", "A5A5A5", "ED7D31"
+    ws.cell(CHARTS_ROW - 1, 1, "Charts").font = BOLD
+
+    # Served on time and not served stack up to demand: the gap is the red part.
+    demand = _add(_chart(BarChart(), "Demand and served", "units"), ws, ("ServedOnTime", "NotServed"), (green, red))
+    demand.grouping, demand.overlap = "stacked", 100
+
+    # Load inside the available hours plus overtime stack to the load; the line is what is available.
+    capacity = _add(_chart(BarChart(), "Load vs available hours", "hours"), ws, ("LoadInside", "Overtime"),
+                    (blue, orange))
+    capacity.grouping, capacity.overlap = "stacked", 100
+    capacity += _add(LineChart(), ws, ("Available",), ("000000",), dashed=("Available",))
+
+    stock = _add(_chart(LineChart(), "Inventory value", "thousands"), ws, ("InventoryValue",), (blue,))
+
+    money = _add(_chart(BarChart(), "Revenue and margin vs budget", "thousands"), ws, ("Revenue", "Margin"),
+                 (blue, green))
+    money += _add(LineChart(), ws, ("BudgetRevenue", "BudgetMargin"), (grey, "375623"),
+                  dashed=("BudgetRevenue", "BudgetMargin"))
+
+    for chart, (r, c) in zip((demand, capacity, stock, money), chart_anchors()):
+        for part in chart._charts:  # the bars and the lines laid over them share the month axis
+            part.set_categories(months)
+        ws.add_chart(chart, f"{column_letter(c)}{r}")
 
 
 def _heatmap_header(ws) -> None:
     t = k.HEATMAP
-    ws.cell(t.header_row - 2, 1, "Utilisation by resource and month").font = BOLD
+    ws.cell(t.header_row - 2, 1, "Utilisation by resource and month (load / available hours)").font = BOLD
     for m in range(k.DASHBOARD_MONTHS):
         cell = ws.cell(t.header_row - 1, t.first_col + 1 + m, f"=EDATE(PlanStart,{m})")
         cell.number_format = "mmm yy"
-        cell.font = Font(size=8, color="808080")
+        cell.font = Font(name=FONT, size=9, color="595959")
     first = column_letter(t.first_col + 1)
     lastc = column_letter(t.first_col + k.DASHBOARD_MONTHS)
     rng = f"{first}{t.header_row + 1}:{lastc}{t.header_row + 40}"
     ws.conditional_formatting.add(rng, ColorScaleRule(start_type="num", start_value=0.5, start_color="63BE7B",
                                                       mid_type="num", mid_value=0.9, mid_color="FFEB84",
                                                       end_type="num", end_value=1.1, end_color="F8696B"))
-    for m in range(k.DASHBOARD_MONTHS):
-        ws.column_dimensions[column_letter(t.first_col + 1 + m)].width = max(
-            ws.column_dimensions[column_letter(t.first_col + 1 + m)].width or 0, 8)
+
+
+CHARTED_SCENARIOS = 8  # Base and up to 7 scenarios: the rows the comparison chart reads
+
+
+def add_scenario_chart(ws) -> None:
+    """Revenue and margin of each scenario against Base, below the ScenarioResults table (which holds
+    one row per scenario: CHARTED_SCENARIOS rows fit above the chart)."""
+    t = k.SCENARIO_RESULTS
+    first, last = t.header_row + 1, t.header_row + CHARTED_SCENARIOS
+    chart = _chart(BarChart(), "Difference from Base over the horizon")  # money: the unit row says which
+    for field, colour in (("revenue_vs_base", "2F5597"), ("margin_vs_base", "70AD47")):
+        c = t.first_col + t.fields.index(field)
+        chart.add_data(Reference(ws, min_col=c, min_row=t.header_row, max_row=last), titles_from_data=True)
+        chart.series[-1].graphicalProperties = GraphicalProperties(solidFill=colour)
+    chart.set_categories(Reference(ws, min_col=t.first_col, min_row=first, max_row=last))
+    chart.x_axis.tickLblPos = "low"  # names below the plot, not on the zero line among negative bars
+    ws.add_chart(chart, f"{column_letter(t.first_col)}{last + 2}")

@@ -6,10 +6,13 @@ writes them). Header rows are frozen, and every sheet prints landscape, one page
 """
 from __future__ import annotations
 
+import math
+
 from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.workbook import Workbook
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.table import Table as XlTable
 from openpyxl.worksheet.table import TableStyleInfo
 
@@ -17,14 +20,20 @@ from sop_xl import contract as k
 from sop_xl.plan.freshness import DEPENDS, stamp_name
 from openpyxl.utils import get_column_letter as column_letter
 
-TITLE = Font(size=16, bold=True, color="1F3864")
-SUBTITLE = Font(italic=True, color="595959")
-UNIT = Font(size=8, italic=True, color="808080")
-BOLD = Font(bold=True)
+# Named, not left to the application's default: LibreOffice's default for an unnamed font is a wide
+# serif, which turns month headers into ####; Calibri (Carlito in LibreOffice) is what widths assume.
+FONT = "Calibri"
+TITLE = Font(name=FONT, size=16, bold=True, color="1F3864")
+SUBTITLE = Font(name=FONT, italic=True, color="595959")
+UNIT = Font(name=FONT, size=8, italic=True, color="808080")
+BOLD = Font(name=FONT, bold=True)
 INPUT_FILL = PatternFill("solid", fgColor="FFF2CC")     # pale yellow: type here
 COMPUTED_FILL = PatternFill("solid", fgColor="EDEDED")  # grey: the add-in or a formula fills this
 TAB_INPUT, TAB_OUTPUT, TAB_REVIEW, TAB_SETUP = "2F75B5", "548235", "C55A11", "7F7F7F"
 MAX_ROW = 1048576
+# Orange tabs, as the README's legend says: what the review meeting reads.
+REVIEW_TAB_SHEETS = {t.sheet for t in (k.EXCEPTIONS, k.SCENARIO_RESULTS, k.SCENARIO_DIFFS, k.PLAN_CHANGES, k.SNAPSHOTS,
+                                       k.LOG)}
 
 
 def title_block(ws, title: str, description: str) -> None:
@@ -35,12 +44,39 @@ def title_block(ws, title: str, description: str) -> None:
     ws.row_dimensions[1].height = 24
 
 
+# Landscape on A4 or Letter: the narrower page (Letter, 11 in) with 0.4 in side margins, and the lower
+# one (A4, 8.27 in) with 0.5 in top and bottom margins, in 96 dpi pixels (the unit of column widths).
+PRINT_WIDTH_PX = (11 - 2 * 0.4) * 96
+PRINT_HEIGHT_PX = (8.27 - 2 * 0.5) * 96
+MIN_SCALE = 73  # 11 pt body text stays at 8 pt or more
+
+
+def column_px(width: float) -> int:
+    """Screen pixels of a column of ``width`` characters (Calibri 11: 7 px a digit plus 5 px padding)."""
+    return int(width * 7 + 5)
+
+
+def sheet_width_px(ws) -> int:
+    default = 8.43
+    return sum(column_px(ws.column_dimensions[column_letter(c)].width or default)
+               for c in range(1, ws.max_column + 1))
+
+
+def print_scale(ws) -> int:
+    """The print scale that fits the sheet's columns across the page, but no smaller than MIN_SCALE:
+    a wider sheet prints on more pages across rather than in unreadable type."""
+    fit = math.floor(100 * PRINT_WIDTH_PX / max(sheet_width_px(ws), 1))
+    return max(MIN_SCALE, min(100, fit))
+
+
 def print_setup(ws, title_rows: str | None = None) -> None:
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_margins = PageMargins(left=0.4, right=0.4, top=0.5, bottom=0.5, header=0.25, footer=0.25)
+    ws.sheet_properties.pageSetUpPr.fitToPage = False
+    ws.page_setup.fitToWidth = None
+    ws.page_setup.fitToHeight = None
+    ws.page_setup.scale = print_scale(ws)
     ws.print_options.gridLines = False
     ws.oddFooter.center.text = "&A — page &P of &N"
     if title_rows:
@@ -56,13 +92,18 @@ def add_table_sheet(wb: Workbook, table: k.Table) -> None:
         head = ws.cell(hr, c0 + j, col.header)
         head.font = BOLD
         if col.unit or col.kind == k.PERCENT:
-            ws.cell(hr - 1, c0 + j, col.unit or "%").font = UNIT
+            ws.cell(hr - 1, c0 + j, unit_label(col.unit or "%")).font = UNIT
         ws.column_dimensions[letter].width = max(col.width, len(col.header) + 3)
         body = ws.cell(hr + 1, c0 + j)
         body.number_format = col.number_format
         writable_by_people = table.role != k.OUTPUT and col.editable and col.formula is None
         if table.role == k.MIXED:
             body.fill = INPUT_FILL if writable_by_people else COMPUTED_FILL
+        if col.kind == k.TEXT and col.width >= 40:  # a message after a number column: keep them apart
+            body.alignment = Alignment(indent=1)
+        if col.kept:  # the planner's column on a protected output sheet: typed, kept across runs
+            body.fill = INPUT_FILL
+            body.protection = Protection(locked=False)
     last = column_letter(c0 + len(table.columns) - 1)
     ref = f"{column_letter(c0)}{hr}:{last}{hr + 1}"
     xl = XlTable(displayName=table.name, ref=ref)
@@ -70,15 +111,27 @@ def add_table_sheet(wb: Workbook, table: k.Table) -> None:
     xl.tableStyleInfo = TableStyleInfo(name=style, showRowStripes=True)
     ws.add_table(xl)
     ws.freeze_panes = ws.cell(hr + 1, c0)
-    print_setup(ws, f"{hr}:{hr}")
+    print_setup(ws, f"{hr - 1}:{hr}")  # units and headers on every printed page
     if table.name in DEPENDS:
         add_stamp_cell(wb, ws, table)
     if table.role == k.OUTPUT:
-        ws.sheet_properties.tabColor = TAB_OUTPUT
+        ws.sheet_properties.tabColor = TAB_REVIEW if table.sheet in REVIEW_TAB_SHEETS else TAB_OUTPUT
         protect(ws)
     else:
         ws.sheet_properties.tabColor = TAB_INPUT
         add_validation(ws, table)
+
+
+def unit_label(unit: str):
+    """A unit as the sheet shows it: "currency" is the Settings currency (a formula on the named cell)."""
+    if "currency" not in unit:
+        return unit
+    head, _, tail = unit.partition("currency")
+    parts = [f'"{head}"'] if head else []
+    parts.append("Currency")
+    if tail:
+        parts.append(f'"{tail}"')
+    return "=" + "&".join(parts)
 
 
 STAMP_CELL = "E1"  # right of the title: which run computed this table, from which inputs, and whether stale
@@ -188,11 +241,17 @@ START_TEXT = (
 )
 
 
+NEEDS_ADDIN = "(needs the sop-xl add-in: Windows Excel with Python)"
+
 SHEET_NOTES = {
     k.DASHBOARD_SHEET: "KPIs, monthly plan against capacity and budget, charts, utilisation heat map.",
     k.SETTINGS_SHEET: "Plan start, horizon, forecast model, solver, exception thresholds (named cells).",
     k.XLWINGS_CONF_SHEET: "Which Python runs the add-in (sop-xl setup-excel fills it).",
 }
+
+
+START_B_WIDTH = 110
+START_CHARS_PER_LINE = 120  # of proportional text in a column START_B_WIDTH digits wide, to be safe
 
 
 def add_start_sheet(wb: Workbook) -> None:
@@ -207,27 +266,34 @@ def add_start_sheet(wb: Workbook) -> None:
     wb.defined_names[k.LAST_RUN_NAME] = DefinedName(k.LAST_RUN_NAME, attr_text=f"{quote(k.START_SHEET)}!$B$4")
     for i, (text, bold) in enumerate(START_TEXT):
         cell = ws.cell(6 + i, 1, text)
-        cell.font = BOLD if bold else Font()
+        cell.font = BOLD if bold else Font(name=FONT)
     row = 7 + len(START_TEXT)
     # A cell function example (Windows Excel with Python); LibreOffice and a Mac show #NAME? here.
     hist = k.HISTORY
     qty = column_letter(hist.first_col + hist.fields.index("qty"))
     first = hist.header_row + 1
     ws.cell(row, 1, "Cell function").font = BOLD
-    example = ws.cell(row, 2, f"=SOP_MODEL({quote(hist.sheet)}!{qty}{first}:{qty}{first + 35})")
+    # Guarded: without the add-in (LibreOffice, a Mac, a browser) the cell says so instead of #NAME?.
+    example = ws.cell(row, 2, f"=IFERROR(SOP_MODEL({quote(hist.sheet)}!{qty}{first}:{qty}{first + 35}),"
+                              f'"{NEEDS_ADDIN}")')
     example.alignment = Alignment(horizontal="left")
     ws.cell(row + 1, 2, "The model sop-xl picks for the first 36 months of History (Windows Excel with "
-                        "Python; elsewhere the cell shows an error)").font = SUBTITLE
+                        "Python)").font = SUBTITLE
     row += 3
     ws.cell(row, 1, "Sheets").font = BOLD
     for i, name in enumerate(k.SHEET_ORDER[1:]):
         cell = ws.cell(row + 1 + i, 1, name)
         cell.hyperlink = f"#{quote(name)}!A1"
-        cell.font = Font(color="0563C1", underline="single")
+        cell.font = Font(name=FONT, color="0563C1", underline="single")
         table = k.table_by_sheet(name)
-        ws.cell(row + 1 + i, 2, table.description if table else SHEET_NOTES.get(name, ""))
+        note = ws.cell(row + 1 + i, 2, table.description if table else SHEET_NOTES.get(name, ""))
+        # Wrapped, with the height set: text running past column B would print on extra pages.
+        note.alignment = Alignment(wrap_text=True, vertical="top")
+        lines = math.ceil(len(note.value) / START_CHARS_PER_LINE)
+        if lines > 1:
+            ws.row_dimensions[row + 1 + i].height = 15 * lines
     ws.column_dimensions["A"].width = 22
-    ws.column_dimensions["B"].width = 100
+    ws.column_dimensions["B"].width = START_B_WIDTH
     for r in range(6, 6 + len(START_TEXT)):
         ws.cell(r, 1).alignment = Alignment(wrap_text=False)
     print_setup(ws)
