@@ -190,8 +190,17 @@ def _drop_links_to(wb, sheet: str) -> None:
         for row in ws.iter_rows():
             for cell in row:
                 link = cell.hyperlink
-                if link is not None and sheet in str(link.location or link.target or ""):
+                if link is not None and _link_sheet(link) == sheet:
                     cell.hyperlink = None
+
+
+def _link_sheet(link) -> str:
+    """The sheet an in-workbook hyperlink points to ('Name'!A1, #Name!A1 or Name!A1), else ''."""
+    where = str(link.location or link.target or "").lstrip("#")
+    if "!" not in where:
+        return ""
+    sheet = where.rsplit("!", 1)[0]
+    return sheet[1:-1].replace("''", "'") if sheet.startswith("'") and sheet.endswith("'") else sheet
 
 
 def values_only_copy(source: Path, target: Path, values: dict[str, list[list[Any]]],
