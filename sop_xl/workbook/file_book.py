@@ -50,7 +50,10 @@ class FileBook:
             self._keep_vba = self.path.suffix.lower() in (".xlsm", ".xltm", ".xlam")
             with _refusing(self.path):
                 self._custom_ui = ribbon.read_custom_ui(self.path)
-                self.wb = load_workbook(self.path, keep_vba=self._keep_vba)
+                # Our own handle, closed even when openpyxl gives up on a damaged package (it keeps
+                # nothing of the file after loading: VBA parts are copied into memory).
+                with open(self.path, "rb") as package:
+                    self.wb = load_workbook(package, keep_vba=self._keep_vba)
         except BaseException:
             if self._lock:
                 self._lock.release()
