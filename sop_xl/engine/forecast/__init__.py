@@ -42,6 +42,7 @@ import pandas as pd
 from utilsforecast.preprocessing import fill_gaps
 
 from sop_xl.engine.metrics import HOLDOUT_METRICS, holdout_metrics
+from sop_xl.engine.forecast.cleaning import clean_outliers
 from sop_xl.engine.forecast.intermittent import classify_demand, flat_frame, window_average
 from sop_xl.engine.forecast.models import ENSEMBLE_COMPONENTS, INTERMITTENT_MODELS, cross_validate, predict
 
@@ -65,6 +66,7 @@ DEMAND_CLASSES = ("smooth", "erratic", "intermittent", "lumpy", "short", "consta
 MAX_HORIZON = 240
 MIN_MODEL_OBS = 8  # below this a flat mean of the last observations is used
 N_WINDOWS = 2  # rolling-origin holdout windows
+MIN_HOLDOUT = 3  # shortest holdout window (periods) used for items too short for a full one
 ADJUST_ALL_BELOW = 4  # 2-4 seasons of history: all models fitted to the seasonally adjusted series
 # auto: a single model replaces the ensemble for an item only if its holdout MAE is this much lower.
 # None = never. On M3 monthly a 25 % margin made 'auto' worse (sMAPE 13.44 vs 13.34 for the pure
@@ -83,8 +85,9 @@ SWITCH_CANDIDATES = ("DynamicOptimizedTheta", "ETSDamped", "SeasonalNaive", "Nai
 class ForecastResult:
     forecasts: pd.DataFrame  # unique_id, ds, model, yhat, lo_L, hi_L ...
     selection: pd.DataFrame  # unique_id, demand_class, model, n_obs, note
-    accuracy: pd.DataFrame  # unique_id, model, mase, smape, wape, bias, fva
+    accuracy: pd.DataFrame  # unique_id, model, mase, smape, wape, bias, fva, rmse, volume
     warnings: list[str] = field(default_factory=list)
+    filled: dict[str, int] = field(default_factory=dict)  # item -> missing periods filled with 0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -119,7 +122,7 @@ def _validate(history, horizon, season_length, freq, model, levels, holdout):
     return tuple(sorted(set(levels)))
 
 
-def _clean(history: pd.DataFrame, freq: str, warnings: list[str]) -> pd.DataFrame:
+def _clean(history: pd.DataFrame, freq: str, warnings: list[str], filled_counts: dict[str, int]) -> pd.DataFrame:
     df = history[["unique_id", "ds", "y"]].copy()
     df["unique_id"] = df["unique_id"].astype(str)
     try:
@@ -155,6 +158,7 @@ def _clean(history: pd.DataFrame, freq: str, warnings: list[str]) -> pd.DataFram
     gaps = filled["y"].isna()
     if gaps.any():
         for uid, k in filled[gaps].groupby("unique_id")["y"].size().items():
+            filled_counts[str(uid)] = int(k)
             warnings.append(f"item {uid}: {k} missing period{'s' if k != 1 else ''} filled with 0")
         filled["y"] = filled["y"].fillna(0.0)
     filled["y"] = filled["y"].astype(float)
@@ -169,18 +173,38 @@ def _trim_leading_zeros(df: pd.DataFrame) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------
 # holdout
 # ----------------------------------------------------------------------------------------------
-def _holdout(df, ids, candidates, L, freq, hv, min_train, n_jobs, adjust_all=False):
-    """Rolling-origin holdout (:func:`cross_validate`): N_WINDOWS origins hv periods apart, each
-    forecasting hv steps. A window is used for an item only if at least ``min_train`` observations
-    precede its origin, so items too short for every window get only the latest one(s)."""
+def holdout_plan(n: pd.Series, hv: int, min_train: int, L_eff: int) -> pd.DataFrame:
+    """Holdout window length and count per item (``n``: observations per item, indexed by id).
+
+    Normally ``N_WINDOWS`` windows of ``hv`` periods, as many as fit after ``min_train`` observations.
+    An item too short for one full window gets one shorter window, so that every item with at least
+    2 seasons (or MIN_MODEL_OBS + MIN_HOLDOUT observations when non-seasonal) has accuracy figures:
+    the rest after ``min_train`` if that is at least ``MIN_HOLDOUT`` periods, else (seasonal items
+    with 2 seasons and a few months) the last half season, fitted on at least one season.
+    Returns columns ``h`` and ``windows`` (0 = no holdout)."""
+    spare = n - min_train
+    windows = (spare // hv).clip(lower=0, upper=N_WINDOWS) if hv > 0 else spare * 0
+    h = pd.Series(hv, index=n.index)
+    short = (windows == 0) & (spare >= MIN_HOLDOUT) & (hv > 0)
+    h[short] = spare[short].clip(upper=hv)
+    windows[short] = 1
+    if L_eff > 1 and hv > 0:
+        half = max(MIN_HOLDOUT, L_eff // 2)
+        tiny = (windows == 0) & (n >= 2 * L_eff) & (n - half >= L_eff)
+        h[tiny] = min(half, hv)
+        windows[tiny] = 1
+    return pd.DataFrame({"h": h.astype(int), "windows": windows.astype(int)})
+
+
+def _holdout(df, ids, candidates, L, freq, plan, n_jobs, adjust_all=False):
+    """Rolling-origin holdout (:func:`cross_validate`) of the items ``ids`` as ``plan``
+    (:func:`holdout_plan`) says: one frame-level call per (window length, windows) group."""
     sub = df[df["unique_id"].isin(ids)]
-    n = sub.groupby("unique_id", sort=False)["y"].size()
-    windows = ((n - min_train) // hv).clip(upper=N_WINDOWS)
+    plan = plan.reindex(ids)
     parts = []
-    for w in range(1, N_WINDOWS + 1):
-        these = windows.index[windows == w]
-        if len(these):
-            parts.append(cross_validate(sub[sub["unique_id"].isin(these)], hv, w, candidates, L, freq, n_jobs, adjust_all))
+    for (h, w), grp in plan[plan["windows"] > 0].groupby(["h", "windows"]):
+        parts.append(cross_validate(sub[sub["unique_id"].isin(grp.index)], int(h), int(w), candidates, L, freq,
+                                    n_jobs, adjust_all))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["unique_id", "ds", "cutoff", "y", *candidates])
 
 
@@ -196,21 +220,28 @@ def forecast(
     levels: tuple[int, ...] = (80, 95),
     holdout: int | None = None,
     n_jobs: int = 1,
+    clean: bool = True,
 ) -> ForecastResult:
     """Forecast every item of ``history`` ``horizon`` periods ahead. See the module docstring."""
     levels = _validate(history, horizon, season_length, freq, model, levels, holdout)
     horizon, L = int(horizon), int(season_length)
     warnings: list[str] = []
-    full = _clean(history, freq, warnings)
+    filled: dict[str, int] = {}
+    full = _clean(history, freq, warnings, filled)
     has_neg = full.groupby("unique_id", sort=False)["y"].min() < 0
     last_ds = full.groupby("unique_id", sort=False)["ds"].max()
-    df = _trim_leading_zeros(full)
-    cls = classify_demand(df, L).set_index("unique_id")
+    raw = _trim_leading_zeros(full)
+    cls = classify_demand(raw, L).set_index("unique_id")
     all_ids = list(full["unique_id"].unique())
     cls = cls.reindex(all_ids)
     cls["n_obs"] = cls["n_obs"].fillna(0).astype(int)
     cls["demand_class"] = cls["demand_class"].fillna("zero")
     hv = int(holdout) if holdout is not None else min(horizon, L if L > 1 else 6)
+    # models are fitted to the history with its one-offs replaced (regular demand only); ``raw``
+    # stays for accuracy, classification and the trivial classes
+    cleanable = cls.index[cls["demand_class"].isin(["smooth", "erratic", "short"])]
+    df, cleaned = clean_outliers(raw, cleanable, L) if clean else (raw, {})
+    volumes: list[pd.Series] = []
 
     notes: dict[str, str] = {}
     chosen: dict[str, str] = {}
@@ -270,11 +301,15 @@ def forecast(
         cv_cands = list(dict.fromkeys(cands + extra))
         min_train = 2 * L_eff if L_eff > 1 else MIN_MODEL_OBS
         met = pd.DataFrame()
+        plan = holdout_plan(cls.loc[ids, "n_obs"].astype(int), hv, min_train, L_eff)
         if hv > 0:
-            cv = _holdout(df, ids, cv_cands, L_eff, freq, hv, min_train, n_jobs, adj_all)
+            # judged on the cleaned history: a listed one-off is not demand a model should forecast
+            # (nor a safety stock cover), and would otherwise dominate the error of a short holdout
+            cv = _holdout(df, ids, cv_cands, L_eff, freq, plan, n_jobs, adj_all)
             met = holdout_metrics(cv, df[df["unique_id"].isin(ids)], L_eff, cv_cands)
             if not met.empty:
                 cv_metrics.append(met)
+                volumes.append(cv.assign(a=cv["y"].abs()).groupby("unique_id")["a"].mean())
         # per-item choice
         pick = pd.Series(default, index=ids, dtype=object)
         if not met.empty and kind in ("intermittent", "regular"):
@@ -314,6 +349,10 @@ def forecast(
                     notes[u] = short + f"holdout MAE of {p} more than {int((SWITCH_MARGIN or 0) * 100)} % below the ensemble"
             else:
                 notes[u] = short + f"model fixed by the user: {model}"
+        for u in has_cv:
+            h_u, w_u = int(plan.at[u, "h"]), int(plan.at[u, "windows"])
+            if h_u < hv:
+                notes[u] += f"; accuracy from a shorter holdout ({w_u} window of {h_u} periods: short history)"
         final_cands = list(dict.fromkeys(pick.tolist()))
         fc = predict(df[df["unique_id"].isin(ids)], horizon, final_cands, L_eff, freq, levels, n_jobs, adj_all)
         fc = fc[fc["candidate"] == fc["unique_id"].map(pick)]
@@ -343,16 +382,7 @@ def forecast(
         fc[f"lo_{lv}"], fc[f"hi_{lv}"] = lo, hi
         prev_lo, prev_hi = lo, hi
 
-    selection = pd.DataFrame(
-        {
-            "unique_id": all_ids,
-            "demand_class": [cls.at[u, "demand_class"] for u in all_ids],
-            "model": [chosen[u] for u in all_ids],
-            "n_obs": [int(cls.at[u, "n_obs"]) for u in all_ids],
-            "note": [notes[u] for u in all_ids],
-        }
-    )
-    acc = selection[["unique_id", "model"]].copy()
+    acc = pd.DataFrame({"unique_id": all_ids, "model": [chosen[u] for u in all_ids]})
     metrics = pd.concat(cv_metrics, ignore_index=True) if cv_metrics else pd.DataFrame(
         columns=["unique_id", "candidate", *HOLDOUT_METRICS])
     mine = acc.merge(metrics, left_on=["unique_id", "model"], right_on=["unique_id", "candidate"], how="left")
@@ -371,6 +401,24 @@ def forecast(
             "wape": mine["wape"].astype(float),
             "bias": mine["bias"].astype(float),
             "fva": fva.replace([np.inf, -np.inf], np.nan),
+            "rmse": mine["rmse"].astype(float),
+            "volume": mine["unique_id"].map(pd.concat(volumes) if volumes else pd.Series(dtype=float)).astype(float),
         }
     )
-    return ForecastResult(forecasts=fc, selection=selection, accuracy=accuracy, warnings=warnings)
+    # negative value added: the chosen model lost to seasonal naive on the holdout - said per item
+    fva_by = accuracy.set_index("unique_id")["fva"]
+    for u, v in fva_by[fva_by < 0].items():
+        why = (f"kept: seasonal naive must win by more than {int(FLOOR_MARGIN * 100)} % to replace it"
+               if model == "auto" and FLOOR_MARGIN is not None else "kept")
+        notes[u] += f"; NEGATIVE VALUE ADDED: holdout MAE {-v:.0%} above seasonal naive's ({why})"
+    selection = pd.DataFrame(
+        {
+            "unique_id": all_ids,
+            "demand_class": [cls.at[u, "demand_class"] for u in all_ids],
+            "model": [chosen[u] for u in all_ids],
+            "n_obs": [int(cls.at[u, "n_obs"]) for u in all_ids],
+            "note": [notes[u] for u in all_ids],
+            "cleaned": [cleaned.get(u, "") for u in all_ids],
+        }
+    )
+    return ForecastResult(forecasts=fc, selection=selection, accuracy=accuracy, warnings=warnings, filled=filled)
