@@ -5,33 +5,45 @@ Entry point: :func:`forecast`. Input is statsforecast long format (unique_id, ds
 How items are handled (``model="auto"``, the default)
 -----------------------------------------------------
 1. Cleaning: ids to str, dates rolled back to the period start, duplicate periods summed, missing
-   periods *inside* a series filled with 0 (warning), NaN values treated as 0 (warning), leading
-   zeros before the first non-zero value ignored (item not yet launched).
+   periods *inside* a series filled with 0 (warning; counted per item in ``ForecastResult.filled``),
+   NaN values treated as 0 (warning), leading zeros before the first non-zero value ignored (item
+   not yet launched).
 2. Classification (:func:`classify_demand`): zero / new / constant / intermittent / lumpy / short /
    smooth / erratic (Syntetos-Boylan ADI 1.32, CV^2 0.49).
-3. Per class, one frame-level statsforecast call per group of series:
+3. One-offs (smooth / erratic / short items, ``clean=True``): outliers of the robust seasonal
+   decomposition's remainder are replaced by their fitted value for model fitting only
+   (:mod:`.cleaning`); the caller's history is not changed; ``selection.cleaned`` lists them.
+4. Per class, one frame-level statsforecast call per group of series:
 
-   * smooth / erratic (>= 2 seasons): the ``ensemble`` (mean of DynamicOptimizedTheta, damped
-     seasonal ETS, CES on the seasonally adjusted series and seasonal CES on quarterly totals; see
-     forecast_models). A single candidate (DynamicOptimizedTheta, ETSDamped, SeasonalNaive or
-     Naive) may replace it if its rolling-origin holdout MAE is more than ``SWITCH_MARGIN`` lower;
-     off by default (None) because per-item selection is noisy and made M3 worse. With 2-4 seasons of history
-     all members are fitted to the seasonally adjusted series (lenient seasonality rule), because
-     the models' own seasonal tests rarely fire on so few seasons.
+   * smooth / erratic (>= 2 seasons): the ``ensemble`` of DynamicOptimizedTheta, damped seasonal
+     ETS, CES on the seasonally adjusted series and seasonal CES on quarterly totals (see
+     forecast_models), combined per item with weights 1 / (member's holdout MAE) when the item has
+     a holdout (``HOLDOUT_WEIGHTS``), else their mean. The seasonal-naive floor: SeasonalNaive
+     replaces it where its holdout MAE is more than ``FLOOR_MARGIN`` lower. A single candidate
+     (DynamicOptimizedTheta, ETSDamped, SeasonalNaive or Naive) may replace it if its holdout MAE
+     is more than ``SWITCH_MARGIN`` lower; off by default (None) because per-item selection is
+     noisy and made M3 worse. With 2-4 seasons of history all members are fitted to the seasonally
+     adjusted series (lenient seasonality rule), because the models' own seasonal tests rarely
+     fire on so few seasons.
    * short (< 2 seasons, >= 8 observations): the same ensemble with non-seasonal variants.
    * intermittent / lumpy: CrostonSBA, TSB, ADIDA, IMAPA; the one with the lowest holdout MASE
      wins (CrostonSBA when the history is too short for a holdout).
    * fewer than 8 observations (incl. 'new' items with 1-2): mean of the last 3 observations.
    * constant: the constant; zero: zeros.
-4. Forecasts (and intervals) are clipped at 0 for items whose history has no negative values.
+5. Forecasts (and intervals) are clipped at 0 for items whose history has no negative values.
 
 A fixed ``model`` name is applied to every item that has at least 8 observations and is not
 constant/zero (seasonal models use their non-seasonal variant below 2 seasons of history).
 
 Holdout: ``StatsForecast.cross_validation`` (models.cross_validate) with ``holdout`` periods per
-window (default ``min(horizon, season_length)``) and ``N_WINDOWS`` rolling origins; accuracy per item
-pooled over the windows by ``utilsforecast.evaluation.evaluate`` (definitions in engine.metrics);
-``holdout=0`` skips the holdout (no accuracy figures, no per-item selection).
+window (default ``min(horizon, season_length)``) and ``N_WINDOWS`` rolling origins; an item too
+short for a full window gets one shorter window (:func:`holdout_plan`), so every item with 2 seasons
+has accuracy figures. Accuracy per item is pooled over the windows by
+``utilsforecast.evaluation.evaluate`` (definitions in engine.metrics), against the cleaned history
+(a listed one-off is not demand to forecast, nor to hold safety stock for); ``accuracy.rmse`` is the
+σ of the forecast error the safety stock uses, ``accuracy.volume`` the mean |actual| of the holdout
+(the item's weight in a volume-weighted WAPE). FVA < 0 (the chosen model lost to seasonal naive) is
+said in the item's note. ``holdout=0`` skips the holdout (no accuracy figures, no per-item choice).
 """
 from __future__ import annotations
 
@@ -44,7 +56,8 @@ from utilsforecast.preprocessing import fill_gaps
 from sop_xl.engine.metrics import HOLDOUT_METRICS, holdout_metrics
 from sop_xl.engine.forecast.cleaning import clean_outliers
 from sop_xl.engine.forecast.intermittent import classify_demand, flat_frame, window_average
-from sop_xl.engine.forecast.models import ENSEMBLE_COMPONENTS, INTERMITTENT_MODELS, cross_validate, predict
+from sop_xl.engine.forecast.models import (ENSEMBLE_COMPONENTS, INTERMITTENT_MODELS, cross_validate, holdout_weights,
+                                           predict)
 
 MODEL_NAMES: tuple[str, ...] = (
     "auto",
@@ -77,6 +90,12 @@ SWITCH_MARGIN: float | None = None
 # SeasonalNaive is in every holdout already (for FVA); the wide margin keeps noisy picks rare.
 FLOOR_MARGIN: float | None = 0.40
 ENSEMBLE_LABEL = "mean of " + ", ".join(ENSEMBLE_COMPONENTS)
+# The ensemble's members are combined per item with weights 1 / (the member's holdout MAE) when the
+# item has a holdout (models.holdout_weights; the members' holdout forecasts are computed anyway for
+# the ensemble's own). Chosen on M3 monthly and Tourism monthly, see bench/ and the README.
+# False: the plain mean.
+HOLDOUT_WEIGHTS = True
+WEIGHTED_LABEL = "combination of " + ", ".join(ENSEMBLE_COMPONENTS) + " weighted by 1 / holdout MAE"
 # auto: single models that may replace the ensemble for an item (all have cheap native intervals)
 SWITCH_CANDIDATES = ("DynamicOptimizedTheta", "ETSDamped", "SeasonalNaive", "Naive")
 
@@ -301,12 +320,15 @@ def forecast(
         cv_cands = list(dict.fromkeys(cands + extra))
         min_train = 2 * L_eff if L_eff > 1 else MIN_MODEL_OBS
         met = pd.DataFrame()
+        weights = None
         plan = holdout_plan(cls.loc[ids, "n_obs"].astype(int), hv, min_train, L_eff)
         if hv > 0:
             # judged on the cleaned history: a listed one-off is not demand a model should forecast
             # (nor a safety stock cover), and would otherwise dominate the error of a short holdout
             cv = _holdout(df, ids, cv_cands, L_eff, freq, plan, n_jobs, adj_all)
             met = holdout_metrics(cv, df[df["unique_id"].isin(ids)], L_eff, cv_cands)
+            if HOLDOUT_WEIGHTS and "ensemble" in cands:
+                weights = holdout_weights(cv)
             if not met.empty:
                 cv_metrics.append(met)
                 volumes.append(cv.assign(a=cv["y"].abs()).groupby("unique_id")["a"].mean())
@@ -340,7 +362,10 @@ def forecast(
                 notes[u] = (f"{c} demand: lowest holdout MASE among {len(cands)} intermittent methods"
                             if u in has_cv else f"{c} demand, history too short for a holdout: CrostonSBA default")
             elif kind == "regular":
-                if p == "ensemble":
+                if p == "ensemble" and weights is not None and u in weights.index:
+                    w = ", ".join(f"{c} {v:.2f}" for c, v in weights.loc[u].items())
+                    notes[u] = short + f"{WEIGHTED_LABEL} ({w}; holdout accuracy shown: the plain mean's)"
+                elif p == "ensemble":
                     notes[u] = short + f"{ENSEMBLE_LABEL} (robust default combination)"
                 elif p == "SeasonalNaive" and FLOOR_MARGIN is not None:
                     notes[u] = short + (f"seasonal-naive floor: its holdout MAE is more than "
@@ -354,7 +379,8 @@ def forecast(
             if h_u < hv:
                 notes[u] += f"; accuracy from a shorter holdout ({w_u} window of {h_u} periods: short history)"
         final_cands = list(dict.fromkeys(pick.tolist()))
-        fc = predict(df[df["unique_id"].isin(ids)], horizon, final_cands, L_eff, freq, levels, n_jobs, adj_all)
+        fc = predict(df[df["unique_id"].isin(ids)], horizon, final_cands, L_eff, freq, levels, n_jobs, adj_all,
+                     weights)
         fc = fc[fc["candidate"] == fc["unique_id"].map(pick)]
         frames.append(fc.rename(columns={"candidate": "model"}))
 

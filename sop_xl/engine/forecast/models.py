@@ -10,8 +10,7 @@ so forecast and holdout run the same models and a holdout window re-estimates it
 Candidates
 ----------
 A *candidate* is one forecast method the engine can choose. It is either a single statsforecast
-model (``AutoETS``, ``CrostonSBA`` ...) or the ``ensemble`` combination, which is the plain mean of
-its components (point forecasts and interval bounds averaged).
+model (``AutoETS``, ``CrostonSBA`` ...) or the ``ensemble`` combination of its components.
 
 Ensemble components (chosen on M3 monthly, see bench/forecast_m3.py):
 
@@ -23,6 +22,9 @@ Ensemble components (chosen on M3 monthly, see bench/forecast_m3.py):
   summed over blocks of 3 periods (quarters of a monthly series, season L/3), split back into periods
   with each period's average share of its block over the last 3 years. Only when the season length
   is a multiple of 3 and >= 12 and the history has >= 4 seasons; otherwise the ensemble has 3 members.
+
+Combination: the plain mean, or per item weights from the members' holdout errors
+(:func:`holdout_weights`, 1 / MAE normalised; the engine's default when an item has a holdout).
 
 Ensemble intervals: ``yhat_ensemble -/+`` the mean half-width (below / above) of the components
 whose intervals are cheap (CES intervals cost ~100x its point forecast, so CES contributes only to
@@ -249,10 +251,35 @@ def member_models(candidates: list[str], L: int, adjust_all: bool = False) -> di
     return out
 
 
-def candidate_point(wide: pd.DataFrame, candidate: str, members) -> np.ndarray:
-    """A candidate's point forecast from its members' columns of ``wide`` (the ensemble: their mean)."""
+def candidate_point(wide: pd.DataFrame, candidate: str, members, weights: pd.DataFrame | None = None) -> np.ndarray:
+    """A candidate's point forecast from its members' columns of ``wide``. The ensemble: their mean,
+    or with ``weights`` (rows = unique_id, columns = members, rows summing to 1) each item's
+    weighted sum (items without a row: the mean)."""
     comps = [c for c in components_of(candidate) if c in members]
-    return np.stack([wide[c].to_numpy(float) for c in comps]).mean(axis=0)
+    X = np.stack([wide[c].to_numpy(float) for c in comps], axis=1)
+    if weights is None or len(comps) == 1:
+        return X.mean(axis=1)
+    W = (wide[["unique_id"]].merge(weights.reindex(columns=comps), left_on="unique_id", right_index=True, how="left")
+         [comps].to_numpy(float))
+    missing = ~np.isfinite(W).all(axis=1)
+    W[missing] = 1.0 / len(comps)
+    W = W / W.sum(axis=1, keepdims=True)
+    return (W * X).sum(axis=1)
+
+
+def holdout_weights(cv: pd.DataFrame, candidate: str = "ensemble") -> pd.DataFrame:
+    """Per item, each ensemble member's combination weight from its holdout errors: proportional to
+    1 / MAE over the item's windows (Bates-Granger style inverse-error weights, no optimisation, so
+    two short windows cannot overfit much). ``cv``: :func:`cross_validate` output with the members'
+    columns. Rows = unique_id, columns = members; empty when the members are not in ``cv``."""
+    comps = [c for c in components_of(candidate) if c in cv.columns]
+    if len(comps) < 2 or cv.empty:
+        return pd.DataFrame(columns=comps)
+    err = cv[comps].sub(cv["y"], axis=0).abs()
+    mae = err.groupby(cv["unique_id"].to_numpy()).mean()
+    scale = mae.mean(axis=1)
+    inv = 1.0 / mae.clip(lower=1e-9 * scale.where(scale > 0, 1.0), axis=0)
+    return inv.div(inv.sum(axis=1), axis=0)
 
 
 def _statsforecast(models: list, freq: str, n_jobs: int) -> StatsForecast:
@@ -283,13 +310,14 @@ def _frame(res: pd.DataFrame) -> pd.DataFrame:
 
 
 def predict(df: pd.DataFrame, h: int, candidates: list[str], L: int, freq: str, levels, n_jobs: int = 1,
-            adjust_all: bool = False) -> pd.DataFrame:
+            adjust_all: bool = False, weights: pd.DataFrame | None = None) -> pd.DataFrame:
     """Fit the candidates on all series of ``df`` at once and forecast ``h`` steps.
 
     Returns long format: unique_id, ds, candidate, yhat, lo_<lv>, hi_<lv>.
     ``L`` is the season length to use (1 = non-seasonal variants). ``adjust_all``: every model is
     fitted (non-seasonal variant) to the seasonally adjusted series, with the lenient seasonality
     rule; used for 2-4 seasons of history, where models' own seasonal fitting is unreliable.
+    ``weights``: the ensemble's per-item member weights (:func:`holdout_weights`); None = the mean.
     """
     members = member_models(candidates, L, adjust_all)
     levels = list(levels)
@@ -317,7 +345,7 @@ def predict(df: pd.DataFrame, h: int, candidates: list[str], L: int, freq: str, 
     for cand in candidates:
         comps = [c for c in components_of(cand) if c in members]
         b = wide[["unique_id", "ds"]].copy()
-        b["yhat"] = candidate_point(wide, cand, members)
+        b["yhat"] = candidate_point(wide, cand, members, weights)
         for lv in levels:
             lo = [f"{c}-lo-{lv}" for c in comps]
             hi = [f"{c}-hi-{lv}" for c in comps]
@@ -346,8 +374,8 @@ def cross_validate(df: pd.DataFrame, h: int, n_windows: int, candidates: list[st
     origins ``h`` periods apart, each forecasting ``h`` steps (refit per window), on all series of
     ``df`` at once - the same models as :func:`predict`, points only.
 
-    Returns wide format: unique_id, ds, cutoff, y and one column per candidate (an ensemble from its
-    members' columns). Every series needs more than ``h * n_windows`` observations."""
+    Returns wide format: unique_id, ds, cutoff, y, one column per candidate (an ensemble from its
+    members' columns: their plain mean) and one per member. Every series needs more than ``h * n_windows`` observations."""
     members = member_models(candidates, L, adjust_all)
     cv = _statsforecast(list(members.values()), freq, n_jobs).cross_validation(
         df=df, h=h, n_windows=n_windows, step_size=h)
@@ -355,4 +383,7 @@ def cross_validate(df: pd.DataFrame, h: int, n_windows: int, candidates: list[st
     out = cv[["unique_id", "ds", "cutoff", "y"]].copy()
     for cand in candidates:
         out[cand] = candidate_point(cv, cand, members)
+    for name in members:  # the members' own forecasts too (combination weights)
+        if name not in out.columns:
+            out[name] = cv[name].to_numpy(float)
     return out
