@@ -300,7 +300,7 @@ def _demand(raw) -> tuple[float, ...]:
     return ua.numbers_1d(raw, "history", allow_blank_head=True, min_count=2)
 
 
-@udf("Safety stock = z(service level) x σ of the forecast error x square root of (lead time + 1)",
+@udf("Safety stock = z(service level) x sigma of the forecast error x square root of (lead time + 1)",
      args={"history": "Demand per period (a column or row; trailing blanks ignored), at least 2",
            "lead_time": "Replenishment lead time in the same periods as history (above 0)",
            "service_level": "Cycle service level, e.g. 95% or 0.95 (default 95%)",

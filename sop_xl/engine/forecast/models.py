@@ -72,6 +72,7 @@ class ModelSpec:
     adjusted: bool = False
     cheap_pi: bool = True  # False: native intervals are very slow (CES); skipped inside the ensemble
     temporal: bool = False  # fitted to the series aggregated over blocks of 3 periods (quarters)
+    log: bool = False  # fitted to log(y) where every value is > 0 (LogTransformed)
     seasonal: bool = True  # uses season_length (short series get the season_length=1 variant)
 
 
@@ -79,6 +80,7 @@ class ModelSpec:
 SPECS: dict[str, ModelSpec] = {
     "AutoETS": ModelSpec(lambda L: AutoETS(season_length=L, alias="AutoETS")),
     "ETSDamped": ModelSpec(lambda L: AutoETS(season_length=L, damped=True, alias="ETSDamped")),
+    "ETSDampedLog": ModelSpec(lambda L: AutoETS(season_length=L, damped=True, alias="ETSDampedLog"), log=True),
     "AutoTheta": ModelSpec(lambda L: AutoTheta(season_length=L, alias="AutoTheta")),
     "Theta": ModelSpec(lambda L: Theta(season_length=L, alias="Theta")),
     "DynamicOptimizedTheta": ModelSpec(
@@ -173,6 +175,35 @@ def _block_shares(q: np.ndarray, per: int) -> np.ndarray:
 # StatsForecast.forecast and .cross_validation (and their Dask/Ray/Spark backends) run them like any
 # other model, and a holdout window re-estimates the preprocessing on its own training data.
 # ----------------------------------------------------------------------------------------------
+class LogTransformed:
+    """``inner`` fitted to log(y) and its forecast and interval bounds taken back with exp (the
+    forecast is then the median of a log-normal: multiplicative trend and season, errors growing with
+    the level) - for series with every value > 0; other series get ``inner`` on y itself. If
+    ``inner`` fails, Naive on the same scale."""
+
+    uses_exog = False  # read by StatsForecast
+
+    def __init__(self, inner, alias: str):
+        self.inner, self.alias = inner, alias
+
+    def __repr__(self) -> str:
+        return self.alias
+
+    def new(self):
+        return LogTransformed(self.inner.new(), self.alias)
+
+    def forecast(self, y, h, X=None, X_future=None, level=None, fitted=False):
+        y = np.asarray(y, float)
+        use_log = bool(len(y) and np.all(y > 0))
+        z = np.log(y) if use_log else y
+        kw = {"level": level} if level else {}
+        try:
+            res = self.inner.forecast(y=z, h=h, **kw)
+        except Exception:  # noqa: BLE001 - the same fallback StatsForecast applies to plain models
+            res = Naive().forecast(y=z, h=h, **kw)
+        return {key: (np.exp(v) if use_log else v) for key, v in res.items() if key != "fitted"}
+
+
 class SeasonallyAdjusted:
     """``inner`` (a non-seasonal model) fitted to the seasonally adjusted series (``_one_index``) and
     its forecast and interval bounds re-seasonalised. If ``inner`` fails, Naive on the adjusted series."""
@@ -245,7 +276,10 @@ def member_models(candidates: list[str], L: int, adjust_all: bool = False) -> di
             if use_temporal:
                 out[name] = TemporalAggregate(spec.factory(L), L, name)
         elif spec.adjusted or (adjust_all and spec.seasonal):
-            out[name] = SeasonallyAdjusted(spec.factory(1), L, adjust_all, name)
+            inner = LogTransformed(spec.factory(1), name) if spec.log else spec.factory(1)
+            out[name] = SeasonallyAdjusted(inner, L, adjust_all, name)
+        elif spec.log:
+            out[name] = LogTransformed(spec.factory(L if spec.seasonal else 1), name)
         else:
             out[name] = spec.factory(L if spec.seasonal else 1)
     return out
