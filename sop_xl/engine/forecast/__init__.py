@@ -16,7 +16,7 @@ How items are handled (``model="auto"``, the default)
 4. Per class, one frame-level statsforecast call per group of series:
 
    * smooth / erratic (>= 2 seasons): the ``ensemble`` of DynamicOptimizedTheta, damped seasonal
-     ETS, CES on the seasonally adjusted series and seasonal CES on quarterly totals (see
+     ETS on log(y), CES on the seasonally adjusted series and seasonal CES on quarterly totals (see
      forecast_models), combined per item with weights 1 / (member's holdout MAE) when the item has
      a holdout (``HOLDOUT_WEIGHTS``), else their mean. The seasonal-naive floor: SeasonalNaive
      replaces it where its holdout MAE is more than ``FLOOR_MARGIN`` lower. A single candidate

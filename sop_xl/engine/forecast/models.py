@@ -12,10 +12,14 @@ Candidates
 A *candidate* is one forecast method the engine can choose. It is either a single statsforecast
 model (``AutoETS``, ``CrostonSBA`` ...) or the ``ensemble`` combination of its components.
 
-Ensemble components (chosen on M3 monthly, see bench/forecast_m3.py):
+Ensemble components (chosen on M3 monthly and Tourism monthly, see bench/forecast_m3.py and
+bench/forecast_tourism.py; the comparisons are in the README):
 
 * ``DynamicOptimizedTheta`` on the raw series (its own classical multiplicative seasonal adjustment),
-* ``ETSDamped``: seasonal ETS restricted to damped trends (``AutoETS(damped=True)``) on the raw series,
+* ``ETSDampedLog``: seasonal ETS restricted to damped trends (``AutoETS(damped=True)``) fitted to
+  log(y) for series with every value > 0 (``LogTransformed``; the raw series otherwise). It replaced
+  ``ETSDamped`` on the raw series: better alone and in the ensemble on M3 monthly (ensemble sMAPE
+  13.29 -> 13.23) and Tourism monthly (18.42 -> 18.31, MASE 1.479 -> 1.468) at the same cost,
 * ``CESAdjusted``: non-seasonal complex exponential smoothing (``AutoCES``) fitted to the seasonally
   adjusted series (classical decomposition, see ``_one_index``) and re-seasonalised.
 * ``CESTemporal`` (temporal aggregation, as in ADIDA/MAPA): seasonal ``AutoCES`` fitted to the series
@@ -102,7 +106,7 @@ SPECS: dict[str, ModelSpec] = {
     "IMAPA": ModelSpec(lambda L: IMAPA(alias="IMAPA"), native_pi=False, seasonal=False),
 }
 
-ENSEMBLE_COMPONENTS: tuple[str, ...] = ("DynamicOptimizedTheta", "ETSDamped", "CESAdjusted", "CESTemporal")
+ENSEMBLE_COMPONENTS: tuple[str, ...] = ("DynamicOptimizedTheta", "ETSDampedLog", "CESAdjusted", "CESTemporal")
 TEMPORAL_BLOCK = 3
 INTERMITTENT_MODELS: tuple[str, ...] = ("CrostonSBA", "TSB", "ADIDA", "IMAPA")
 
