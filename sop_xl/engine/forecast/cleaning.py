@@ -3,7 +3,8 @@ fitting only (the caller keeps the raw history for accuracy and output).
 
 The rule is R forecast's ``tsoutliers`` (Hyndman): decompose, and flag a remainder outside
 ``[Q1 - 3 IQR, Q3 + 3 IQR]`` of all remainders (about ±4.7 σ for normal noise, so a clean series
-is almost never touched) and off by more than ``MIN_RELATIVE`` of the item's median month. The decomposition is robust so that the spike itself does not shape it:
+is almost never touched) and off by more than ``MIN_RELATIVE`` of its fitted value (and of the
+item's median month). The decomposition is robust so that the spike itself does not shape it:
 
 * trend: centred running median over one season (``L + 1`` periods when ``L`` is even);
 * seasonal: per position in the season, the median of the detrended values (only with at least
@@ -12,7 +13,8 @@ is almost never touched) and off by more than ``MIN_RELATIVE`` of the item's med
 
 Not cleaned: intermittent / lumpy items (their spikes are the demand), histories shorter than
 ``MIN_SEASONS`` seasons (``MIN_OBS`` periods without seasonality: a seasonal peak would look like a
-one-off), and a run of flagged values that reaches the last period (it may be a new level, which
+one-off), the first and last half season (no centred trend there: a level shift would look like
+one-offs) and a run of flagged values that reaches the last period (it may be a new level, which
 the models must see). At most ``MAX_SHARE`` of an item's periods are replaced (the largest ones).
 """
 from __future__ import annotations
@@ -60,7 +62,11 @@ def _flags(y: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray]:
     # ... and material: a one-off must move the month by MIN_RELATIVE of the typical level. With 2-4
     # seasons the robust fit follows the data closely, so the IQR understates the noise and ordinary
     # Poisson-like wobbles (±30 %) would pass the first test alone (seen on the demo's items)
-    flag &= np.abs(rem) > MIN_RELATIVE * scale
+    flag &= np.abs(rem) > MIN_RELATIVE * np.maximum(np.abs(fit), scale)
+    # the first and last half window have no centred trend (it is extrapolated), so a level shift
+    # there would look like a run of one-offs: never cleaned
+    flag[: w // 2] = False
+    flag[n - w // 2:] = False
     # a run that reaches the end may be a new level: leave it to the models
     k = n - 1
     while k >= 0 and flag[k]:
