@@ -15,7 +15,9 @@ Not cleaned: intermittent / lumpy items (their spikes are the demand), histories
 ``MIN_SEASONS`` seasons (``MIN_OBS`` periods without seasonality: a seasonal peak would look like a
 one-off), the first and last half season (no centred trend there: a level shift would look like
 one-offs) and a run of flagged values that reaches the last period (it may be a new level, which
-the models must see). At most ``MAX_SHARE`` of an item's periods are replaced (the largest ones).
+the models must see), and a month of the season flagged in two or more years (a seasonal pattern
+the all-years median misses, e.g. a season growing with the level, is not a one-off). At most
+``MAX_SHARE`` of an item's periods are replaced (the largest ones).
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import pandas as pd
 IQR_FACTOR = 3.0
 MIN_SEASONS = 2
 MIN_OBS = 12  # non-seasonal items: fewer observations are not cleaned
-MAX_SHARE = 0.1
+MAX_SHARE = 0.05
 MIN_RELATIVE = 0.5  # a one-off also differs from its fitted value by half the median |y|
 
 
@@ -72,6 +74,12 @@ def _flags(y: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray]:
     while k >= 0 and flag[k]:
         flag[k] = False
         k -= 1
+    # a one-off happens once: the same month flagged in two or more years is a seasonal pattern the
+    # all-years median misses (a season growing with the level, a moved holiday), not an outlier
+    if L > 1:
+        pos = np.arange(n) % L
+        repeated = np.bincount(pos[flag], minlength=L) >= 2
+        flag &= ~repeated[pos]
     cap = int(MAX_SHARE * n)
     if flag.sum() > cap:
         keep = np.argsort(-np.abs(np.where(flag, rem, 0.0)))[:cap]
