@@ -264,7 +264,13 @@ FORECAST_MODELS = Table(
         C("Observations", "n_obs", INTEGER),
         C("MASE", "mase"), C("sMAPE", "smape", PERCENT), C("WAPE", "wape", PERCENT), C("Bias", "bias", PERCENT),
         C("FVA", "fva", PERCENT, help="Forecast value added vs seasonal naive"),
+        C("ErrorSD", "rmse", NUMBER, unit="units",
+          help="σ of the forecast error: holdout RMSE; the service-level safety stock uses it"),
+        C("HoldoutDemand", "volume", NUMBER, unit="units",
+          help="Mean monthly demand in the holdout: the weight of the item in the accuracy KPI"),
         C("Note", "note", TEXT, width=48),
+        C("Cleaned", "cleaned", TEXT, width=28,
+          help="One-offs replaced for model fitting only (month: actual → value used); History is unchanged"),
     ),
 )
 

@@ -24,12 +24,15 @@ Functions and their output
 * ``SOP_ACCURACY(actual, forecast, [metric="WAPE"], [season_length=1])`` -> a number; WAPE, sMAPE
   and bias are fractions (format the cell as %). Trailing blanks of ``actual`` (months not yet
   happened) are ignored; ``forecast`` needs a number for every actual.
-* ``SOP_SAFETY_STOCK(history, lead_time, [service_level=95%])`` ->
-  ``z × σ × √lead_time`` with ``z = NormalDist().inv_cdf(service_level)`` and σ the sample
-  standard deviation of the per-period demand in ``history``; ``lead_time`` in the same periods.
-* ``SOP_FORECAST_TABLE(items, periods, qty, [horizon=18])`` -> a long table with a header row
-  Item, Period, Forecast, Model (one engine call for all items); accepts the long layout (three
-  equal columns) or the wide layout (items column × periods row → qty block).
+* ``SOP_SAFETY_STOCK(history, lead_time, [service_level=95%], [season_length=12])`` ->
+  ``z × σ × √(lead_time + 1)`` (plan.safety.safety_stock_from_error, the Balance policy's formula)
+  with ``z = NormalDist().inv_cdf(service_level)`` and σ the holdout RMSE of the engine's forecast
+  of ``history`` (the forecast error, not the spread of demand: seasonality is forecast, not
+  buffered); the sample standard deviation of demand when the history is too short for a holdout.
+* ``SOP_FORECAST_TABLE(items, periods, qty, [horizon=18], [model="auto"], [season_length=12])`` ->
+  a long table with a header row Item, Period, Forecast, Model, Note (one engine call for all
+  items); Note says when missing months inside an item's history were filled with 0. Accepts the
+  long layout (three equal columns) or the wide layout (items column × periods row → qty block).
 * ``SOP_BOM_COST(item, bom, costs, [element="total"])`` -> rolled-up unit cost (total, material,
   labour or overhead). ``bom``: Parent, Component, QtyPer, [ScrapPct]; ``costs``: Item, Material,
   Labour, Overhead; an optional header row is detected by text in QtyPer / Material.
@@ -75,7 +78,7 @@ METRICS = ("WAPE", "sMAPE", "MASE", "MAE", "RMSE", "bias")
 ELEMENTS = ("total", "material", "labour", "overhead")
 # Headers as the contract spells them: in argument help and in the header rows the functions spill.
 _BOM_HEADERS, _COST_HEADERS = k.BOM.headers, k.COSTS.headers
-_TABLE_HEADER = [k.FORECAST.column(f).header for f in ("item", "period", "yhat", "model")]
+_TABLE_HEADER = [k.FORECAST.column(f).header for f in ("item", "period", "yhat", "model")] + ["Note"]
 _WHERE_USED_HEADER = [k.BOM.column("parent").header, "Level", k.BOM.column("qty_per").header]
 
 
@@ -103,6 +106,8 @@ class _Series:
     hi: dict
     model: str  # the model that produced the forecast
     chosen: str  # the selection's model name
+    sigma: float | None = None  # σ of the forecast error (holdout RMSE); None without a holdout
+    filled: int = 0  # missing periods inside the history filled with 0
 
 
 def _run_forecast(series: tuple, horizon: int, model: str, season: int, levels: tuple[int, ...]) -> dict[str, _Series]:
@@ -120,6 +125,7 @@ def _run_forecast(series: tuple, horizon: int, model: str, season: int, levels: 
                           "y": pd.Series(ys, dtype=float)})
     result = forecast.forecast(frame, horizon=horizon, season_length=season, freq="MS", model=model, levels=levels)
     fc, sel = result.forecasts, result.selection
+    sigma = {str(u): _num(v) for u, v in zip(result.accuracy["unique_id"], result.accuracy["rmse"])}
     chosen = {}
     if sel is not None and len(sel):
         chosen = {str(u): str(m) for u, m in zip(sel["unique_id"], sel["model"])}
@@ -137,6 +143,8 @@ def _run_forecast(series: tuple, horizon: int, model: str, season: int, levels: 
             hi={lv: tuple(_num(v) for v in g[f"hi_{lv}"]) for lv in levels if f"hi_{lv}" in g},
             model=models[0] if models else chosen.get(uid, ""),
             chosen=chosen.get(uid, models[0] if models else ""),
+            sigma=sigma.get(uid),
+            filled=result.filled.get(uid, 0),
         )
     return out
 
@@ -214,25 +222,31 @@ def SOP_MODEL(history, horizon=None, season_length=None):
 
 
 @engine_result
-def _forecast_table(series: Parsed, horizon: int) -> dict[str, _Series]:
-    return _run_forecast(series.value, horizon, "auto", DEFAULT_SEASON, LEVELS)
+def _forecast_table(series: Parsed, horizon: int, model: str, season: int) -> dict[str, _Series]:
+    return _run_forecast(series.value, horizon, model, season, LEVELS)
 
 
-@udf("Forecast many items in one call: spills Item, Period, Forecast, Model with a header row",
+@udf("Forecast many items in one call: spills Item, Period, Forecast, Model, Note with a header row",
      args={"items": "Item of each row (long layout) or one item per row (wide layout)",
            "periods": "Month of each row (long) or the month of each qty column (wide)",
            "qty": "Quantities: a column like items (long) or an items x periods block (wide)",
-           "horizon": "Months to forecast, 1 to 240 (default 18)"},
+           "horizon": "Months to forecast, 1 to 240 (default 18)",
+           "model": "Model name, or auto to let the engine choose (default auto)",
+           "season_length": "Periods per season, 1 to 60 (default 12 for monthly)"},
      ranges=("items", "periods", "qty"))
-def SOP_FORECAST_TABLE(items, periods, qty, horizon=None):
+def SOP_FORECAST_TABLE(items, periods, qty, horizon=None, model=None, season_length=None):
     series = parsed(ua.history_long, lambda: ua.history_long(items, periods, qty), items, periods, qty)
     hz = ua.optional_int(horizon, "horizon", DEFAULT_HORIZON, 1, MAX_HORIZON)
-    res = _forecast_table(series, hz)
+    md = ua.optional_choice(model, "model", _model_names(), "auto") if model is not None else "auto"
+    sl = ua.optional_int(season_length, "season_length", DEFAULT_SEASON, 1, MAX_SEASON)
+    res = _forecast_table(series, hz, md, sl)
     out: list[list] = [list(_TABLE_HEADER)]
     for item, _, _ in series.value:
         s = res.get(item)
         if s is not None:
-            out += [[item, d, v, s.model] for d, v in zip(s.ds, s.yhat)]
+            note = (f"{s.filled} missing month{'s' if s.filled != 1 else ''} inside the history filled with 0"
+                    if s.filled else "")
+            out += [[item, d, v, s.model, note] for d, v in zip(s.ds, s.yhat)]
     if len(out) == 1:
         raise UdfArgError("the engine returned no forecast")
     return out
@@ -286,25 +300,32 @@ def _demand(raw) -> tuple[float, ...]:
     return ua.numbers_1d(raw, "history", allow_blank_head=True, min_count=2)
 
 
-@udf("Safety stock = z(service level) x standard deviation of demand x square root of lead time",
+@udf("Safety stock = z(service level) x sigma of the forecast error x square root of (lead time + 1)",
      args={"history": "Demand per period (a column or row; trailing blanks ignored), at least 2",
            "lead_time": "Replenishment lead time in the same periods as history (above 0)",
-           "service_level": "Cycle service level, e.g. 95% or 0.95 (default 95%)"},
+           "service_level": "Cycle service level, e.g. 95% or 0.95 (default 95%)",
+           "season_length": "Periods per season, 1 to 60 (default 12): the forecast the error is measured on"},
      ranges=("history",))
-def SOP_SAFETY_STOCK(history, lead_time, service_level=None):
-    h = _demand(history).value
+def SOP_SAFETY_STOCK(history, lead_time, service_level=None, season_length=None):
+    _demand(history)  # at least 2 numbers
     lt = ua.optional_number(lead_time, "lead_time", None, 0.0, 120.0, lo_open=True)
     if lt is None:
         raise UdfArgError("lead_time is required (periods, above 0)")
     sl = ua.optional_number(service_level, "service_level", 0.95, 0.5, 0.9999, percent=True)
-    return safety_stock(h, lt, sl)
+    season = ua.optional_int(season_length, "season_length", DEFAULT_SEASON, 1, MAX_SEASON)
+    return safety_stock(_history(history), lt, sl, season)
 
 
-def safety_stock(history, lead_time: float, service_level: float) -> float:
-    """z × σ × √L: z = NormalDist().inv_cdf(service_level), σ = sample standard deviation of the
-    per-period demand, L = lead time in periods (demand variability only, lead time fixed)."""
-    z = statistics.NormalDist().inv_cdf(service_level)
-    return z * statistics.stdev(history) * math.sqrt(lead_time)
+def safety_stock(history: tuple, lead_time: float, service_level: float, season: int = DEFAULT_SEASON) -> float:
+    """plan.safety.safety_stock_from_error (the Balance policy's formula, z × σ × √(L + 1)) with σ
+    the holdout RMSE of the engine's forecast of ``history`` - the same cached engine call as
+    SOP_FORECAST(history) with the default horizon. A history too short for a holdout falls back
+    to the sample standard deviation of the demand, as the Balance policy does."""
+    from sop_xl.plan.safety import safety_stock_from_error
+
+    s = _single(history, DEFAULT_HORIZON, "auto", season, LEVELS)
+    sigma = s.sigma if s.sigma is not None else statistics.stdev(history.value)
+    return float(safety_stock_from_error(sigma, lead_time, service_level))
 
 
 # ===================================================================================== BOM

@@ -91,14 +91,10 @@ def test_blank_safety_stock_comes_from_the_service_level(sheets):
     models, hist = sheets[k.FORECAST_MODELS.name].set_index("item"), sheets[k.HISTORY.name]
     blank = items[items["safety_stock"].isna()]
     assert len(blank) >= 10
-    recent = hist[hist["period"] > hist["period"].max() - pd.DateOffset(months=12)]
     used = plan.groupby("item")["safety_stock"].first()
     for row in blank.itertuples():
-        wape = models.loc[row.item, "wape"]
-        if pd.isna(wape):
-            sigma = hist.loc[hist["item"] == row.item, "qty"].std(ddof=1)
-        else:
-            sigma = np.sqrt(np.pi / 2) * wape * recent.loc[recent["item"] == row.item, "qty"].abs().mean()
+        error_sd = models.loc[row.item, "rmse"]  # ForecastModels' ErrorSD: σ of the forecast error
+        sigma = hist.loc[hist["item"] == row.item, "qty"].std(ddof=1) if pd.isna(error_sd) else error_sd
         expect = norm.ppf(0.95) * sigma * np.sqrt(row.lead_time + 1)
         assert used[row.item] == pytest.approx(expect, rel=1e-9), row.item
 

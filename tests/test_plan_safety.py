@@ -22,12 +22,11 @@ def _items(ss_a=np.nan, ss_b=np.nan):
 
 def test_service_policy_uses_holdout_error_and_lead_time():
     hist, a, b = _history()
-    models = pd.DataFrame({"item": ["A"], "wape": [0.2]})  # B has no holdout figure: falls back to σ(sales)
+    models = pd.DataFrame({"item": ["A"], "rmse": [12.5]})  # B has no holdout figure: falls back to σ(sales)
     ss = safety_stock(_items(), policy="service", service_level=0.95, cover_months=0, models=models, history=hist,
-                      demand=pd.DataFrame(columns=["item", "period", "qty"]), season_length=12)
+                      demand=pd.DataFrame(columns=["item", "period", "qty"]))
     z = norm.ppf(0.95)
-    mae_a = 0.2 * np.abs(a[-12:]).mean()          # WAPE × mean |actual| over the last season
-    expect_a = z * 1.2533141373155 * mae_a * np.sqrt(3 + 1)
+    expect_a = z * 12.5 * np.sqrt(3 + 1)  # the forecast error's σ (ErrorSD), not the sales' spread
     expect_b = z * np.std(b, ddof=1) * np.sqrt(0 + 1)
     assert ss.iloc[0] == pytest.approx(expect_a, rel=1e-9)
     assert ss.iloc[1] == pytest.approx(expect_b, rel=1e-9)
@@ -36,9 +35,9 @@ def test_service_policy_uses_holdout_error_and_lead_time():
 
 def test_typed_values_win_and_higher_service_needs_more_stock():
     hist, _, _ = _history()
-    models = pd.DataFrame({"item": ["A", "B"], "wape": [0.2, 0.3]})
+    models = pd.DataFrame({"item": ["A", "B"], "rmse": [10.0, 4.0]})
     kw = dict(policy="service", cover_months=0, models=models, history=hist,
-              demand=pd.DataFrame(columns=["item", "period", "qty"]), season_length=12)
+              demand=pd.DataFrame(columns=["item", "period", "qty"]))
     typed = safety_stock(_items(ss_a=7.0), service_level=0.95, **kw)
     assert typed.iloc[0] == 7.0
     low = safety_stock(_items(), service_level=0.90, **kw)
@@ -51,11 +50,11 @@ def test_cover_policy_is_months_of_average_demand():
     demand = pd.DataFrame({"item": ["A", "A", "B"], "period": MONTHS[:3].tolist()[:2] + [MONTHS[0]],
                            "qty": [100.0, 300.0, 50.0]})
     ss = safety_stock(_items(), policy="cover", service_level=0.95, cover_months=0.5,
-                      models=pd.DataFrame(), history=pd.DataFrame(), demand=demand, season_length=12)
+                      models=pd.DataFrame(), history=pd.DataFrame(), demand=demand)
     assert list(ss) == [100.0, 25.0, 0.0]
 
 
 def test_sigma_is_never_negative_and_covers_every_item():
     hist, _, _ = _history()
-    sigma = forecast_error_sigma(["A", "B", "Z"], pd.DataFrame(columns=["item", "wape"]), hist, 12)
+    sigma = forecast_error_sigma(["A", "B", "Z"], pd.DataFrame(columns=["item", "rmse"]), hist)
     assert list(sigma.index) == ["A", "B", "Z"] and (sigma >= 0).all() and sigma["Z"] == 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -34,6 +34,10 @@ class FakeResult:
     selection: pd.DataFrame
     accuracy: pd.DataFrame
     warnings: list
+    filled: dict = field(default_factory=dict)
+
+
+FAKE_ERROR_SD = 2.0  # the stand-in's holdout RMSE for histories of 6+ values (none below: too short)
 
 
 class FakeForecastEngine:
@@ -49,7 +53,7 @@ class FakeForecastEngine:
                                model=model, levels=tuple(levels)))
         if self.fail is not None:
             raise self.fail
-        rows, sel = [], []
+        rows, sel, acc = [], [], []
         chosen = "AutoETS" if model == "auto" else model
         for uid, g in history.groupby("unique_id", sort=False):
             last = pd.Timestamp(g["ds"].max())
@@ -59,7 +63,8 @@ class FakeForecastEngine:
                 rows.append(dict(unique_id=uid, ds=last + pd.DateOffset(months=h), model=chosen, yhat=y,
                                  lo_80=y - 1, hi_80=y + 1, lo_95=y - 2, hi_95=y + 2))
             sel.append(dict(unique_id=uid, demand_class="smooth", model=chosen, n_obs=len(g), note=""))
-        return FakeResult(pd.DataFrame(rows), pd.DataFrame(sel), pd.DataFrame(), [])
+            acc.append(dict(unique_id=uid, model=chosen, rmse=FAKE_ERROR_SD if len(g) >= 6 else float("nan")))
+        return FakeResult(pd.DataFrame(rows), pd.DataFrame(sel), pd.DataFrame(acc), [], {})
 
 
 @pytest.fixture(autouse=True)
@@ -291,7 +296,7 @@ def test_table_long_layout_with_header_one_engine_call(fake):
                ["2024-01"], [45352.0], [None]]  # month ends, text and an Excel serial all count per month
     qty = [["Qty"], [5.0], [7.0], [6.0], [1.0], ["2"], [None]]
     out = SOP_FORECAST_TABLE(items, periods, qty, 3.0)
-    assert out[0] == ["Item", "Period", "Forecast", "Model"]
+    assert out[0] == ["Item", "Period", "Forecast", "Model", "Note"]
     assert len(out) == 1 + 2 * 3 and len(fake.calls) == 1
     assert [r[0] for r in out[1:]] == ["A"] * 3 + ["1001"] * 3
     assert out[1][1] == datetime(2024, 4, 1) and isinstance(out[1][1], datetime)
@@ -380,16 +385,20 @@ def test_accuracy_row_ranges_season_and_errors():
 
 
 # ============================================================================ SAFETY_STOCK
-def test_safety_stock_formula():
-    """Against published z values (standard normal table) and the sample standard deviation worked
-    out by hand: mean 610 / 6, squared deviations summing to 2800 / 3, over n - 1 = 5."""
-    demand = [100.0, 120.0, 80.0, 110.0, 95.0, 105.0]
-    sigma = math.sqrt(2800 / 3 / 5)
-    assert sigma == pytest.approx(np.std(demand, ddof=1))
+def test_safety_stock_formula(fake):
+    """z × σ × √(lead time + 1), against published z values (standard normal table). σ is the
+    forecast's holdout RMSE when there is one (the stand-in engine's FAKE_ERROR_SD), else the sample
+    standard deviation worked out by hand: mean 98, squared deviations summing to 1280, over 4."""
     z95, z99 = 1.6448536269514722, 2.3263478740408408
+    demand = [100.0, 120.0, 80.0, 110.0, 95.0, 105.0]  # 6 values: the stand-in has a holdout
     for sl in (None, 0.95, 95.0, "95%", [[0.95]]):
-        assert SOP_SAFETY_STOCK([[d] for d in demand] + [[None]], 2.0, sl) == pytest.approx(z95 * sigma * math.sqrt(2))
-    assert SOP_SAFETY_STOCK([demand], [[0.5]], 0.99) == pytest.approx(z99 * sigma * math.sqrt(0.5))
+        assert SOP_SAFETY_STOCK([[d] for d in demand] + [[None]], 2.0, sl) == \
+            pytest.approx(z95 * FAKE_ERROR_SD * math.sqrt(3))
+    assert SOP_SAFETY_STOCK([demand], [[0.5]], 0.99) == pytest.approx(z99 * FAKE_ERROR_SD * math.sqrt(1.5))
+    short = [100.0, 120.0, 80.0, 110.0, 80.0]  # too short for a holdout: the spread of demand
+    sigma = math.sqrt(1280 / 4)
+    assert sigma == pytest.approx(np.std(short, ddof=1))
+    assert SOP_SAFETY_STOCK([[d] for d in short], 2.0) == pytest.approx(z95 * sigma * math.sqrt(3))
     assert SOP_SAFETY_STOCK([[None], [10.0], [10.0]], 3.0) == 0.0  # no variability, no safety stock
 
 
@@ -559,8 +568,39 @@ def test_real_engine_table(real_engine):
     qty = [[10.0 + (m % 12)] for m in range(24)] + [[0.0 if m % 3 else 5.0] for m in range(24)]
     out = SOP_FORECAST_TABLE(items, periods, qty, 3.0)
     assert isinstance(out, list), out
-    assert out[0] == ["Item", "Period", "Forecast", "Model"] and len(out) == 7
+    assert out[0] == ["Item", "Period", "Forecast", "Model", "Note"] and len(out) == 7
     assert [r[1] for r in out[1:4]] == [datetime(2024, 1, 1), datetime(2024, 2, 1), datetime(2024, 3, 1)]
+
+
+def test_real_engine_table_model_season_and_gap_note(real_engine):
+    months = [datetime(2022 + m // 12, m % 12 + 1, 1) for m in range(24)]
+    rows = [("A", d, 10.0 + (m % 4)) for m, d in enumerate(months)]
+    rows += [("B", d, 20.0 + m) for m, d in enumerate(months) if m not in (5, 6)]  # two months missing
+    items, periods, qty = ([[r[i]] for r in rows] for i in range(3))
+    out = SOP_FORECAST_TABLE(items, periods, qty, 4.0, "SeasonalNaive", 4.0)
+    assert isinstance(out, list), out
+    a = [r for r in out[1:] if r[0] == "A"]
+    b = [r for r in out[1:] if r[0] == "B"]
+    # season length 4 reaches the engine: seasonal naive repeats the last 4 months of A
+    assert [r[2] for r in a] == pytest.approx([10.0, 11.0, 12.0, 13.0]) and {r[3] for r in a} == {"SeasonalNaive"}
+    assert {r[4] for r in a} == {""}
+    assert {r[4] for r in b} == {"2 missing months inside the history filled with 0"}
+    assert SOP_FORECAST_TABLE(items, periods, qty, 4.0, "Bogus").startswith("SOP_FORECAST_TABLE: model")
+
+
+def test_real_engine_safety_stock_uses_the_forecast_error_not_the_season(real_engine):
+    # a strong, exactly repeating season plus noise of known σ = 10: the forecast follows the season,
+    # so its error σ is about 10, while the spread of demand (≈ 57) is mostly the season itself
+    rng = np.random.default_rng(5)
+    season = 200 + 80 * np.cos(2 * np.pi * np.arange(12) / 12)
+    y = np.tile(season, 8) + rng.normal(0, 10, 96)
+    hist = [[float(v)] for v in y]
+    ss = SOP_SAFETY_STOCK(hist, 2.0, 0.95)
+    assert isinstance(ss, float), ss
+    z = 1.6448536269514722
+    sigma = ss / (z * math.sqrt(3))
+    assert 7.0 < sigma < 15.0
+    assert ss < 0.3 * z * np.std(y, ddof=1) * math.sqrt(3)
 
 
 # ============================================================================ parse memo
@@ -636,7 +676,8 @@ def test_xlwings_metadata_as_windows_excel_would_see_it(monkeypatch):
 def test_input_errors_are_cached_unexpected_failures_are_not(fake, monkeypatch):
     """An engine answer that is a property of the input (no forecast for this history) is kept, so an
     unchanged sheet does not ask again; a crash is not (it may be transient)."""
-    empty = FakeResult(pd.DataFrame(columns=["unique_id", "ds", "model", "yhat"]), pd.DataFrame(), pd.DataFrame(), [])
+    empty = FakeResult(pd.DataFrame(columns=["unique_id", "ds", "model", "yhat"]), pd.DataFrame(),
+                       pd.DataFrame(columns=["unique_id", "rmse"]), [])
 
     def no_forecast(history, **kw):
         fake.calls.append(kw)

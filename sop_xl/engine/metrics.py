@@ -28,7 +28,7 @@ import pandas as pd
 from utilsforecast import losses
 from utilsforecast.evaluation import evaluate
 
-HOLDOUT_METRICS = ("mae", "mase", "smape", "wape", "bias")
+HOLDOUT_METRICS = ("mae", "rmse", "mase", "smape", "wape", "bias")
 METRICS = ("wape", "smape", "mase", "mae", "rmse", "bias")  # every metric of accuracy()
 _DISPLAY = {"wape": "WAPE", "smape": "sMAPE", "mase": "MASE", "mae": "MAE", "rmse": "RMSE", "bias": "bias"}
 
@@ -74,7 +74,7 @@ def holdout_metrics(cv: pd.DataFrame, history: pd.DataFrame, season_length: int,
 
     ``cv``: unique_id, ds, (cutoff,) y and one forecast column per candidate (the shape of
     ``StatsForecast.cross_validation``). ``history``: unique_id, ds, y - the scale of MASE (the
-    item's whole history). Returns one row per (unique_id, candidate): mae, mase, smape, wape, bias
+    item's whole history). Returns one row per (unique_id, candidate): mae, rmse, mase, smape, wape, bias
     (NaN where a metric is undefined)."""
     if cv.empty or not candidates:
         return pd.DataFrame(columns=["unique_id", "candidate", *HOLDOUT_METRICS])

@@ -44,7 +44,26 @@ def step_forecast(ctx: Context) -> None:
     ctx.warnings += result.warnings
     counts = models["model"].value_counts()
     ctx.summary.append(f"forecast: {models['item'].nunique()} items × {int(s['Horizon'])} months; "
-                       f"models: {', '.join(f'{m} {n}' for m, n in counts.head(4).items())}")
+                       f"models: {', '.join(f'{m} {n}' for m, n in counts.head(4).items())}"
+                       + forecast_quality(models))
+
+
+def forecast_quality(models: pd.DataFrame) -> str:
+    """Summary tail: volume-weighted holdout WAPE (as the Dashboard's KPI), items with negative value
+    added (named) and items with cleaned one-offs."""
+    scored = models.dropna(subset=["wape", "volume"])
+    parts = []
+    if len(scored) and scored["volume"].sum() > 0:
+        wape = float((scored["wape"] * scored["volume"]).sum() / scored["volume"].sum())
+        parts.append(f"holdout WAPE {wape:.1%} (volume-weighted, {len(scored)} of {len(models)} items)")
+    neg = models.loc[models["fva"] < 0, "item"].tolist()
+    if neg:
+        parts.append(f"negative value added vs seasonal naive: {', '.join(map(str, neg[:5]))}"
+                     + (f" and {len(neg) - 5} more" if len(neg) > 5 else ""))
+    cleaned = int((models["cleaned"].fillna("") != "").sum())
+    if cleaned:
+        parts.append(f"one-offs cleaned for fitting in {cleaned} item{'s' if cleaned != 1 else ''}")
+    return "".join(f"; {p}" for p in parts)
 
 
 def _consensus(ctx: Context) -> pd.DataFrame:
@@ -76,7 +95,7 @@ def planned_items(ctx: Context, unit_cost: pd.DataFrame | None = None) -> pd.Dat
         pd.DataFrame(columns=["item", "period", "qty"])
     items["safety_stock"] = safety_stock(items, policy=s["SafetyStockPolicy"], service_level=s["ServiceLevel"],
                                          cover_months=s["SafetyCover"], models=models, history=hist,
-                                         demand=demand, season_length=int(s["SeasonLength"]))
+                                         demand=demand)
     if unit_cost is not None:
         items = items.merge(unit_cost, on="item", how="left")
     else:

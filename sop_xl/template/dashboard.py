@@ -85,8 +85,11 @@ def kpis():
         ("Utilisation", f'=IFERROR(SUM({col(ut, "load_hours")})/SUM({col(ut, "available_hours")}),"")', "0.0%"),
         ("Gross margin", f'=IFERROR(SUM({col(fi, "margin")})/SUM({col(fi, "revenue")}),"")', "0.0%"),
         ("Revenue vs budget", f'=IFERROR(SUM({col(fi, "revenue")})/SUM({col(fi, "budget_revenue")})-1,"")', "+0.0%;-0.0%"),
-        ("Forecast accuracy", f'=IFERROR(1-AVERAGE({col(fm, "wape")}),"")', "0.0%"),
-        ("Forecast bias", f'=IFERROR(AVERAGE({col(fm, "bias")}),"")', "+0.0%;-0.0%"),
+        # weighted by volume: 1 - WAPE over all items (an item's WAPE × its holdout demand, summed)
+        ("Forecast accuracy", f'=IFERROR(1-SUMPRODUCT({col(fm, "wape")},{col(fm, "volume")})/'
+                              f'SUMIFS({col(fm, "volume")},{col(fm, "wape")},"<>"),"")', "0.0%"),
+        ("Forecast bias", f'=IFERROR(SUMPRODUCT({col(fm, "bias")},{col(fm, "volume")})/'
+                          f'SUMIFS({col(fm, "volume")},{col(fm, "bias")},"<>"),"")', "+0.0%;-0.0%"),
         ("Decisions", f'=COUNTIF({quote(k.EXCEPTIONS.sheet)}!${kind}${first}:${kind}$100000,"?*")', "0"),
         # Outputs computed from inputs that have changed since (see plan/freshness.py)
         ("Stale outputs", "=" + "+".join(f'COUNTIF({stamp_name(t)},"{STALE}*")' for t in STAMPED), "0"),

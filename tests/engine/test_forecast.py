@@ -64,8 +64,9 @@ def fc(res: ForecastResult, uid: str) -> pd.DataFrame:
 # --------------------------------------------------------------------------- shapes / contract
 def test_result_frames_have_contract_columns(mixed):
     assert list(mixed.forecasts.columns) == ["unique_id", "ds", "model", "yhat", "lo_80", "hi_80", "lo_95", "hi_95"]
-    assert list(mixed.selection.columns) == ["unique_id", "demand_class", "model", "n_obs", "note"]
-    assert list(mixed.accuracy.columns) == ["unique_id", "model", "mase", "smape", "wape", "bias", "fva"]
+    assert list(mixed.selection.columns) == ["unique_id", "demand_class", "model", "n_obs", "note", "cleaned"]
+    assert list(mixed.accuracy.columns) == ["unique_id", "model", "mase", "smape", "wape", "bias", "fva", "rmse",
+                                            "volume"]
     ids = {"seas", "trend", "inter", "short", "const", "zero", "new", "neg", "gap"}
     assert set(mixed.selection["unique_id"]) == ids
     assert set(mixed.accuracy["unique_id"]) == ids

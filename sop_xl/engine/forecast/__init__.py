@@ -5,33 +5,45 @@ Entry point: :func:`forecast`. Input is statsforecast long format (unique_id, ds
 How items are handled (``model="auto"``, the default)
 -----------------------------------------------------
 1. Cleaning: ids to str, dates rolled back to the period start, duplicate periods summed, missing
-   periods *inside* a series filled with 0 (warning), NaN values treated as 0 (warning), leading
-   zeros before the first non-zero value ignored (item not yet launched).
+   periods *inside* a series filled with 0 (warning; counted per item in ``ForecastResult.filled``),
+   NaN values treated as 0 (warning), leading zeros before the first non-zero value ignored (item
+   not yet launched).
 2. Classification (:func:`classify_demand`): zero / new / constant / intermittent / lumpy / short /
    smooth / erratic (Syntetos-Boylan ADI 1.32, CV^2 0.49).
-3. Per class, one frame-level statsforecast call per group of series:
+3. One-offs (smooth / erratic / short items, ``clean=True``): outliers of the robust seasonal
+   decomposition's remainder are replaced by their fitted value for model fitting only
+   (:mod:`.cleaning`); the caller's history is not changed; ``selection.cleaned`` lists them.
+4. Per class, one frame-level statsforecast call per group of series:
 
-   * smooth / erratic (>= 2 seasons): the ``ensemble`` (mean of DynamicOptimizedTheta, damped
-     seasonal ETS, CES on the seasonally adjusted series and seasonal CES on quarterly totals; see
-     forecast_models). A single candidate (DynamicOptimizedTheta, ETSDamped, SeasonalNaive or
-     Naive) may replace it if its rolling-origin holdout MAE is more than ``SWITCH_MARGIN`` lower;
-     off by default (None) because per-item selection is noisy and made M3 worse. With 2-4 seasons of history
-     all members are fitted to the seasonally adjusted series (lenient seasonality rule), because
-     the models' own seasonal tests rarely fire on so few seasons.
+   * smooth / erratic (>= 2 seasons): the ``ensemble`` of DynamicOptimizedTheta, damped seasonal
+     ETS on log(y), CES on the seasonally adjusted series and seasonal CES on quarterly totals (see
+     forecast_models), combined per item with weights 1 / (member's holdout MAE) when the item has
+     a holdout (``HOLDOUT_WEIGHTS``), else their mean. The seasonal-naive floor: SeasonalNaive
+     replaces it where its holdout MAE is more than ``FLOOR_MARGIN`` lower. A single candidate
+     (DynamicOptimizedTheta, ETSDamped, SeasonalNaive or Naive) may replace it if its holdout MAE
+     is more than ``SWITCH_MARGIN`` lower; off by default (None) because per-item selection is
+     noisy and made M3 worse. With 2-4 seasons of history all members are fitted to the seasonally
+     adjusted series (lenient seasonality rule), because the models' own seasonal tests rarely
+     fire on so few seasons.
    * short (< 2 seasons, >= 8 observations): the same ensemble with non-seasonal variants.
    * intermittent / lumpy: CrostonSBA, TSB, ADIDA, IMAPA; the one with the lowest holdout MASE
      wins (CrostonSBA when the history is too short for a holdout).
    * fewer than 8 observations (incl. 'new' items with 1-2): mean of the last 3 observations.
    * constant: the constant; zero: zeros.
-4. Forecasts (and intervals) are clipped at 0 for items whose history has no negative values.
+5. Forecasts (and intervals) are clipped at 0 for items whose history has no negative values.
 
 A fixed ``model`` name is applied to every item that has at least 8 observations and is not
 constant/zero (seasonal models use their non-seasonal variant below 2 seasons of history).
 
 Holdout: ``StatsForecast.cross_validation`` (models.cross_validate) with ``holdout`` periods per
-window (default ``min(horizon, season_length)``) and ``N_WINDOWS`` rolling origins; accuracy per item
-pooled over the windows by ``utilsforecast.evaluation.evaluate`` (definitions in engine.metrics);
-``holdout=0`` skips the holdout (no accuracy figures, no per-item selection).
+window (default ``min(horizon, season_length)``) and ``N_WINDOWS`` rolling origins; an item too
+short for a full window gets one shorter window (:func:`holdout_plan`), so every item with 2 seasons
+has accuracy figures. Accuracy per item is pooled over the windows by
+``utilsforecast.evaluation.evaluate`` (definitions in engine.metrics), against the cleaned history
+(a listed one-off is not demand to forecast, nor to hold safety stock for); ``accuracy.rmse`` is the
+σ of the forecast error the safety stock uses, ``accuracy.volume`` the mean |actual| of the holdout
+(the item's weight in a volume-weighted WAPE). FVA < 0 (the chosen model lost to seasonal naive) is
+said in the item's note. ``holdout=0`` skips the holdout (no accuracy figures, no per-item choice).
 """
 from __future__ import annotations
 
@@ -42,8 +54,10 @@ import pandas as pd
 from utilsforecast.preprocessing import fill_gaps
 
 from sop_xl.engine.metrics import HOLDOUT_METRICS, holdout_metrics
+from sop_xl.engine.forecast.cleaning import clean_outliers
 from sop_xl.engine.forecast.intermittent import classify_demand, flat_frame, window_average
-from sop_xl.engine.forecast.models import ENSEMBLE_COMPONENTS, INTERMITTENT_MODELS, cross_validate, predict
+from sop_xl.engine.forecast.models import (ENSEMBLE_COMPONENTS, INTERMITTENT_MODELS, cross_validate, holdout_weights,
+                                           predict)
 
 MODEL_NAMES: tuple[str, ...] = (
     "auto",
@@ -65,6 +79,7 @@ DEMAND_CLASSES = ("smooth", "erratic", "intermittent", "lumpy", "short", "consta
 MAX_HORIZON = 240
 MIN_MODEL_OBS = 8  # below this a flat mean of the last observations is used
 N_WINDOWS = 2  # rolling-origin holdout windows
+MIN_HOLDOUT = 3  # shortest holdout window (periods) used for items too short for a full one
 ADJUST_ALL_BELOW = 4  # 2-4 seasons of history: all models fitted to the seasonally adjusted series
 # auto: a single model replaces the ensemble for an item only if its holdout MAE is this much lower.
 # None = never. On M3 monthly a 25 % margin made 'auto' worse (sMAPE 13.44 vs 13.34 for the pure
@@ -75,6 +90,12 @@ SWITCH_MARGIN: float | None = None
 # SeasonalNaive is in every holdout already (for FVA); the wide margin keeps noisy picks rare.
 FLOOR_MARGIN: float | None = 0.40
 ENSEMBLE_LABEL = "mean of " + ", ".join(ENSEMBLE_COMPONENTS)
+# The ensemble's members are combined per item with weights 1 / (the member's holdout MAE) when the
+# item has a holdout (models.holdout_weights; the members' holdout forecasts are computed anyway for
+# the ensemble's own). Chosen on M3 monthly and Tourism monthly, see bench/ and the README.
+# False: the plain mean.
+HOLDOUT_WEIGHTS = True
+WEIGHTED_LABEL = "combination of " + ", ".join(ENSEMBLE_COMPONENTS) + " weighted by 1 / holdout MAE"
 # auto: single models that may replace the ensemble for an item (all have cheap native intervals)
 SWITCH_CANDIDATES = ("DynamicOptimizedTheta", "ETSDamped", "SeasonalNaive", "Naive")
 
@@ -83,8 +104,9 @@ SWITCH_CANDIDATES = ("DynamicOptimizedTheta", "ETSDamped", "SeasonalNaive", "Nai
 class ForecastResult:
     forecasts: pd.DataFrame  # unique_id, ds, model, yhat, lo_L, hi_L ...
     selection: pd.DataFrame  # unique_id, demand_class, model, n_obs, note
-    accuracy: pd.DataFrame  # unique_id, model, mase, smape, wape, bias, fva
+    accuracy: pd.DataFrame  # unique_id, model, mase, smape, wape, bias, fva, rmse, volume
     warnings: list[str] = field(default_factory=list)
+    filled: dict[str, int] = field(default_factory=dict)  # item -> missing periods filled with 0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -119,7 +141,7 @@ def _validate(history, horizon, season_length, freq, model, levels, holdout):
     return tuple(sorted(set(levels)))
 
 
-def _clean(history: pd.DataFrame, freq: str, warnings: list[str]) -> pd.DataFrame:
+def _clean(history: pd.DataFrame, freq: str, warnings: list[str], filled_counts: dict[str, int]) -> pd.DataFrame:
     df = history[["unique_id", "ds", "y"]].copy()
     df["unique_id"] = df["unique_id"].astype(str)
     try:
@@ -155,6 +177,7 @@ def _clean(history: pd.DataFrame, freq: str, warnings: list[str]) -> pd.DataFram
     gaps = filled["y"].isna()
     if gaps.any():
         for uid, k in filled[gaps].groupby("unique_id")["y"].size().items():
+            filled_counts[str(uid)] = int(k)
             warnings.append(f"item {uid}: {k} missing period{'s' if k != 1 else ''} filled with 0")
         filled["y"] = filled["y"].fillna(0.0)
     filled["y"] = filled["y"].astype(float)
@@ -169,18 +192,38 @@ def _trim_leading_zeros(df: pd.DataFrame) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------
 # holdout
 # ----------------------------------------------------------------------------------------------
-def _holdout(df, ids, candidates, L, freq, hv, min_train, n_jobs, adjust_all=False):
-    """Rolling-origin holdout (:func:`cross_validate`): N_WINDOWS origins hv periods apart, each
-    forecasting hv steps. A window is used for an item only if at least ``min_train`` observations
-    precede its origin, so items too short for every window get only the latest one(s)."""
+def holdout_plan(n: pd.Series, hv: int, min_train: int, L_eff: int) -> pd.DataFrame:
+    """Holdout window length and count per item (``n``: observations per item, indexed by id).
+
+    Normally ``N_WINDOWS`` windows of ``hv`` periods, as many as fit after ``min_train`` observations.
+    An item too short for one full window gets one shorter window, so that every item with at least
+    2 seasons (or MIN_MODEL_OBS + MIN_HOLDOUT observations when non-seasonal) has accuracy figures:
+    the rest after ``min_train`` if that is at least ``MIN_HOLDOUT`` periods, else (seasonal items
+    with 2 seasons and a few months) the last half season, fitted on at least one season.
+    Returns columns ``h`` and ``windows`` (0 = no holdout)."""
+    spare = n - min_train
+    windows = (spare // hv).clip(lower=0, upper=N_WINDOWS) if hv > 0 else spare * 0
+    h = pd.Series(hv, index=n.index)
+    short = (windows == 0) & (spare >= MIN_HOLDOUT) & (hv > 0)
+    h[short] = spare[short].clip(upper=hv)
+    windows[short] = 1
+    if L_eff > 1 and hv > 0:
+        half = max(MIN_HOLDOUT, L_eff // 2)
+        tiny = (windows == 0) & (n >= 2 * L_eff) & (n - half >= L_eff)
+        h[tiny] = min(half, hv)
+        windows[tiny] = 1
+    return pd.DataFrame({"h": h.astype(int), "windows": windows.astype(int)})
+
+
+def _holdout(df, ids, candidates, L, freq, plan, n_jobs, adjust_all=False):
+    """Rolling-origin holdout (:func:`cross_validate`) of the items ``ids`` as ``plan``
+    (:func:`holdout_plan`) says: one frame-level call per (window length, windows) group."""
     sub = df[df["unique_id"].isin(ids)]
-    n = sub.groupby("unique_id", sort=False)["y"].size()
-    windows = ((n - min_train) // hv).clip(upper=N_WINDOWS)
+    plan = plan.reindex(ids)
     parts = []
-    for w in range(1, N_WINDOWS + 1):
-        these = windows.index[windows == w]
-        if len(these):
-            parts.append(cross_validate(sub[sub["unique_id"].isin(these)], hv, w, candidates, L, freq, n_jobs, adjust_all))
+    for (h, w), grp in plan[plan["windows"] > 0].groupby(["h", "windows"]):
+        parts.append(cross_validate(sub[sub["unique_id"].isin(grp.index)], int(h), int(w), candidates, L, freq,
+                                    n_jobs, adjust_all))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["unique_id", "ds", "cutoff", "y", *candidates])
 
 
@@ -196,21 +239,28 @@ def forecast(
     levels: tuple[int, ...] = (80, 95),
     holdout: int | None = None,
     n_jobs: int = 1,
+    clean: bool = True,
 ) -> ForecastResult:
     """Forecast every item of ``history`` ``horizon`` periods ahead. See the module docstring."""
     levels = _validate(history, horizon, season_length, freq, model, levels, holdout)
     horizon, L = int(horizon), int(season_length)
     warnings: list[str] = []
-    full = _clean(history, freq, warnings)
+    filled: dict[str, int] = {}
+    full = _clean(history, freq, warnings, filled)
     has_neg = full.groupby("unique_id", sort=False)["y"].min() < 0
     last_ds = full.groupby("unique_id", sort=False)["ds"].max()
-    df = _trim_leading_zeros(full)
-    cls = classify_demand(df, L).set_index("unique_id")
+    raw = _trim_leading_zeros(full)
+    cls = classify_demand(raw, L).set_index("unique_id")
     all_ids = list(full["unique_id"].unique())
     cls = cls.reindex(all_ids)
     cls["n_obs"] = cls["n_obs"].fillna(0).astype(int)
     cls["demand_class"] = cls["demand_class"].fillna("zero")
     hv = int(holdout) if holdout is not None else min(horizon, L if L > 1 else 6)
+    # models are fitted to the history with its one-offs replaced (regular demand only); ``raw``
+    # stays for accuracy, classification and the trivial classes
+    cleanable = cls.index[cls["demand_class"].isin(["smooth", "erratic", "short"])]
+    df, cleaned = clean_outliers(raw, cleanable, L) if clean else (raw, {})
+    volumes: list[pd.Series] = []
 
     notes: dict[str, str] = {}
     chosen: dict[str, str] = {}
@@ -270,11 +320,18 @@ def forecast(
         cv_cands = list(dict.fromkeys(cands + extra))
         min_train = 2 * L_eff if L_eff > 1 else MIN_MODEL_OBS
         met = pd.DataFrame()
+        weights = None
+        plan = holdout_plan(cls.loc[ids, "n_obs"].astype(int), hv, min_train, L_eff)
         if hv > 0:
-            cv = _holdout(df, ids, cv_cands, L_eff, freq, hv, min_train, n_jobs, adj_all)
+            # judged on the cleaned history: a listed one-off is not demand a model should forecast
+            # (nor a safety stock cover), and would otherwise dominate the error of a short holdout
+            cv = _holdout(df, ids, cv_cands, L_eff, freq, plan, n_jobs, adj_all)
             met = holdout_metrics(cv, df[df["unique_id"].isin(ids)], L_eff, cv_cands)
+            if HOLDOUT_WEIGHTS and "ensemble" in cands:
+                weights = holdout_weights(cv)
             if not met.empty:
                 cv_metrics.append(met)
+                volumes.append(cv.assign(a=cv["y"].abs()).groupby("unique_id")["a"].mean())
         # per-item choice
         pick = pd.Series(default, index=ids, dtype=object)
         if not met.empty and kind in ("intermittent", "regular"):
@@ -305,7 +362,10 @@ def forecast(
                 notes[u] = (f"{c} demand: lowest holdout MASE among {len(cands)} intermittent methods"
                             if u in has_cv else f"{c} demand, history too short for a holdout: CrostonSBA default")
             elif kind == "regular":
-                if p == "ensemble":
+                if p == "ensemble" and weights is not None and u in weights.index:
+                    w = ", ".join(f"{c} {v:.2f}" for c, v in weights.loc[u].items())
+                    notes[u] = short + f"{WEIGHTED_LABEL} ({w}; holdout accuracy shown: the plain mean's)"
+                elif p == "ensemble":
                     notes[u] = short + f"{ENSEMBLE_LABEL} (robust default combination)"
                 elif p == "SeasonalNaive" and FLOOR_MARGIN is not None:
                     notes[u] = short + (f"seasonal-naive floor: its holdout MAE is more than "
@@ -314,8 +374,13 @@ def forecast(
                     notes[u] = short + f"holdout MAE of {p} more than {int((SWITCH_MARGIN or 0) * 100)} % below the ensemble"
             else:
                 notes[u] = short + f"model fixed by the user: {model}"
+        for u in has_cv:
+            h_u, w_u = int(plan.at[u, "h"]), int(plan.at[u, "windows"])
+            if h_u < hv:
+                notes[u] += f"; accuracy from a shorter holdout ({w_u} window of {h_u} periods: short history)"
         final_cands = list(dict.fromkeys(pick.tolist()))
-        fc = predict(df[df["unique_id"].isin(ids)], horizon, final_cands, L_eff, freq, levels, n_jobs, adj_all)
+        fc = predict(df[df["unique_id"].isin(ids)], horizon, final_cands, L_eff, freq, levels, n_jobs, adj_all,
+                     weights)
         fc = fc[fc["candidate"] == fc["unique_id"].map(pick)]
         frames.append(fc.rename(columns={"candidate": "model"}))
 
@@ -343,16 +408,7 @@ def forecast(
         fc[f"lo_{lv}"], fc[f"hi_{lv}"] = lo, hi
         prev_lo, prev_hi = lo, hi
 
-    selection = pd.DataFrame(
-        {
-            "unique_id": all_ids,
-            "demand_class": [cls.at[u, "demand_class"] for u in all_ids],
-            "model": [chosen[u] for u in all_ids],
-            "n_obs": [int(cls.at[u, "n_obs"]) for u in all_ids],
-            "note": [notes[u] for u in all_ids],
-        }
-    )
-    acc = selection[["unique_id", "model"]].copy()
+    acc = pd.DataFrame({"unique_id": all_ids, "model": [chosen[u] for u in all_ids]})
     metrics = pd.concat(cv_metrics, ignore_index=True) if cv_metrics else pd.DataFrame(
         columns=["unique_id", "candidate", *HOLDOUT_METRICS])
     mine = acc.merge(metrics, left_on=["unique_id", "model"], right_on=["unique_id", "candidate"], how="left")
@@ -371,6 +427,24 @@ def forecast(
             "wape": mine["wape"].astype(float),
             "bias": mine["bias"].astype(float),
             "fva": fva.replace([np.inf, -np.inf], np.nan),
+            "rmse": mine["rmse"].astype(float),
+            "volume": mine["unique_id"].map(pd.concat(volumes) if volumes else pd.Series(dtype=float)).astype(float),
         }
     )
-    return ForecastResult(forecasts=fc, selection=selection, accuracy=accuracy, warnings=warnings)
+    # negative value added: the chosen model lost to seasonal naive on the holdout - said per item
+    fva_by = accuracy.set_index("unique_id")["fva"]
+    for u, v in fva_by[fva_by < 0].items():
+        why = (f"kept: seasonal naive must win by more than {int(FLOOR_MARGIN * 100)} % to replace it"
+               if model == "auto" and FLOOR_MARGIN is not None else "kept")
+        notes[u] += f"; NEGATIVE VALUE ADDED: holdout MAE {-v:.0%} above seasonal naive's ({why})"
+    selection = pd.DataFrame(
+        {
+            "unique_id": all_ids,
+            "demand_class": [cls.at[u, "demand_class"] for u in all_ids],
+            "model": [chosen[u] for u in all_ids],
+            "n_obs": [int(cls.at[u, "n_obs"]) for u in all_ids],
+            "note": [notes[u] for u in all_ids],
+            "cleaned": [cleaned.get(u, "") for u in all_ids],
+        }
+    )
+    return ForecastResult(forecasts=fc, selection=selection, accuracy=accuracy, warnings=warnings, filled=filled)

@@ -10,19 +10,25 @@ so forecast and holdout run the same models and a holdout window re-estimates it
 Candidates
 ----------
 A *candidate* is one forecast method the engine can choose. It is either a single statsforecast
-model (``AutoETS``, ``CrostonSBA`` ...) or the ``ensemble`` combination, which is the plain mean of
-its components (point forecasts and interval bounds averaged).
+model (``AutoETS``, ``CrostonSBA`` ...) or the ``ensemble`` combination of its components.
 
-Ensemble components (chosen on M3 monthly, see bench/forecast_m3.py):
+Ensemble components (chosen on M3 monthly and Tourism monthly, see bench/forecast_m3.py and
+bench/forecast_tourism.py; the comparisons are in the README):
 
 * ``DynamicOptimizedTheta`` on the raw series (its own classical multiplicative seasonal adjustment),
-* ``ETSDamped``: seasonal ETS restricted to damped trends (``AutoETS(damped=True)``) on the raw series,
+* ``ETSDampedLog``: seasonal ETS restricted to damped trends (``AutoETS(damped=True)``) fitted to
+  log(y) for series with every value > 0 (``LogTransformed``; the raw series otherwise). It replaced
+  ``ETSDamped`` on the raw series: better alone and in the ensemble on M3 monthly (ensemble sMAPE
+  13.29 -> 13.23) and Tourism monthly (18.42 -> 18.31, MASE 1.479 -> 1.468) at the same cost,
 * ``CESAdjusted``: non-seasonal complex exponential smoothing (``AutoCES``) fitted to the seasonally
   adjusted series (classical decomposition, see ``_one_index``) and re-seasonalised.
 * ``CESTemporal`` (temporal aggregation, as in ADIDA/MAPA): seasonal ``AutoCES`` fitted to the series
   summed over blocks of 3 periods (quarters of a monthly series, season L/3), split back into periods
   with each period's average share of its block over the last 3 years. Only when the season length
   is a multiple of 3 and >= 12 and the history has >= 4 seasons; otherwise the ensemble has 3 members.
+
+Combination: the plain mean, or per item weights from the members' holdout errors
+(:func:`holdout_weights`, 1 / MAE normalised; the engine's default when an item has a holdout).
 
 Ensemble intervals: ``yhat_ensemble -/+`` the mean half-width (below / above) of the components
 whose intervals are cheap (CES intervals cost ~100x its point forecast, so CES contributes only to
@@ -70,6 +76,7 @@ class ModelSpec:
     adjusted: bool = False
     cheap_pi: bool = True  # False: native intervals are very slow (CES); skipped inside the ensemble
     temporal: bool = False  # fitted to the series aggregated over blocks of 3 periods (quarters)
+    log: bool = False  # fitted to log(y) where every value is > 0 (LogTransformed)
     seasonal: bool = True  # uses season_length (short series get the season_length=1 variant)
 
 
@@ -77,6 +84,7 @@ class ModelSpec:
 SPECS: dict[str, ModelSpec] = {
     "AutoETS": ModelSpec(lambda L: AutoETS(season_length=L, alias="AutoETS")),
     "ETSDamped": ModelSpec(lambda L: AutoETS(season_length=L, damped=True, alias="ETSDamped")),
+    "ETSDampedLog": ModelSpec(lambda L: AutoETS(season_length=L, damped=True, alias="ETSDampedLog"), log=True),
     "AutoTheta": ModelSpec(lambda L: AutoTheta(season_length=L, alias="AutoTheta")),
     "Theta": ModelSpec(lambda L: Theta(season_length=L, alias="Theta")),
     "DynamicOptimizedTheta": ModelSpec(
@@ -98,7 +106,7 @@ SPECS: dict[str, ModelSpec] = {
     "IMAPA": ModelSpec(lambda L: IMAPA(alias="IMAPA"), native_pi=False, seasonal=False),
 }
 
-ENSEMBLE_COMPONENTS: tuple[str, ...] = ("DynamicOptimizedTheta", "ETSDamped", "CESAdjusted", "CESTemporal")
+ENSEMBLE_COMPONENTS: tuple[str, ...] = ("DynamicOptimizedTheta", "ETSDampedLog", "CESAdjusted", "CESTemporal")
 TEMPORAL_BLOCK = 3
 INTERMITTENT_MODELS: tuple[str, ...] = ("CrostonSBA", "TSB", "ADIDA", "IMAPA")
 
@@ -171,6 +179,35 @@ def _block_shares(q: np.ndarray, per: int) -> np.ndarray:
 # StatsForecast.forecast and .cross_validation (and their Dask/Ray/Spark backends) run them like any
 # other model, and a holdout window re-estimates the preprocessing on its own training data.
 # ----------------------------------------------------------------------------------------------
+class LogTransformed:
+    """``inner`` fitted to log(y) and its forecast and interval bounds taken back with exp (the
+    forecast is then the median of a log-normal: multiplicative trend and season, errors growing with
+    the level) - for series with every value > 0; other series get ``inner`` on y itself. If
+    ``inner`` fails, Naive on the same scale."""
+
+    uses_exog = False  # read by StatsForecast
+
+    def __init__(self, inner, alias: str):
+        self.inner, self.alias = inner, alias
+
+    def __repr__(self) -> str:
+        return self.alias
+
+    def new(self):
+        return LogTransformed(self.inner.new(), self.alias)
+
+    def forecast(self, y, h, X=None, X_future=None, level=None, fitted=False):
+        y = np.asarray(y, float)
+        use_log = bool(len(y) and np.all(y > 0))
+        z = np.log(y) if use_log else y
+        kw = {"level": level} if level else {}
+        try:
+            res = self.inner.forecast(y=z, h=h, **kw)
+        except Exception:  # noqa: BLE001 - the same fallback StatsForecast applies to plain models
+            res = Naive().forecast(y=z, h=h, **kw)
+        return {key: (np.exp(v) if use_log else v) for key, v in res.items() if key != "fitted"}
+
+
 class SeasonallyAdjusted:
     """``inner`` (a non-seasonal model) fitted to the seasonally adjusted series (``_one_index``) and
     its forecast and interval bounds re-seasonalised. If ``inner`` fails, Naive on the adjusted series."""
@@ -243,16 +280,44 @@ def member_models(candidates: list[str], L: int, adjust_all: bool = False) -> di
             if use_temporal:
                 out[name] = TemporalAggregate(spec.factory(L), L, name)
         elif spec.adjusted or (adjust_all and spec.seasonal):
-            out[name] = SeasonallyAdjusted(spec.factory(1), L, adjust_all, name)
+            inner = LogTransformed(spec.factory(1), name) if spec.log else spec.factory(1)
+            out[name] = SeasonallyAdjusted(inner, L, adjust_all, name)
+        elif spec.log:
+            out[name] = LogTransformed(spec.factory(L if spec.seasonal else 1), name)
         else:
             out[name] = spec.factory(L if spec.seasonal else 1)
     return out
 
 
-def candidate_point(wide: pd.DataFrame, candidate: str, members) -> np.ndarray:
-    """A candidate's point forecast from its members' columns of ``wide`` (the ensemble: their mean)."""
+def candidate_point(wide: pd.DataFrame, candidate: str, members, weights: pd.DataFrame | None = None) -> np.ndarray:
+    """A candidate's point forecast from its members' columns of ``wide``. The ensemble: their mean,
+    or with ``weights`` (rows = unique_id, columns = members, rows summing to 1) each item's
+    weighted sum (items without a row: the mean)."""
     comps = [c for c in components_of(candidate) if c in members]
-    return np.stack([wide[c].to_numpy(float) for c in comps]).mean(axis=0)
+    X = np.stack([wide[c].to_numpy(float) for c in comps], axis=1)
+    if weights is None or len(comps) == 1:
+        return X.mean(axis=1)
+    W = (wide[["unique_id"]].merge(weights.reindex(columns=comps), left_on="unique_id", right_index=True, how="left")
+         [comps].to_numpy(float))
+    missing = ~np.isfinite(W).all(axis=1)
+    W[missing] = 1.0 / len(comps)
+    W = W / W.sum(axis=1, keepdims=True)
+    return (W * X).sum(axis=1)
+
+
+def holdout_weights(cv: pd.DataFrame, candidate: str = "ensemble") -> pd.DataFrame:
+    """Per item, each ensemble member's combination weight from its holdout errors: proportional to
+    1 / MAE over the item's windows (Bates-Granger style inverse-error weights, no optimisation, so
+    two short windows cannot overfit much). ``cv``: :func:`cross_validate` output with the members'
+    columns. Rows = unique_id, columns = members; empty when the members are not in ``cv``."""
+    comps = [c for c in components_of(candidate) if c in cv.columns]
+    if len(comps) < 2 or cv.empty:
+        return pd.DataFrame(columns=comps)
+    err = cv[comps].sub(cv["y"], axis=0).abs()
+    mae = err.groupby(cv["unique_id"].to_numpy()).mean()
+    scale = mae.mean(axis=1)
+    inv = 1.0 / mae.clip(lower=1e-9 * scale.where(scale > 0, 1.0), axis=0)
+    return inv.div(inv.sum(axis=1), axis=0)
 
 
 def _statsforecast(models: list, freq: str, n_jobs: int) -> StatsForecast:
@@ -283,13 +348,14 @@ def _frame(res: pd.DataFrame) -> pd.DataFrame:
 
 
 def predict(df: pd.DataFrame, h: int, candidates: list[str], L: int, freq: str, levels, n_jobs: int = 1,
-            adjust_all: bool = False) -> pd.DataFrame:
+            adjust_all: bool = False, weights: pd.DataFrame | None = None) -> pd.DataFrame:
     """Fit the candidates on all series of ``df`` at once and forecast ``h`` steps.
 
     Returns long format: unique_id, ds, candidate, yhat, lo_<lv>, hi_<lv>.
     ``L`` is the season length to use (1 = non-seasonal variants). ``adjust_all``: every model is
     fitted (non-seasonal variant) to the seasonally adjusted series, with the lenient seasonality
     rule; used for 2-4 seasons of history, where models' own seasonal fitting is unreliable.
+    ``weights``: the ensemble's per-item member weights (:func:`holdout_weights`); None = the mean.
     """
     members = member_models(candidates, L, adjust_all)
     levels = list(levels)
@@ -317,7 +383,7 @@ def predict(df: pd.DataFrame, h: int, candidates: list[str], L: int, freq: str, 
     for cand in candidates:
         comps = [c for c in components_of(cand) if c in members]
         b = wide[["unique_id", "ds"]].copy()
-        b["yhat"] = candidate_point(wide, cand, members)
+        b["yhat"] = candidate_point(wide, cand, members, weights)
         for lv in levels:
             lo = [f"{c}-lo-{lv}" for c in comps]
             hi = [f"{c}-hi-{lv}" for c in comps]
@@ -346,8 +412,8 @@ def cross_validate(df: pd.DataFrame, h: int, n_windows: int, candidates: list[st
     origins ``h`` periods apart, each forecasting ``h`` steps (refit per window), on all series of
     ``df`` at once - the same models as :func:`predict`, points only.
 
-    Returns wide format: unique_id, ds, cutoff, y and one column per candidate (an ensemble from its
-    members' columns). Every series needs more than ``h * n_windows`` observations."""
+    Returns wide format: unique_id, ds, cutoff, y, one column per candidate (an ensemble from its
+    members' columns: their plain mean) and one per member. Every series needs more than ``h * n_windows`` observations."""
     members = member_models(candidates, L, adjust_all)
     cv = _statsforecast(list(members.values()), freq, n_jobs).cross_validation(
         df=df, h=h, n_windows=n_windows, step_size=h)
@@ -355,4 +421,7 @@ def cross_validate(df: pd.DataFrame, h: int, n_windows: int, candidates: list[st
     out = cv[["unique_id", "ds", "cutoff", "y"]].copy()
     for cand in candidates:
         out[cand] = candidate_point(cv, cand, members)
+    for name in members:  # the members' own forecasts too (combination weights)
+        if name not in out.columns:
+            out[name] = cv[name].to_numpy(float)
     return out
