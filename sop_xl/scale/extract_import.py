@@ -14,7 +14,6 @@ CSV is read with the csv module so every record keeps its exact line number; Par
 """
 from __future__ import annotations
 
-import csv
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from sop_xl import contract as k
 from sop_xl.plan.book import RawTable, TableMissing
 from sop_xl.plan.validation import ROW, Problem, parse_table
 from sop_xl.scale import ScaleError
+from sop_xl.workbook.actuals_file import delimited_reader
 
 EXAMPLES = 5  # changed keys shown per kind in a dry run
 
@@ -123,13 +123,7 @@ def read_extract(source: str, query: str | None = None) -> Extract:
 
 def _read_csv(path: Path) -> Extract:
     with open(path, newline="", encoding="utf-8-sig") as fh:
-        sample = fh.read(4096)
-        fh.seek(0)
-        try:
-            dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-        except csv.Error:
-            dialect = csv.excel
-        reader = csv.reader(fh, dialect)
+        reader = delimited_reader(fh)
         headers = next(reader, None)
         if not headers:
             raise ScaleError(f"{path.name}: empty file")

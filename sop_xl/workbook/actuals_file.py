@@ -8,6 +8,18 @@ from sop_xl.plan.book import RawTable
 from sop_xl.workbook.safe_io import check_package
 
 
+def delimited_reader(fh):
+    """A csv reader for a text file as ERP exports write it: comma, semicolon (the decimal-comma
+    locales) or tab, sniffed from the first 4 KB; Excel's own dialect when that says nothing."""
+    sample = fh.read(4096)
+    fh.seek(0)
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    return csv.reader(fh, dialect)
+
+
 def read_actuals_file(path, sheet_hint: str = "History") -> RawTable:
     """The file as a raw table: header row first, as a person pastes it. The RawTable's sheet is the
     file's name, so every problem found names the file, its row and its column."""
@@ -27,13 +39,7 @@ def read_actuals_file(path, sheet_hint: str = "History") -> RawTable:
             wb.close()
     else:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            sample = fh.read(4096)
-            fh.seek(0)
-            try:
-                dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-            except csv.Error:
-                dialect = csv.excel
-            grid = [row for row in csv.reader(fh, dialect)]
+            grid = [row for row in delimited_reader(fh)]
         label = path.name
     while grid and all(v in (None, "") for v in grid[0]):
         grid.pop(0)
