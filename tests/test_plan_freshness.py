@@ -61,3 +61,23 @@ def test_the_dashboard_counts_stale_stamps():
     assert label == "Stale outputs"
     for table in freshness.STAMPED:
         assert f'COUNTIF({freshness.stamp_name(table)},"STALE*")' in formula
+
+
+def test_an_input_written_by_a_run_has_the_same_fingerprint_when_read_back(demo_workbook):
+    """The demo's Forecast step wrote Demand and Balance stamped its outputs with Demand's fingerprint
+    in memory; read back from the saved file, Demand must fingerprint the same (floats keep about 15
+    digits in the file), or the next run would call the plan stale when nobody changed anything."""
+    from openpyxl import load_workbook
+
+    from sop_xl.plan.context import Context
+    from sop_xl.plan.freshness import fingerprint, parse, stamp_name
+    from sop_xl.workbook import open_file
+
+    wb = load_workbook(demo_workbook, read_only=False)
+    (sheet, coord), = wb.defined_names[stamp_name(k.SUPPLY_PLAN)].destinations
+    stamp = parse(wb[sheet][coord.replace("$", "")].value)
+    with open_file(demo_workbook, writable=False) as book:
+        ctx = Context(book)
+        ctx.load((k.ITEMS, k.DEMAND, k.HISTORY))
+        for table in (k.DEMAND, k.HISTORY):
+            assert fingerprint(ctx.frames[table.name], table) == stamp["inputs"][table.sheet], table.name

@@ -16,6 +16,7 @@ import hashlib
 import re
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 
 from sop_xl import contract as k
@@ -51,10 +52,13 @@ def fingerprint(frame: pd.DataFrame, table: k.Table | None = None) -> str:
     fields = [c.field for c in table.columns if c.formula is None] if table else list(frame.columns)
     norm = pd.DataFrame(index=range(len(frame)))
     for f in fields:
-        kind = table.column(f).kind if table else None
+        column = table.column(f) if table else None
+        kind = column.kind if column else None
         col = frame[f].reset_index(drop=True) if f in frame.columns else pd.Series([None] * len(frame))
+        if column is not None and column.default is not None:  # a blank reads back as its default
+            col = col.where(col.notna(), column.default)
         if kind in (k.NUMBER, k.PERCENT, k.INTEGER):
-            norm[f] = pd.to_numeric(col, errors="coerce").astype(float)
+            norm[f] = _significant(pd.to_numeric(col, errors="coerce").to_numpy(dtype=float))
         elif kind == k.DATE:
             norm[f] = pd.to_datetime(col, errors="coerce")
         else:
@@ -63,6 +67,16 @@ def fingerprint(frame: pd.DataFrame, table: k.Table | None = None) -> str:
     if len(norm):
         digest.update(pd.util.hash_pandas_object(norm, index=False).to_numpy().tobytes())
     return digest.hexdigest()[:8]
+
+
+def _significant(x: np.ndarray, digits: int = 12) -> np.ndarray:
+    """Numbers to ``digits`` significant digits: a value written to the sheet and read back can differ
+    in its last binary digit (the file keeps about 15-17 digits), and that is no change by a planner."""
+    finite = np.isfinite(x) & (x != 0)
+    mag = np.zeros_like(x)
+    mag[finite] = np.floor(np.log10(np.abs(x[finite])))
+    scale = 10.0 ** (digits - 1 - mag)
+    return np.where(finite, np.round(x * scale) / scale, x)
 
 
 def settings_fingerprint(settings: dict) -> str:
