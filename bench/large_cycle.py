@@ -43,7 +43,7 @@ def main() -> int:
             fill_workbook(book, frames, settings)
             book.save()
         t_fill = time.perf_counter() - t0
-        n_hist = len(frames["tblHistory"])
+        n_hist = len(frames["tblActuals"])
         print(f"workbook: {per_family * len(FAMILIES)} finished goods, {n_hist:,} history rows, "
               f"{path.stat().st_size / 1e6:.1f} MB; generated and written in {t_fill:.1f} s", flush=True)
 

@@ -397,10 +397,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--quiet", action="store_true")
     f.set_defaults(func=cmd_forecast)
 
-    m = sub.add_parser("import", help="replace an input table (History, Items, ...) by an extract: CSV, Parquet "
+    m = sub.add_parser("import", help="replace an input table (Actuals, Items, ...) by an extract: CSV, Parquet "
                                       "or a SQL query; checked like the workbook, nothing written on a problem")
     m.add_argument("workbook")
-    m.add_argument("table", help="input table by sheet or table name: History, Items, Demand, ...")
+    m.add_argument("table", help="input table by sheet or table name: Actuals, Items, Demand, ...")
     m.add_argument("source", help="a .csv or .parquet file, or a SQLAlchemy URL (sqlite:///erp.db, postgresql://...)")
     m.add_argument("--query", help="SQL for a database source (or [source] query in the mapping file)")
     m.add_argument("--map", help="TOML mapping file: [columns] WorkbookHeader = \"source column\"")

@@ -135,8 +135,8 @@ ITEMS = Table(
     keys=("item",), min_rows=1,
 )
 
-HISTORY = Table(
-    "History", "tblHistory", INPUT, "Sales history",
+ACTUALS = Table(
+    "Actuals", "tblActuals", INPUT, "Sales actuals",
     "Long and paste-friendly: one row per item and month. Returns may be negative.",
     (_item, _period, C("Qty", "qty", NUMBER, unit="units")),
     keys=("item", "period"), refs=(Ref("item", "tblItems"),), min_rows=1,
@@ -270,7 +270,7 @@ FORECAST_MODELS = Table(
           help="Mean monthly demand in the holdout: the weight of the item in the accuracy KPI"),
         C("Note", "note", TEXT, width=48),
         C("Cleaned", "cleaned", TEXT, width=28,
-          help="One-offs replaced for model fitting only (month: actual → value used); History is unchanged"),
+          help="One-offs replaced for model fitting only (month: actual → value used); Actuals is unchanged"),
     ),
 )
 
@@ -482,7 +482,7 @@ HEATMAP = Table(
     header_row=62,  # below the dashboard's figures and charts (sop_xl/template/dashboard.py)
 )
 
-INPUT_TABLES = (ITEMS, HISTORY, DEMAND, RESOURCES, ROUTING, BOM, RECEIPTS, SUPPLY, COSTS, BUDGET, SCENARIOS)
+INPUT_TABLES = (ITEMS, ACTUALS, DEMAND, RESOURCES, ROUTING, BOM, RECEIPTS, SUPPLY, COSTS, BUDGET, SCENARIOS)
 OUTPUT_TABLES = (FORECAST, FORECAST_MODELS, SUPPLY_PLAN, UTILIZATION, MATERIALS, BOTTLENECKS, UNMET, BALANCE_COSTS,
                  COST_ROLLUP, REQUIREMENTS, FINANCIALS, EXCEPTIONS, SCENARIO_RESULTS, SCENARIO_DIFFS, SNAPSHOTS,
                  PLAN_CHANGES, LOG, HEATMAP)

@@ -359,7 +359,7 @@ def test_two_planners_archiving_at_once(demo_cycle, archive_url):
 # ------------------------------------------------------------------------------------------ accuracy
 def test_accuracy_by_lag_from_the_archive(plan, demo_cycle, archive_url, capsys):
     """Two archived cycles (2026-01 by the CLI, 2026-02 through the API), then three months of actuals
-    arrive in History: lag-1 and lag-3 accuracy and the overrides' value added equal a recomputation
+    arrive in Actuals: lag-1 and lag-3 accuracy and the overrides' value added equal a recomputation
     from the archived rows read back with plain SQL."""
     from sop_xl.archive.accuracy import accuracy_for_workbook
     from sop_xl.plan.pipeline import rows_for
@@ -371,12 +371,12 @@ def test_accuracy_by_lag_from_the_archive(plan, demo_cycle, archive_url, capsys)
     Archive(archive_url).write(second)
 
     rng = np.random.default_rng(11)
-    hist = _sheet(plan, k.HISTORY)
+    hist = _sheet(plan, k.ACTUALS)
     months = pd.date_range("2026-01-01", periods=3, freq="MS")
     items = sorted(hist["item"].unique())
     arrived = pd.DataFrame([{"item": i, "period": p, "qty": float(rng.integers(0, 400))} for i in items for p in months])
     with open_file(plan) as book:
-        book.append_rows(k.HISTORY, rows_for(k.HISTORY, arrived, 0))
+        book.append_rows(k.ACTUALS, rows_for(k.ACTUALS, arrived, 0))
         book.write_named("PlanStart", months[-1] + pd.DateOffset(months=1))
         book.save()
 

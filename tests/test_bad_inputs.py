@@ -23,7 +23,7 @@ from . import workbooks as W
 # The run step that reads each table (Scenarios is read by the `scenarios` command).
 STEP = {
     k.ITEMS.name: "cost_rollup", k.BOM.name: "cost_rollup", k.COSTS.name: "cost_rollup",
-    k.HISTORY.name: "forecast", k.DEMAND.name: "forecast",
+    k.ACTUALS.name: "forecast", k.DEMAND.name: "forecast",
     k.RESOURCES.name: "balance", k.ROUTING.name: "balance", k.RECEIPTS.name: "balance", k.SUPPLY.name: "balance",
     k.BUDGET.name: "financials",
 }
@@ -136,7 +136,7 @@ def _rename(table, field, new):
     return lambda wb: W.rename_header(wb, table, field, new)
 
 
-I, H, D, R, RT, B, C, BU, S = (k.ITEMS, k.HISTORY, k.DEMAND, k.RESOURCES, k.ROUTING, k.BOM, k.COSTS, k.BUDGET,
+I, H, D, R, RT, B, C, BU, S = (k.ITEMS, k.ACTUALS, k.DEMAND, k.RESOURCES, k.ROUTING, k.BOM, k.COSTS, k.BUDGET,
                                k.SCENARIOS)
 RC, SU = k.RECEIPTS, k.SUPPLY
 
@@ -175,7 +175,7 @@ CASES = [
           r"duplicate Item \(RM003\) also in row\(s\) 5; Excel does not tell 'RM003' and 'rm003' apart"),
     book("items-merged-cells", I, _merge, r"merged cells B6:C6 inside the table", column="Description"),
     book("items-empty", I, _empty_items, r"the table is empty"),
-    # ------------------------------------------------------------------ History
+    # ------------------------------------------------------------------ Actuals
     cell("history-qty-text", H, 3, "qty", "lots", r"holds text 'lots', expected a number"),
     cell("history-qty-blank", H, 4, "qty", None, r"is blank"),
     cell("history-qty-div0", H, 5, "qty", DIV0, r"holds the Excel error #DIV/0!"),
@@ -280,7 +280,7 @@ CASES = [
     setting("planstart-text", "PlanStart", "next spring", r"holds text 'next spring', expected a date"),
     setting("planstart-mid-month", "PlanStart", datetime(2026, 1, 15), r"is 2026-01-15, not the first day"),
     setting("planstart-2062", "PlanStart", datetime(2062, 1, 1),
-            r"is 2062-01, 36 years after the newest History month 2025-12", step="forecast"),
+            r"is 2062-01, 36 years after the newest Actuals month 2025-12", step="forecast"),
     setting("scenario-without-rows", "Scenario", "Stress",
             r"scenario 'Stress' has no rows in Scenarios \(tblScenarios\)", step="balance"),
     setting("forecast-model-unknown", "ForecastModel", "magic", r"is 'magic', " + ONE_OF_MODELS),

@@ -116,7 +116,7 @@ def test_saved_workbook_keeps_vba_ribbon_charts_tables_names_and_validation(demo
     for table in k.TABLES.values():
         assert table.name in wb[table.sheet].tables
     assert set(wb.defined_names.keys()) == set(tpl.defined_names.keys())
-    for sheet in (k.ITEMS.sheet, k.HISTORY.sheet, k.SETTINGS_SHEET):
+    for sheet in (k.ITEMS.sheet, k.ACTUALS.sheet, k.SETTINGS_SHEET):
         assert len(wb[sheet].data_validations.dataValidation) == len(tpl[sheet].data_validations.dataValidation)
     with zipfile.ZipFile(demo) as zf:
         assert "application/vnd.ms-excel.sheet.macroEnabled.main+xml" in zf.read("[Content_Types].xml").decode()
@@ -170,8 +170,8 @@ def test_history_ending_before_the_plan_start_still_gives_the_full_horizon(tmp_p
     from sop_xl.template.builder import REPO_TEMPLATE
 
     frames, settings = make_demo(items_per_family=1)
-    hist = frames["tblHistory"]
-    frames = {**frames, "tblHistory": hist[hist["period"] < "2025-10-01"]}  # 2 months before PlanStart
+    hist = frames["tblActuals"]
+    frames = {**frames, "tblActuals": hist[hist["period"] < "2025-10-01"]}  # 2 months before PlanStart
     path = tmp_path / "gap.xlsm"
     path.write_bytes(REPO_TEMPLATE.read_bytes())
     with open_file(path) as book:

@@ -60,7 +60,7 @@ def test_tables_over_whole_columns_validate_in_seconds_and_little_memory(tmp_pat
 
 
 def test_a_run_on_whole_column_tables_writes_real_rows(tmp_path):
-    path = W.demo_xlsx(tmp_path, _whole_columns(k.ITEMS, k.HISTORY, k.FORECAST, k.LOG))
+    path = W.demo_xlsx(tmp_path, _whole_columns(k.ITEMS, k.ACTUALS, k.FORECAST, k.LOG))
     assert main(["run", str(path), "--steps", "forecast", "--quiet"]) == EXIT_OK
     from openpyxl import load_workbook
     wb = load_workbook(path)

@@ -22,7 +22,7 @@ def sheets(demo_workbook):
         frame = pd.read_excel(demo_workbook, sheet_name=table.sheet, header=table.header_row - 1)
         return frame.rename(columns={c.header: c.field for c in table.columns})
     return {t.name: read(t) for t in (k.ITEMS, k.SUPPLY_PLAN, k.FINANCIALS, k.BOTTLENECKS, k.MATERIALS,
-                                      k.REQUIREMENTS, k.EXCEPTIONS, k.FORECAST_MODELS, k.HISTORY)}
+                                      k.REQUIREMENTS, k.EXCEPTIONS, k.FORECAST_MODELS, k.ACTUALS)}
 
 
 def test_every_unit_of_demand_is_shipped_lost_or_still_owed(sheets):
@@ -88,7 +88,7 @@ def test_an_open_order_due_before_the_plan_start_arrives_in_the_first_month(shee
 
 def test_blank_safety_stock_comes_from_the_service_level(sheets):
     items, plan = sheets[k.ITEMS.name], sheets[k.SUPPLY_PLAN.name]
-    models, hist = sheets[k.FORECAST_MODELS.name].set_index("item"), sheets[k.HISTORY.name]
+    models, hist = sheets[k.FORECAST_MODELS.name].set_index("item"), sheets[k.ACTUALS.name]
     blank = items[items["safety_stock"].isna()]
     assert len(blank) >= 10
     used = plan.groupby("item")["safety_stock"].first()

@@ -78,6 +78,6 @@ def test_an_input_written_by_a_run_has_the_same_fingerprint_when_read_back(demo_
     stamp = parse(wb[sheet][coord.replace("$", "")].value)
     with open_file(demo_workbook, writable=False) as book:
         ctx = Context(book)
-        ctx.load((k.ITEMS, k.DEMAND, k.HISTORY))
-        for table in (k.DEMAND, k.HISTORY):
+        ctx.load((k.ITEMS, k.DEMAND, k.ACTUALS))
+        for table in (k.DEMAND, k.ACTUALS):
             assert fingerprint(ctx.frames[table.name], table) == stamp["inputs"][table.sheet], table.name

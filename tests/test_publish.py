@@ -117,8 +117,8 @@ def test_publish_adds_a_log_row(published):
 
 
 def test_evaluator_reads_ranges_across_sheets():
-    values = {"History": [[None, None, None]] * 4 + [[None, None, float(v)] for v in [10, 12, 14, 16, 18, 20] * 4]}
-    out = evaluate_sop_formula("=SOP_FORECAST(History!C5:C28, 3)", "Start", values)
+    values = {"Actuals": [[None, None, None]] * 4 + [[None, None, float(v)] for v in [10, 12, 14, 16, 18, 20] * 4]}
+    out = evaluate_sop_formula("=SOP_FORECAST(Actuals!C5:C28, 3)", "Start", values)
     assert isinstance(out, list) and len(out) == 3
     assert evaluate_sop_formula("=SOP_FORECAST(1+2)", "Start", values).startswith("#N/A")
 
@@ -163,7 +163,7 @@ def test_inputs_only_on_request_and_never_the_xlwings_sheet(tmp_path, with_input
 
 
 def test_the_guarded_example_is_evaluated_and_its_fallback_used_when_it_cannot_be():
-    values = {"History": [[None, None, None]] * 4 + [[None, None, float(v)] for v in [10, 12, 14, 16, 18, 20] * 4]}
-    guarded = evaluate_sop_formula('=IFERROR(SOP_FORECAST(History!C5:C28, 3),"needs the add-in")', "Start", values)
-    assert guarded == evaluate_sop_formula("=SOP_FORECAST(History!C5:C28, 3)", "Start", values)
+    values = {"Actuals": [[None, None, None]] * 4 + [[None, None, float(v)] for v in [10, 12, 14, 16, 18, 20] * 4]}
+    guarded = evaluate_sop_formula('=IFERROR(SOP_FORECAST(Actuals!C5:C28, 3),"needs the add-in")', "Start", values)
+    assert guarded == evaluate_sop_formula("=SOP_FORECAST(Actuals!C5:C28, 3)", "Start", values)
     assert evaluate_sop_formula('=IFERROR(SOP_FORECAST(1+2),"x")', "Start", values).startswith("#N/A")

@@ -318,8 +318,8 @@ def test_a_file_that_is_not_a_zip_is_refused(tmp_path, capsys, content):
 def test_a_damaged_sheet_is_refused_with_a_plain_message(tmp_path, capsys):
     """A number cell holding 'NaN' (some writers do that) makes openpyxl raise ValueError while loading."""
     path = W.demo_xlsx(tmp_path)
-    _, ref = W.coordinate(k.HISTORY, 0, "qty")
-    W.set_cells(path, k.HISTORY.sheet, {ref: W.Xml(' t="n"', "<v>NaN</v>")})
+    _, ref = W.coordinate(k.ACTUALS, 0, "qty")
+    W.set_cells(path, k.ACTUALS.sheet, {ref: W.Xml(' t="n"', "<v>NaN</v>")})
     for argv in (["validate", str(path)], ["run", str(path), "--steps", "forecast", "--quiet"]):
         assert main(argv) == EXIT_ERROR
         err = capsys.readouterr().err

@@ -79,7 +79,7 @@ def test_three_monthly_cycles_then_accuracy_by_lag(plan, tmp_path, capsys):
         assert rolled["period"].min() == start + pd.DateOffset(months=1)  # the closed month is gone
         kept = rolled[(rolled["item"] == "BA02") & (rolled["period"] == later)]
         assert kept["sales_override"].iloc[0] == 777.0
-        hist = _sheet(plan, k.HISTORY)
+        hist = _sheet(plan, k.ACTUALS)
         assert (pd.to_datetime(hist["period"]) == start).sum() == len(actuals)
         assert main(["run", str(plan), "--quiet"]) == 0  # re-forecast and re-plan the new cycle
         kept = _sheet(plan, k.DEMAND)
@@ -171,5 +171,5 @@ def test_actuals_from_an_xlsx_file(plan, tmp_path, capsys):
     wb.save(path)
     assert main(["roll", str(plan), "--actuals", str(path), "--db", f"sqlite:///{tmp_path / 'a.sqlite'}",
                  "--quiet"]) == 0
-    hist = _sheet(plan, k.HISTORY)
+    hist = _sheet(plan, k.ACTUALS)
     assert hist.iloc[-1]["item"] == "TE01" and hist.iloc[-1]["qty"] == 12

@@ -1,4 +1,4 @@
-"""`sop-xl import`: ERP extracts (CSV, SQLite query) into History and Items, checked like the workbook."""
+"""`sop-xl import`: ERP extracts (CSV, SQLite query) into Actuals and Items, checked like the workbook."""
 from __future__ import annotations
 
 import sqlite3
@@ -38,7 +38,7 @@ def _items_extract(items: pd.DataFrame) -> pd.DataFrame:
 
 def test_csv_into_items_and_sqlite_query_into_history(tmp_path, capsys):
     book = demo_xlsx(tmp_path)
-    items, history = _table(book, k.ITEMS), _table(book, k.HISTORY)
+    items, history = _table(book, k.ITEMS), _table(book, k.ACTUALS)
     (tmp_path / "items.toml").write_text(ITEM_MAP)
 
     # Items from a CSV: one price changed, one new finished good.
@@ -68,7 +68,7 @@ def test_csv_into_items_and_sqlite_query_into_history(tmp_path, capsys):
     # Columns the extract does not carry take the table's defaults, as a blank cell would.
     assert got.set_index("item").loc["FG-NEW", "policy"] == "backlog"
 
-    # History from a SQLite query, with its own column names; the new item gets sales too.
+    # Actuals from a SQLite query, with its own column names; the new item gets sales too.
     _, settings = small_demo()
     start = pd.Timestamp(settings["PlanStart"])
     sales = history.rename(columns={"item": "sku", "period": "month", "qty": "units"})
@@ -83,9 +83,9 @@ def test_csv_into_items_and_sqlite_query_into_history(tmp_path, capsys):
             "sales", conn, index=False, if_exists="append")
     (tmp_path / "history.toml").write_text('[columns]\nItem = "sku"\nPeriod = "month"\nQty = "units"\n\n'
                                            "[source]\nquery = \"SELECT sku, month, units FROM sales WHERE plant = '1000'\"\n")
-    assert main(["import", str(book), "History", f"sqlite:///{db}", "--map", str(tmp_path / "history.toml"),
+    assert main(["import", str(book), "Actuals", f"sqlite:///{db}", "--map", str(tmp_path / "history.toml"),
                  "--quiet"]) == 0
-    got = _table(book, k.HISTORY)
+    got = _table(book, k.ACTUALS)
     assert len(got) == len(history) + 2
     pd.testing.assert_frame_equal(got.iloc[:len(history)], history)
     assert got.iloc[-2:]["qty"].tolist() == [10.0, 12.5] and set(got.iloc[-2:]["item"]) == {"FG-NEW"}
@@ -93,7 +93,7 @@ def test_csv_into_items_and_sqlite_query_into_history(tmp_path, capsys):
 
 def test_a_bad_line_is_named_by_file_and_line_and_nothing_is_written(tmp_path, capsys):
     book = demo_xlsx(tmp_path)
-    history = _table(book, k.HISTORY)
+    history = _table(book, k.ACTUALS)
     lines = ["sku;month;units"] + [f"{r.item};{r.period:%Y-%m-%d};{r.qty}" for r in history.head(8).itertuples()]
     lines[3] = lines[3].rsplit(";", 1)[0] + ";12 pcs"  # line 4: not a number
     lines.insert(6, "")                                   # a blank line 7: the lines after keep their numbers
@@ -101,7 +101,7 @@ def test_a_bad_line_is_named_by_file_and_line_and_nothing_is_written(tmp_path, c
     (tmp_path / "history.csv").write_text("\n".join(lines) + "\n")
     (tmp_path / "map.toml").write_text('[columns]\nItem = "sku"\nPeriod = "month"\nQty = "units"\n')
     before = book.read_bytes()
-    args = ["import", str(book), "History", str(tmp_path / "history.csv"), "--map", str(tmp_path / "map.toml"), "--quiet"]
+    args = ["import", str(book), "Actuals", str(tmp_path / "history.csv"), "--map", str(tmp_path / "map.toml"), "--quiet"]
 
     assert main(args) == 2
     err = capsys.readouterr().err
@@ -121,7 +121,7 @@ def test_a_bad_line_is_named_by_file_and_line_and_nothing_is_written(tmp_path, c
 def test_items_that_history_still_uses_cannot_be_dropped(tmp_path, capsys):
     book = demo_xlsx(tmp_path)
     items = _table(book, k.ITEMS)
-    history = _table(book, k.HISTORY)
+    history = _table(book, k.ACTUALS)
     erp = _items_extract(items)
     gone = history["item"].iloc[0]
     erp[erp["MATNR"] != gone].to_parquet(tmp_path / "items.parquet", index=False)
@@ -130,15 +130,15 @@ def test_items_that_history_still_uses_cannot_be_dropped(tmp_path, capsys):
     assert main(["import", str(book), "tblItems", str(tmp_path / "items.parquet"), "--map",
                  str(tmp_path / "items.toml"), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "after the import: sheet 'History', table tblHistory, row" in err and f"'{gone}' is not in Items" in err
+    assert "after the import: sheet 'Actuals', table tblActuals, row" in err and f"'{gone}' is not in Items" in err
     assert book.read_bytes() == before
 
 
 @pytest.mark.parametrize("args, message", [
     (["Nowhere", "x.csv"], "no input table 'Nowhere'"),
-    (["History", "missing.csv"], "missing.csv: no such file"),
-    (["History", "sqlite:///x.db"], "a database needs a query"),
-    (["History", "h.csv"], "no source column for Item (looked for source column 'Item')"),
+    (["Actuals", "missing.csv"], "missing.csv: no such file"),
+    (["Actuals", "sqlite:///x.db"], "a database needs a query"),
+    (["Actuals", "h.csv"], "no source column for Item (looked for source column 'Item')"),
 ])
 def test_unusable_requests_are_one_line(tmp_path, capsys, args, message):
     book = demo_xlsx(tmp_path)

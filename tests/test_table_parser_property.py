@@ -154,7 +154,7 @@ def test_every_setting_alone(value):
 ])
 def test_edge_values_found_by_the_properties_are_problems(value, fragment):
     """Regressions: these once passed validation as NaT, or raised OverflowError."""
-    t = k.HISTORY
+    t = k.ACTUALS
     row = ["FG1", value, 1.0] if isinstance(value, (date, str)) else ["FG1", datetime(2024, 1, 1), value]
     frame, problems = parse_table(RawTable(t.sheet, t.name, list(t.headers), [row], 5, 1, []), t)
     assert [p for p in problems if fragment in p.message and p.row == 5]

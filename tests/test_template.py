@@ -101,8 +101,8 @@ EXCEL_CHECK = Path(__file__).resolve().parents[2] / "shared" / "tools" / "excel_
 @pytest.mark.skipif(not EXCEL_CHECK.exists(), reason="the independent package check (../shared/tools) is not here")
 def test_independent_excel_check_on_template_demo_and_a_saved_copy(tmp_path):
     """excel_check.py (its own environment, nothing imported from sop-xl) on the template, a demo workbook
-    after a headless run, and a FileBook-saved copy: no defect, and no warning but the reserved sheet name
-    History (the Actuals rename is not done yet)."""
+    after a headless run, and a FileBook-saved copy: no defect and no warning (the sales sheet is Actuals, not
+    the name Excel reserves, History)."""
     import subprocess
     from sop_xl.cli import main
     from sop_xl.workbook.file_book import FileBook
@@ -118,5 +118,4 @@ def test_independent_excel_check_on_template_demo_and_a_saved_copy(tmp_path):
                               "--customui-xsd", str(xsd), "--vba-configs", "none"],
                              capture_output=True, text=True, timeout=600)
         lines = [ln for ln in out.stdout.splitlines() if ln.startswith(("DEFECT", "WARN"))]
-        assert not [ln for ln in lines if ln.startswith("DEFECT")], (path, out.stdout, out.stderr)
-        assert all("'History'" in ln for ln in lines), (path, lines)
+        assert out.returncode == 0 and not lines, (path, out.stdout, out.stderr)

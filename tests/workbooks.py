@@ -49,7 +49,7 @@ def _small_demo_cached() -> tuple[dict[str, pd.DataFrame], dict]:
             frame = frame[frame["item"].isin(keep)]
         if name == "tblBOM":
             frame = frame[frame["parent"].isin(keep)]
-        if name == "tblHistory":
+        if name == "tblActuals":
             frame = frame[frame["period"] >= settings["PlanStart"] - pd.DateOffset(months=24)]
         out[name] = frame.reset_index(drop=True)
     return out, settings

@@ -27,7 +27,7 @@ def accuracy_for_workbook(path, url: str | None = None, lags=LAGS, progress=None
         archive.dispose()
     with open_file(path, writable=False, progress=progress) as book:
         ctx = Context(book, progress)
-        ctx.load((k.ITEMS, k.HISTORY))
-        actuals = ctx.frame(k.HISTORY)
+        ctx.load((k.ITEMS, k.ACTUALS))
+        actuals = ctx.frame(k.ACTUALS)
         season = int(ctx.settings["SeasonLength"])
     return accuracy_by_lag(forecasts, actuals, lags=lags, season_length=season)

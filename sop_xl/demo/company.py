@@ -165,7 +165,7 @@ def make_demo(seed: int = 7, *, plan_start: datetime = PLAN_START, horizon: int 
 
     frames = {
         "tblItems": items_df,
-        "tblHistory": history_df,
+        "tblActuals": history_df,
         "tblResources": pd.DataFrame(resources),
         "tblRouting": routing_df,
         "tblBOM": bom_df,

@@ -79,13 +79,13 @@ class Context:
         if self.settings.get("ExtendLastMonth"):
             self.warnings += extend_last_month(self.frames, self.periods)
         problems += coverage_problems(self.frames, self.periods)
-        hist = self.frames.get(k.HISTORY.name)
+        hist = self.frames.get(k.ACTUALS.name)
         if hist is not None and len(hist):
             future = hist[hist["period"] >= start]
             for _, row in future.head(50).iterrows():
-                problems.append(Problem(k.HISTORY.sheet, k.HISTORY.name, int(row[ROW]), "Period",
+                problems.append(Problem(k.ACTUALS.sheet, k.ACTUALS.name, int(row[ROW]), "Period",
                                         f"{row['period']:%Y-%m} is on or after the plan start {start:%Y-%m}",
-                                        "History holds past months only: delete the row or move PlanStart"))
+                                        "Actuals holds past months only: delete the row or move PlanStart"))
         bom = self.frames.get(k.BOM.name)
         if bom is not None and len(bom):
             from sop_xl.engine.bom import check_bom

@@ -1,11 +1,11 @@
 """Dates far outside the plan: a year typed wrong (2062 for 2026, 1900 for 2019) is refused with its cell.
 
 A validated date is only known to lie between 1900 and 2199 (validation.DATE_MIN/DATE_MAX). Against
-the plan such a date can still be absurd, and it costs: a History month in 1900 makes the forecast
+the plan such a date can still be absurd, and it costs: a Actuals month in 1900 makes the forecast
 fill 1,500 empty months with zeros; a PlanStart in 2062 forecasts 36 years past the history.
 The rule, in months so it is exact:
-- PlanStart at most MAX_GAP_YEARS after the newest History month (the forecast bridges the gap);
-- every other date of an input table within MAX_SPAN_YEARS of the plan: History and Receipts not
+- PlanStart at most MAX_GAP_YEARS after the newest Actuals month (the forecast bridges the gap);
+- every other date of an input table within MAX_SPAN_YEARS of the plan: Actuals and Receipts not
   before PlanStart - MAX_SPAN_YEARS, no date after the plan's last month + MAX_SPAN_YEARS.
 """
 from __future__ import annotations
@@ -26,8 +26,8 @@ def _months_between(a: pd.Timestamp, b: pd.Timestamp) -> int:
 
 def plan_start_problem(frames: dict[str, pd.DataFrame], start: pd.Timestamp,
                        where: tuple[str, int | None, str | None]) -> Problem | None:
-    """PlanStart years after the newest History month: a typing error, named at the PlanStart cell."""
-    hist = frames.get(k.HISTORY.name)
+    """PlanStart years after the newest Actuals month: a typing error, named at the PlanStart cell."""
+    hist = frames.get(k.ACTUALS.name)
     if hist is None or hist["period"].dropna().empty:
         return None
     newest = pd.Timestamp(hist["period"].max())
@@ -38,7 +38,7 @@ def plan_start_problem(frames: dict[str, pd.DataFrame], start: pd.Timestamp,
     setting = k.SETTINGS_BY_NAME["PlanStart"]
     column = f"{letter} ({setting.label}, named cell PlanStart)" if letter else "Plan start (named cell PlanStart)"
     return Problem(sheet, None, row, column,
-                   f"is {start:%Y-%m}, {gap // 12} years after the newest {k.HISTORY.sheet} month {newest:%Y-%m} "
+                   f"is {start:%Y-%m}, {gap // 12} years after the newest {k.ACTUALS.sheet} month {newest:%Y-%m} "
                    f"(more than {MAX_GAP_YEARS} years: is the year mistyped?)",
                    "Type the first month to plan, right after the history")
 

@@ -26,11 +26,11 @@ STALE = "STALE"
 SETTINGS_KEY = "Settings"
 _STAMP = re.compile(r"computed (?P<when>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) by (?P<step>\w+) · inputs ?(?P<inputs>.*)$")
 
-_BALANCE_INPUTS = (k.ITEMS, k.HISTORY, k.DEMAND, k.RESOURCES, k.ROUTING, k.BOM, k.RECEIPTS, k.SUPPLY, k.COSTS)
+_BALANCE_INPUTS = (k.ITEMS, k.ACTUALS, k.DEMAND, k.RESOURCES, k.ROUTING, k.BOM, k.RECEIPTS, k.SUPPLY, k.COSTS)
 # Output -> (input tables it is computed from, outputs it is computed from)
 DEPENDS: dict[str, tuple[tuple[k.Table, ...], tuple[k.Table, ...]]] = {
-    k.FORECAST.name: ((k.ITEMS, k.HISTORY), ()),
-    k.FORECAST_MODELS.name: ((k.ITEMS, k.HISTORY), ()),
+    k.FORECAST.name: ((k.ITEMS, k.ACTUALS), ()),
+    k.FORECAST_MODELS.name: ((k.ITEMS, k.ACTUALS), ()),
     **{t.name: (_BALANCE_INPUTS, ()) for t in (k.SUPPLY_PLAN, k.UTILIZATION, k.MATERIALS, k.BOTTLENECKS, k.UNMET,
                                                k.BALANCE_COSTS)},
     k.COST_ROLLUP.name: ((k.ITEMS, k.BOM, k.COSTS), ()),

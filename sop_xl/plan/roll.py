@@ -1,6 +1,6 @@
 """The monthly roll: the closing month's actuals in, PlanStart one month on, the plan moved with it.
 
-What moves: the actuals are appended to History; PlanStart moves one month; Demand loses the month
+What moves: the month's actuals are appended to the Actuals table; PlanStart moves one month; Demand loses the month
 that closed and keeps every override and uplift for months still in the horizon (the statistical
 forecast stays as it was until Forecast runs again); Resources and Budget get the horizon's new last
 month, copied from the month before when the planner has not entered it (a warning asks to review).
@@ -37,7 +37,7 @@ class Roll:
 
 
 def _parse_actuals(raw: RawTable, known_items: set[str], closing: pd.Timestamp) -> tuple[pd.DataFrame, list[Problem]]:
-    table = dataclasses.replace(k.HISTORY, sheet=raw.sheet, name="")  # problems name the file and its row
+    table = dataclasses.replace(k.ACTUALS, sheet=raw.sheet, name="")  # problems name the file and its row
     frame, problems = parse_table(raw, table)
     if frame.empty and not problems:
         problems.append(Problem(raw.sheet, None, None, None, "holds no actuals",
@@ -84,13 +84,13 @@ def prepare_roll(book, actuals: RawTable, progress=None) -> Roll:
     if problems:
         raise ValidationError(problems)
     arrived = engine_frame(arrived)
-    history = pd.concat([ctx.frame(k.HISTORY), arrived[["item", "period", "qty"]]], ignore_index=True)
+    history = pd.concat([ctx.frame(k.ACTUALS), arrived[["item", "period", "qty"]]], ignore_index=True)
     demand = ctx.frame(k.DEMAND)
     demand = demand[demand["period"] >= new_start].reset_index(drop=True)
     last = new_start + pd.DateOffset(months=int(ctx.settings["Horizon"]) - 1)
     warnings: list[str] = []
     roll = Roll(closing, new_start, ctx, len(arrived), warnings)
-    ctx.put(k.HISTORY, history)
+    ctx.put(k.ACTUALS, history)
     ctx.put(k.DEMAND, demand)
     ctx.put(k.RESOURCES, _extend(ctx.frame(k.RESOURCES), "resource", last, "Resources", warnings))
     ctx.put(k.BUDGET, _extend(ctx.frame(k.BUDGET), "family", last, "Budget", warnings))

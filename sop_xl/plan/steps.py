@@ -21,7 +21,7 @@ STEP_ORDER = ("forecast", "balance", "cost_rollup", "financials", "exceptions")
 def step_forecast(ctx: Context) -> None:
     from sop_xl.engine.forecast import forecast
 
-    hist = ctx.frame(k.HISTORY)
+    hist = ctx.frame(k.ACTUALS)
     s = ctx.settings
     long = hist.rename(columns={"item": "unique_id", "period": "ds", "qty": "y"})[["unique_id", "ds", "y"]]
     ctx.status(f"Forecasting {long['unique_id'].nunique()} items …")
@@ -89,7 +89,7 @@ def planned_items(ctx: Context, unit_cost: pd.DataFrame | None = None) -> pd.Dat
 
     s = ctx.settings
     items = ctx.frame(k.ITEMS)
-    hist = ctx.frame(k.HISTORY) if k.HISTORY.name in ctx.frames else pd.DataFrame(columns=["item", "period", "qty"])
+    hist = ctx.frame(k.ACTUALS) if k.ACTUALS.name in ctx.frames else pd.DataFrame(columns=["item", "period", "qty"])
     models = ctx.previous(k.FORECAST_MODELS, missing_ok=True)
     demand = _consensus(ctx) if k.DEMAND.name in ctx.frames or k.DEMAND.name in ctx.results else \
         pd.DataFrame(columns=["item", "period", "qty"])
@@ -289,9 +289,9 @@ def step_exceptions(ctx: Context, quiet: bool = False) -> None:
 
 
 STEPS: dict[str, tuple[Callable[[Context], None], tuple[k.Table, ...]]] = {
-    "forecast": (step_forecast, (k.ITEMS, k.HISTORY, k.DEMAND)),
+    "forecast": (step_forecast, (k.ITEMS, k.ACTUALS, k.DEMAND)),
     # Balance also refreshes Requirements, Financials and Exceptions, so it reads what they read.
-    "balance": (step_balance, (k.ITEMS, k.HISTORY, k.DEMAND, k.RESOURCES, k.ROUTING, k.BOM, k.RECEIPTS, k.SUPPLY,
+    "balance": (step_balance, (k.ITEMS, k.ACTUALS, k.DEMAND, k.RESOURCES, k.ROUTING, k.BOM, k.RECEIPTS, k.SUPPLY,
                                k.COSTS, k.BUDGET)),
     "cost_rollup": (step_cost_rollup, (k.ITEMS, k.BOM, k.COSTS)),
     "financials": (step_financials, (k.ITEMS, k.BOM, k.COSTS, k.BUDGET)),

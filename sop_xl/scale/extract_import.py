@@ -81,7 +81,7 @@ class ImportRefused(ScaleError):
 
 # ------------------------------------------------------------------------------------------ the source
 def input_table(name: str) -> k.Table:
-    """An input table by sheet or table name (History, tblHistory), case-insensitive."""
+    """An input table by sheet or table name (Actuals, tblActuals), case-insensitive."""
     for table in k.INPUT_TABLES:
         if name.lower() in (table.sheet.lower(), table.name.lower()):
             return table
@@ -279,7 +279,7 @@ def _keep_columns(new: pd.DataFrame, old: pd.DataFrame, table: k.Table, source_o
 
 
 def _neighbours(table: k.Table) -> tuple[k.Table, ...]:
-    """The table and the tables it refers to or that refer to it (Items for History, and back)."""
+    """The table and the tables it refers to or that refer to it (Items for Actuals, and back)."""
     names = {table.name} | {r.table for r in table.refs}
     names |= {t.name for t in k.INPUT_TABLES if any(r.table == table.name for r in t.refs)}
     return tuple(t for t in k.INPUT_TABLES if t.name in names)

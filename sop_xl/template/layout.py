@@ -228,7 +228,7 @@ def add_settings_sheet(wb: Workbook) -> None:
 
 START_TEXT = (
     ("How to use this workbook", True),
-    ("1. Paste or type inputs on the blue sheets: Items, History, Resources, Routing, BOM, Receipts (open "
+    ("1. Paste or type inputs on the blue sheets: Items, Actuals, Resources, Routing, BOM, Receipts (open "
      "orders), SupplyLimits, Costs, Budget.", False),
     ("2. S&OP tab > Forecast: statistical forecast per item; then adjust the Demand sheet "
      "(SalesOverride, EventUplift).", False),
@@ -269,7 +269,7 @@ def add_start_sheet(wb: Workbook) -> None:
         cell.font = BOLD if bold else Font(name=FONT)
     row = 7 + len(START_TEXT)
     # A cell function example (Windows Excel with Python); LibreOffice and a Mac show #NAME? here.
-    hist = k.HISTORY
+    hist = k.ACTUALS
     qty = column_letter(hist.first_col + hist.fields.index("qty"))
     first = hist.header_row + 1
     ws.cell(row, 1, "Cell function").font = BOLD
@@ -277,7 +277,7 @@ def add_start_sheet(wb: Workbook) -> None:
     example = ws.cell(row, 2, f"=IFERROR(SOP_MODEL({quote(hist.sheet)}!{qty}{first}:{qty}{first + 35}),"
                               f'"{NEEDS_ADDIN}")')
     example.alignment = Alignment(horizontal="left")
-    ws.cell(row + 1, 2, "The model sop-xl picks for the first 36 months of History (Windows Excel with "
+    ws.cell(row + 1, 2, "The model sop-xl picks for the first 36 months of Actuals (Windows Excel with "
                         "Python)").font = SUBTITLE
     row += 3
     ws.cell(row, 1, "Sheets").font = BOLD

@@ -1,4 +1,4 @@
-"""A month's actuals from a CSV or XLSX file in the History table's layout (Item, Period, Qty)."""
+"""A month's actuals from a CSV or XLSX file in the Actuals table's layout (Item, Period, Qty)."""
 from __future__ import annotations
 
 import csv
@@ -20,7 +20,7 @@ def delimited_reader(fh):
     return csv.reader(fh, dialect)
 
 
-def read_actuals_file(path, sheet_hint: str = "History") -> RawTable:
+def read_actuals_file(path, sheet_hint: str = "Actuals") -> RawTable:
     """The file as a raw table: header row first, as a person pastes it. The RawTable's sheet is the
     file's name, so every problem found names the file, its row and its column."""
     path = Path(path)

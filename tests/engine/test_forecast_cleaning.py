@@ -42,7 +42,7 @@ def test_demo_ba01_spike_does_not_come_back_as_a_may_peak():
     from sop_xl import contract as k
     from sop_xl.demo.company import make_demo
 
-    hist = make_demo()[0][k.HISTORY.name]
+    hist = make_demo()[0][k.ACTUALS.name]
     ba = hist[hist["item"] == "BA01"].rename(columns={"item": "unique_id", "period": "ds", "qty": "y"})
     assert ba.loc[ba["ds"] == pd.Timestamp("2025-05-01"), "y"].iloc[0] > 900  # the planted one-off
     res = forecast(ba, horizon=18)
