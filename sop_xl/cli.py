@@ -108,6 +108,26 @@ def cmd_setup_excel(args) -> int:
     return EXIT_OK
 
 
+def cmd_upgrade(args) -> int:
+    from sop_xl.template.upgrade import upgrade_workbook
+
+    result = upgrade_workbook(args.workbook, dry_run=args.dry_run)
+    name = Path(args.workbook).name
+    if not result.needed:
+        print(f"{name} is in the current layout (format {result.format_before}); nothing to do")
+    else:
+        print(f"{name}: {'would change' if args.dry_run else 'upgraded'} (format {result.format_before} →"
+              f" current):")
+        for line in result.changes:
+            print(f"  - {line}")
+    for line in result.notes:
+        print(f"  note: {line}")
+    if result.needed and not args.dry_run:
+        print("The workbook before the upgrade is kept as the backup beside it. Run `sop-xl run "
+              f"{name}` to fill the new columns and sheets.")
+    return EXIT_OK
+
+
 def cmd_new(args) -> int:
     from sop_xl.template.builder import template_path
 
@@ -340,6 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--python", help="interpreter to write (default: this one; pythonw.exe on Windows)")
     s.add_argument("--out", help="write the set-up copy here (default: in place)")
     s.set_defaults(func=cmd_setup_excel)
+
+    u = sub.add_parser("upgrade", help="bring a workbook made by an older sop-xl to the current layout "
+                                       "(renamed sheets, new columns, sheets and settings; a backup is kept)")
+    u.add_argument("workbook")
+    u.add_argument("--dry-run", action="store_true", help="say what would change; change nothing")
+    u.set_defaults(func=cmd_upgrade)
 
     for name, text in (("scenarios", "run every scenario and write the side-by-side comparison"),
                        ("snapshot", "store the current plan as a version for plan-vs-last-plan"),

@@ -241,6 +241,8 @@ def _defined_names() -> dict[str, tuple[str, str]]:
         xml = zf.read("xl/workbook.xml").decode()
     names = {}
     for name, target in re.findall(r'<definedName name="([^"]+)"[^>]*>([^<]+)</definedName>', xml):
+        if "!" not in target:  # a constant (the layout format), not a cell
+            continue
         sheet, ref = target.rsplit("!", 1)
         names[name] = (sheet.strip("'").replace("''", "'"), ref.replace("$", ""))
     return names

@@ -74,14 +74,15 @@ def write_interpreter(path: Path, python: str) -> str:
         row = next(r for r in range(1, ws.max_row + 2) if ws.cell(r, 1).value in (None, ""))
         ws.cell(row, 1, key)
     ws.cell(row, 2, python)
-    _drop_empty_keys(ws)
+    drop_empty_keys(ws)
     save_workbook(wb, path, custom_ui, backup=True)
     return f"{key} = {python} (sheet {k.XLWINGS_CONF_SHEET})"
 
 
-def _drop_empty_keys(ws) -> None:
+def drop_empty_keys(ws) -> list[str]:
     """Only keys that are set: a key with an empty value (older templates had empty Interpreter_Win,
-    Interpreter_Mac and PYTHONPATH rows) overrides the user's own xlwings.conf file with nothing."""
+    Interpreter_Mac and PYTHONPATH rows) overrides the user's own xlwings.conf file with nothing.
+    Returns the keys dropped."""
     rows = []
     r = 1
     while ws.cell(r, 1).value not in (None, ""):
@@ -89,10 +90,11 @@ def _drop_empty_keys(ws) -> None:
         r += 1
     kept = [row for row in rows if row[1] not in (None, "")]
     if len(kept) == len(rows):
-        return
+        return []
     for i in range(len(rows)):
         for c, value in zip((1, 2, 3), kept[i] if i < len(kept) else (None, None, None)):
             ws.cell(i + 1, c).value = value
+    return [str(row[0]) for row in rows if row[1] in (None, "")]
 
 
 def setup_workbook(path: Path, python: str | None = None, out: Path | None = None) -> list[str]:

@@ -10,7 +10,7 @@ from sop_xl.plan.book import TableMissing
 from sop_xl.plan.dates import far_date_problems, plan_start_problem
 from sop_xl.plan.coverage import consistency_problems, coverage_problems, extend_last_month
 from sop_xl.plan.validation import (ROW, Problem, ValidationError, check_refs, engine_frame, excel_rows,
-                                    missing_table_problem, parse_settings, parse_table)
+                                    UPGRADE_HINT, missing_table_problem, parse_settings, parse_table)
 
 
 class Context:
@@ -66,6 +66,10 @@ class Context:
                 continue
             frame, found = parse_table(raw, table)
             problems += found
+            if found and raw.rows and frame.empty:
+                # Its header is unreadable (a column missing): every reference to it would fail too and
+                # bury the one real problem under a line per row, so it is no master this time.
+                continue
             self.frames[table.name] = frame
         return (problems + check_refs(self.frames, tables)
                 + consistency_problems(self.frames, {t.name for t in tables}))
@@ -141,5 +145,6 @@ def missing_settings(found: dict[str, Any]) -> list[Problem]:
     return [Problem(k.SETTINGS_SHEET, None, None, f"{s.label} (named cell {s.name})",
                     f"the named cell {s.name} is missing, so the plan would use the default "
                     f"{s.default!s} instead of what the sheet shows",
-                    f"Name the value cell again: Formulas > Name Manager > New, name {s.name} (workbook scope)")
+                    f"Name the value cell again: Formulas > Name Manager > New, name {s.name} (workbook scope)"
+                    + UPGRADE_HINT)
             for s in missing]

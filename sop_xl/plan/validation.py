@@ -150,7 +150,7 @@ def parse_table(raw: RawTable, table: Table) -> tuple[pd.DataFrame, list[Problem
             guess = guess_header(col.header, raw.headers, table)
             hint = f" (is '{guess}' meant to be '{col.header}'?)" if guess else ""
             add(header_row, col.header, f"the column header '{col.header}' is missing{hint}",
-                f"Name the column '{col.header}' exactly as in the template")
+                f"Name the column '{col.header}' exactly as in the template" + UPGRADE_HINT)
         else:
             index[col.field] = j
     for rng in raw.merged:
@@ -361,9 +361,14 @@ def _setting_fix(s: Setting) -> str:
 def missing_table_problem(exc: TableMissing) -> Problem:
     if isinstance(exc, ColumnMissing):
         return Problem(exc.sheet, exc.table, None, exc.header, exc.what,
-                       f"Name the column '{exc.header}' exactly as in the template (columns may be in any order)")
+                       f"Name the column '{exc.header}' exactly as in the template (columns may be in any order)"
+                       + UPGRADE_HINT)
     return Problem(exc.sheet, exc.table, None, None, exc.what,
-                   "Restore it from workbook/SOP_Template.xlsm (same sheet and table names)")
+                   "Restore it from workbook/SOP_Template.xlsm (same sheet and table names)" + UPGRADE_HINT)
+
+
+# A workbook made by an older sop-xl lacks what later releases added (or has it under an old name).
+UPGRADE_HINT = "; a workbook made by an older sop-xl: `sop-xl upgrade WORKBOOK` adds it (a backup is kept)"
 
 
 def engine_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from openpyxl import Workbook
+from openpyxl.workbook.defined_name import DefinedName
 
 from sop_xl import contract as k
 from sop_xl.workbook import ribbon, vba
@@ -29,22 +30,28 @@ def layout_workbook() -> Workbook:
     wb = Workbook()
     add_start_sheet(wb)
     for sheet in k.SHEET_ORDER[1:]:
-        if sheet == k.DASHBOARD_SHEET:
-            add_dashboard(wb)
-        elif sheet == k.SETTINGS_SHEET:
-            add_settings_sheet(wb)
-        elif sheet == k.XLWINGS_CONF_SHEET:
-            add_xlwings_conf_sheet(wb)
-        else:
-            table = k.table_by_sheet(sheet)
-            add_table_sheet(wb, table)
-            if table is k.SCENARIO_RESULTS:
-                add_scenario_chart(wb[sheet])
+        add_sheet(wb, sheet)
+    wb.defined_names[k.FORMAT_NAME] = DefinedName(k.FORMAT_NAME, attr_text=str(k.WORKBOOK_FORMAT))
     wb.properties.creator = "sop-xl"
     wb.properties.title = "S&OP planning workbook"
     wb.properties.created = FIXED_TIME
     wb.properties.modified = FIXED_TIME
     return wb
+
+
+def add_sheet(wb: Workbook, sheet: str) -> None:
+    """One sheet of the template (not Start), appended to ``wb``: the build and `sop-xl upgrade` share it."""
+    if sheet == k.DASHBOARD_SHEET:
+        add_dashboard(wb)
+    elif sheet == k.SETTINGS_SHEET:
+        add_settings_sheet(wb)
+    elif sheet == k.XLWINGS_CONF_SHEET:
+        add_xlwings_conf_sheet(wb)
+    else:
+        table = k.table_by_sheet(sheet)
+        add_table_sheet(wb, table)
+        if table is k.SCENARIO_RESULTS:
+            add_scenario_chart(wb[sheet])
 
 
 def vba_modules() -> list:

@@ -195,35 +195,40 @@ def add_settings_sheet(wb: Workbook) -> None:
     for j, head in enumerate(("Setting", "Value", "Unit", "What it means", "Name"), start=1):
         ws.cell(4, j, head).font = BOLD
     for i, s in enumerate(k.SETTINGS):
-        r = 5 + i
-        ws.cell(r, 1, s.label)
-        # TRUE/FALSE as text: LibreOffice turns a boolean cell into a =FALSE() formula (the published
-        # values-only copy must hold none); validation reads text and Excel's booleans alike.
-        cell = ws.cell(r, 2, ("TRUE" if s.default else "FALSE") if s.kind == k.BOOL else s.default)
-        cell.fill = INPUT_FILL
-        cell.number_format = {k.DATE: "yyyy-mm-dd", k.PERCENT: "0.0%", k.INTEGER: "0"}.get(s.kind, "General")
-        ws.cell(r, 3, s.unit).font = UNIT
-        ws.cell(r, 4, s.help)
-        ws.cell(r, 5, s.name).font = UNIT
-        wb.defined_names[s.name] = DefinedName(s.name, attr_text=f"{quote(k.SETTINGS_SHEET)}!$B${r}")
-        dv = None
-        if s.choices:
-            dv = DataValidation(type="list", formula1='"' + ",".join(s.choices) + '"')
-        elif s.kind == k.BOOL:
-            dv = DataValidation(type="list", formula1='"TRUE,FALSE"')
-        elif s.kind in (k.INTEGER, k.NUMBER, k.PERCENT) and s.min is not None:
-            dv = DataValidation(type="whole" if s.kind == k.INTEGER else "decimal", operator="between",
-                                formula1=str(s.min), formula2=str(s.max))
-        elif s.kind == k.DATE:
-            dv = DataValidation(type="date", operator="greaterThan", formula1="1")
-        if dv is not None:
-            dv.error, dv.errorTitle, dv.showErrorMessage = s.help, s.label, True
-            dv.add(f"B{r}")
-            ws.add_data_validation(dv)
+        add_setting_row(wb, ws, 5 + i, s)
     for letter, width in zip("ABCDE", (20, 14, 10, 56, 16)):
         ws.column_dimensions[letter].width = width
     ws.freeze_panes = "A5"
     print_setup(ws)
+
+
+def add_setting_row(wb: Workbook, ws, r: int, s: k.Setting) -> None:
+    """One setting on row ``r`` of the Settings sheet: label, value cell (named ``s.name``, yellow, with its
+    validation), unit, meaning and name. The template and `sop-xl upgrade` (a setting added since) share it."""
+    ws.cell(r, 1, s.label)
+    # TRUE/FALSE as text: LibreOffice turns a boolean cell into a =FALSE() formula (the published
+    # values-only copy must hold none); validation reads text and Excel's booleans alike.
+    cell = ws.cell(r, 2, ("TRUE" if s.default else "FALSE") if s.kind == k.BOOL else s.default)
+    cell.fill = INPUT_FILL
+    cell.number_format = {k.DATE: "yyyy-mm-dd", k.PERCENT: "0.0%", k.INTEGER: "0"}.get(s.kind, "General")
+    ws.cell(r, 3, s.unit).font = UNIT
+    ws.cell(r, 4, s.help)
+    ws.cell(r, 5, s.name).font = UNIT
+    wb.defined_names[s.name] = DefinedName(s.name, attr_text=f"{quote(k.SETTINGS_SHEET)}!$B${r}")
+    dv = None
+    if s.choices:
+        dv = DataValidation(type="list", formula1='"' + ",".join(s.choices) + '"')
+    elif s.kind == k.BOOL:
+        dv = DataValidation(type="list", formula1='"TRUE,FALSE"')
+    elif s.kind in (k.INTEGER, k.NUMBER, k.PERCENT) and s.min is not None:
+        dv = DataValidation(type="whole" if s.kind == k.INTEGER else "decimal", operator="between",
+                            formula1=str(s.min), formula2=str(s.max))
+    elif s.kind == k.DATE:
+        dv = DataValidation(type="date", operator="greaterThan", formula1="1")
+    if dv is not None:
+        dv.error, dv.errorTitle, dv.showErrorMessage = s.help, s.label, True
+        dv.add(f"B{r}")
+        ws.add_data_validation(dv)
 
 
 START_TEXT = (
@@ -254,8 +259,9 @@ START_B_WIDTH = 110
 START_CHARS_PER_LINE = 120  # of proportional text in a column START_B_WIDTH digits wide, to be safe
 
 
-def add_start_sheet(wb: Workbook) -> None:
-    ws = wb.active
+def add_start_sheet(wb: Workbook, ws=None) -> None:
+    """The Start sheet on ``ws`` (a new workbook's first sheet by default; upgrade passes a new sheet)."""
+    ws = ws if ws is not None else wb.active
     ws.title = k.START_SHEET
     ws.sheet_properties.tabColor = TAB_REVIEW
     title_block(ws, "S&OP planning workbook", "sop-xl: forecasting, capacity balancing and BOM costing in Python.")
