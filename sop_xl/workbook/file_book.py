@@ -110,9 +110,13 @@ class FileBook:
             raise KeyError(name)
         try:
             sheet, coord = next(iter(defined.destinations))
-            return self.wb[sheet][coord.replace("$", "")]
-        except (StopIteration, KeyError, ValueError, TypeError, IndexError):
+            cell = self.wb[sheet][coord.replace("$", "")]
+        except (StopIteration, KeyError, ValueError, TypeError, IndexError, AttributeError):
+            # AttributeError: openpyxl's parser of a name's text that is no reference at all ('garbage')
             raise KeyError(name) from None
+        if isinstance(cell, tuple):  # a range (B5:B9), not the one cell a setting is
+            raise KeyError(name)
+        return cell
 
     def setting_address(self, name: str) -> tuple[str, int, str]:
         cell = self._named_cell(name)
