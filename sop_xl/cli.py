@@ -56,6 +56,13 @@ def check_extension(source: Path, target: Path) -> None:
     check(source, target)
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def cmd_run(args) -> int:
     from sop_xl.workbook import open_file
     from sop_xl.plan.pipeline import STEP_ORDER, run
@@ -65,7 +72,10 @@ def cmd_run(args) -> int:
     if args.out:
         check_extension(path, Path(args.out))  # before any work: the result could not be saved
     say = _progress(args.quiet)
-    with open_file(path, progress=say) as book:
+    # With --out elsewhere the workbook is only read: no lock beside it and no write permission needed,
+    # so a plan on a read-only share (or a file marked read-only) can be run into a copy of one's own.
+    elsewhere = bool(args.out) and not _same_file(path, Path(args.out))
+    with open_file(path, progress=say, writable=not elsewhere) as book:
         report = run(book, steps)
         book.save(args.out)
     _print_report(report, Path(args.out) if args.out else path)
