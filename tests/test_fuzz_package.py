@@ -201,6 +201,20 @@ def fuzz(n: int, derandomize: bool = True):
                     suppress_health_check=HEALTH)
 
 
+@pytest.mark.parametrize("ref", ["ZZZ0:A", "C4:A2", "A:C"])
+def test_a_damaged_table_range_is_a_problem_naming_the_table(ref, tmp_path, capsys):
+    """Found by the slow fuzz run: a table whose range is no range was an unexpected error."""
+    path = W.demo_xlsx(tmp_path)
+    W.rewrite_members(path, lambda name, data: re.sub(rb'ref="[^"]*"', b'ref="' + ref.encode() + b'"', data)
+                      if name.startswith("xl/tables/") and b'displayName="tblItems"' in data else None)
+    before = W.digest(path)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "unexpected error" not in err and "Traceback" not in err, err
+    assert f"sheet 'Items', table tblItems: Excel table 'tblItems' has a damaged range '{ref}'" in err
+    assert W.digest(path) == before
+
+
 @pytest.mark.parametrize("kind", list(MUTATIONS))
 def test_validate_survives_every_mutation(kind, tmp_path, capsys):
     @fuzz(QUICK)

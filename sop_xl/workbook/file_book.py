@@ -71,7 +71,16 @@ class FileBook:
         return ws
 
     def _bounds(self, ws, table: Table):
-        return range_boundaries(ws.tables[table.name].ref)  # min_col, min_row, max_col, max_row
+        ref = ws.tables[table.name].ref
+        try:
+            bounds = range_boundaries(ref)  # min_col, min_row, max_col, max_row
+        except (ValueError, TypeError):
+            bounds = (None,) * 4
+        if None in bounds or bounds[0] > bounds[2] or bounds[1] > bounds[3]:
+            # A package edited by another program can hold any text here ('ZZZ0:A', 'A1', blank).
+            raise TableMissing(table.sheet, table.name,
+                               f"Excel table '{table.name}' has a damaged range '{str(ref)[:60]}'")
+        return bounds
 
     def read_table(self, table: Table) -> RawTable:
         ws = self._sheet(table)
