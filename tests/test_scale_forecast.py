@@ -127,3 +127,66 @@ def test_output_folder_gets_parquet_parts(tmp_path):
     frame = pd.concat(map(pd.read_parquet, parts))
     assert frame["item"].nunique() == 20 and len(frame) == 20 * 6
     assert set(frame["model"]) <= {"Naive", "Zero", "Constant", "WindowAverage"}
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_an_existing_cluster_at_an_address_gives_the_local_numbers(tmp_path):
+    """`--address` against a cluster someone else started (a scheduler and a worker as separate
+    processes, as `dask scheduler` / `dask worker` run them): the same forecasts as local, and the
+    cluster is left running (sop-xl closes only what it started)."""
+    pytest.importorskip("distributed")
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from distributed import Client
+
+    data = synthetic_series(40, months=36, seed=5, edge_cases=True)
+    data.to_csv(tmp_path / "sales.csv", index=False)
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                  "--port", str(port), "--no-dashboard"], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nworkers", "1",
+                               "--nthreads", "1", "--no-dashboard"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with Client(address, timeout=60) as probe:
+            probe.wait_for_workers(1, timeout=120)
+        args = ["--horizon", "6", "--quiet"]
+        assert main(["forecast", str(tmp_path / "sales.csv"), "--out", str(tmp_path / "local.csv"), *args]) == 0
+        assert main(["forecast", str(tmp_path / "sales.csv"), "--engine", "dask", "--address", address,
+                     "--out", str(tmp_path / "remote.csv"), *args]) == 0
+        local, remote = pd.read_csv(tmp_path / "local.csv"), pd.read_csv(tmp_path / "remote.csv")
+        pd.testing.assert_frame_equal(local[["item", "period", "model"]], remote[["item", "period", "model"]])
+        assert np.abs(local[VALUES].to_numpy() - remote[VALUES].to_numpy()).max() <= 1e-9
+        time.sleep(0.5)
+        assert scheduler.poll() is None and worker.poll() is None  # still running: not ours to close
+    finally:
+        for p in (worker, scheduler):
+            p.terminate()
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_an_unreachable_scheduler_is_one_line(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    data = synthetic_series(3, months=24, seed=1)
+    data.to_csv(tmp_path / "sales.csv", index=False)
+    assert main(["forecast", str(tmp_path / "sales.csv"), "--engine", "dask", "--address", "no-port-here",
+                 "--out", str(tmp_path / "o.csv"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot reach the Dask scheduler at no-port-here" in err, err

@@ -124,6 +124,9 @@ def run_local(frame: pd.DataFrame, settings: Settings, series_per_part: int = DE
     return pd.concat(out, ignore_index=True)
 
 
+CONNECT_TIMEOUT_S = 10  # a scheduler that does not answer within this is not there
+
+
 def dask_client(address: str | None = None, workers: int | None = None):
     """A client for the cluster at ``address``, or for a local cluster of one process per core."""
     try:
@@ -131,7 +134,13 @@ def dask_client(address: str | None = None, workers: int | None = None):
     except ImportError:
         raise ScaleError("--engine dask needs Dask: pip install 'sop-xl[dask]'") from None
     if address:
-        return Client(address)
+        try:
+            return Client(address, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError, ValueError) as exc:  # refused, unknown host, no answer, bad address
+            reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            raise ScaleError(f"cannot reach the Dask scheduler at {address} within {CONNECT_TIMEOUT_S} s "
+                             f"({reason}); is it running? (`dask scheduler` starts one, `dask worker "
+                             f"{address}` adds a worker)") from None
     # Workers' own log lines (a failed task's traceback, shuffle notices) stay off the terminal: a
     # failure reaches the user once, as PartitionFailed naming its series.
     cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
