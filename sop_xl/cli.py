@@ -6,6 +6,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from sop_xl import __version__
@@ -476,7 +477,12 @@ def main(argv=None) -> int:
 
     args = build_parser().parse_args(argv)  # bad arguments: usage on stderr, exit 2 (argparse)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            # openpyxl's remarks on a package ("Data Validation extension is not supported", "Cell B20 is
+            # marked as a date but … outside the limits") are not the user's to act on: what matters in
+            # them reaches the user as a problem naming the cell, once.
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"openpyxl(\.|$)")
+            return args.func(args)
     except ValidationError as exc:
         print(exc.summary(), file=sys.stderr)
         return EXIT_INVALID
