@@ -233,7 +233,7 @@ def _forecast_table(series: Parsed, horizon: int, model: str, season: int) -> di
            "horizon": "Months to forecast, 1 to 240 (default 18)",
            "model": "Model name, or auto to let the engine choose (default auto)",
            "season_length": "Periods per season, 1 to 60 (default 12 for monthly)"},
-     ranges=("items", "periods", "qty"))
+     ranges=("items", "periods", "qty"), async_mode="threading")  # many items can take seconds
 def SOP_FORECAST_TABLE(items, periods, qty, horizon=None, model=None, season_length=None):
     series = parsed(ua.history_long, lambda: ua.history_long(items, periods, qty), items, periods, qty)
     hz = ua.optional_int(horizon, "horizon", DEFAULT_HORIZON, 1, MAX_HORIZON)

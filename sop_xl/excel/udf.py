@@ -39,18 +39,27 @@ class UdfSpec:
     name: str  # the Excel (and Python) function name, SOP_*
     description: str  # one line for the function wizard
     params: list  # [(name, optional, doc), ...] in signature order
+    async_mode: str | None = None  # "threading": xlwings runs it off Excel's thread (see udf())
 
 
 REGISTRY: dict[str, UdfSpec] = {}
 _PLAIN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
-def udf(description: str, args: dict[str, str], ranges: tuple[str, ...] = ()):
+def udf(description: str, args: dict[str, str], ranges: tuple[str, ...] = (), async_mode: str | None = None):
     """Declare a worksheet function: the guard, xlwings' decorators and an entry in REGISTRY.
 
     ``args`` documents every parameter (the function wizard shows it); ``ranges`` names those that
     take a range (xlwings passes them as a list of rows, ``ndim=2``). Every argument arrives raw,
-    errors as text ('#N/A'); optional parameters default to None."""
+    errors as text ('#N/A'); optional parameters default to None.
+
+    ``async_mode="threading"`` (xlwings' only async mode) for a function that may run for seconds:
+    xlwings returns "#N/A waiting..." at once, runs the function on a worker thread and then
+    re-enters the cell's formula, which picks the finished result from xlwings' cache - Excel is
+    not frozen meanwhile (README, "Cell functions": the limits). The VBA wrapper is the same as a
+    synchronous function's: xlwings decides in Python (``xlwings.udfs.call_udf``)."""
+    if async_mode not in (None, "threading"):
+        raise ValueError('async_mode must be None or "threading" (the only mode xlwings has)')
 
     def deco(f: Callable) -> Callable:
         name = f.__name__
@@ -87,8 +96,8 @@ def udf(description: str, args: dict[str, str], ranges: tuple[str, ...] = ()):
         for p in reversed(names):  # xw.arg first, xw.func outermost (xlwings' documented order)
             ndim = {"ndim": 2} if p in ranges else {}
             wrapped = xw.arg(p, err_to_str=True, doc=args[p], **ndim)(wrapped)
-        wrapped = xw.func(category=CATEGORY)(wrapped)
-        REGISTRY[name] = UdfSpec(name, description, params)
+        wrapped = xw.func(category=CATEGORY, **({"async_mode": async_mode} if async_mode else {}))(wrapped)
+        REGISTRY[name] = UdfSpec(name, description, params, async_mode)
         return wrapped
 
     return deco
