@@ -69,6 +69,10 @@ __all__ = [
     "SOP_WHERE_USED",
 ]
 
+# xlwings re-imports this module when its file changed (a new sop-xl version) but not the caches'
+# module: results computed by the old code must not be served by the new one.
+clear_cache()
+
 SYNTHETIC_START = datetime(2000, 1, 1)
 DEFAULT_HORIZON, MAX_HORIZON = 18, 240
 DEFAULT_SEASON, MAX_SEASON = 12, 60
@@ -110,6 +114,14 @@ class _Series:
     filled: int = 0  # missing periods inside the history filled with 0
 
 
+def _holdout(model: str) -> int | None:
+    """The engine's accuracy holdout for a cell: the default for ``auto`` and ``ensemble`` (it picks
+    the model and weighs the members, so the cell shows what the ribbon's Forecast step shows), none
+    for one fixed model, whose forecast does not depend on it (the holdout only measures accuracy,
+    which no cell with a fixed model shows): two refits per member saved, the same numbers."""
+    return None if model in ("auto", "ensemble") else 0
+
+
 def _run_forecast(series: tuple, horizon: int, model: str, season: int, levels: tuple[int, ...]) -> dict[str, _Series]:
     """One engine call for ``series`` = ((item, months, values), ...); results by item."""
     import pandas as pd
@@ -123,7 +135,8 @@ def _run_forecast(series: tuple, horizon: int, model: str, season: int, levels: 
         ys += list(values)
     frame = pd.DataFrame({"unique_id": ids, "ds": pd.to_datetime(pd.Series(ds, dtype="object")),
                           "y": pd.Series(ys, dtype=float)})
-    result = forecast.forecast(frame, horizon=horizon, season_length=season, freq="MS", model=model, levels=levels)
+    result = forecast.forecast(frame, horizon=horizon, season_length=season, freq="MS", model=model, levels=levels,
+                               holdout=_holdout(model))
     fc, sel = result.forecasts, result.selection
     sigma = {str(u): _num(v) for u, v in zip(result.accuracy["unique_id"], result.accuracy["rmse"])}
     chosen = {}

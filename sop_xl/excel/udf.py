@@ -6,11 +6,12 @@
 * The guard: a cell never shows a traceback. :class:`UdfArgError` (bad input) becomes one line
   prefixed with the function name, :class:`UserError` is shown as is (a BOM cycle path), anything
   else ``"SOP_X: internal error (TypeName): <first 80 characters>"``.
-* Two bounded LRU caches (:data:`CACHE_SIZE` entries each) make an unchanged sheet recalculate at
-  once. :func:`parsed_range` memoises a parser on a 128-bit fingerprint of the raw cell values, and
-  :func:`engine_result` memoises an engine call on its parsed arguments (so a row and a column
-  holding the same numbers share one result, and UDFs that make the same call share it). Input
-  errors are cached too (they are a property of the input); unexpected failures are not.
+* Two bounded LRU caches make an unchanged sheet recalculate at once: engine results
+  (:data:`CACHE_SIZE` entries) and parsed ranges (:data:`PARSED_SIZE`). :func:`parsed_range`
+  memoises a parser on a 128-bit fingerprint of the raw cell values, and :func:`engine_result`
+  memoises an engine call on its parsed arguments (so a row and a column holding the same numbers
+  share one result, and UDFs that make the same call share it). Input errors are cached too (they
+  are a property of the input); unexpected failures are not.
 """
 from __future__ import annotations
 
@@ -29,7 +30,11 @@ import xlwings as xw
 from sop_xl.excel.args import UdfArgError
 
 CATEGORY = "S&OP"
-CACHE_SIZE = 256
+# Engine results kept. More than the forecast cells of a big sheet: an LRU smaller than the cells
+# recalculated in turn misses on every one of them (each is evicted just before it is asked again).
+# An entry is a few kB (18 months: ~4 kB; 240 months and a forecast table: more), so ~10-100 MB.
+CACHE_SIZE = 2048
+PARSED_SIZE = 256  # parsed ranges (a large table each, possibly); a miss only re-parses (~0.1 ms a column)
 MAX_MESSAGE = 255  # one readable cell
 
 
@@ -117,7 +122,7 @@ def one_line(text: str) -> str:
 class LRU:
     """Bounded, thread-safe memo of values (and of deterministic input errors)."""
 
-    def __init__(self, maxsize: int = CACHE_SIZE):
+    def __init__(self, maxsize: int):
         self.maxsize = maxsize
         self._data: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
@@ -155,8 +160,8 @@ class LRU:
         return len(self._data)
 
 
-RESULTS = LRU()  # engine results, keyed on the parsed arguments
-PARSED = LRU()  # parsed ranges, keyed on a fingerprint of the raw cell values
+RESULTS = LRU(CACHE_SIZE)  # engine results, keyed on the parsed arguments
+PARSED = LRU(PARSED_SIZE)  # parsed ranges, keyed on a fingerprint of the raw cell values
 
 
 def digest(obj) -> bytes:
