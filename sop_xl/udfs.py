@@ -9,7 +9,9 @@ a BOM cycle gives its path (``"BOM cycle: A → B → C → A"``); anything unex
 ``"SOP_X: internal error (TypeName): <first 80 characters>"``. The guard, the registry and the two
 caches live in :mod:`sop_xl.excel.udf`: an unchanged range is parsed once, and SOP_FORECAST,
 SOP_FORECAST_BAND and SOP_MODEL over the same history (and horizon / model / season length) share
-one engine call; SOP_BOM_COST for many items over one BOM and costs share one rollup.
+one engine call; SOP_BOM_COST for many items over one BOM and costs share one rollup. ``auto`` in a
+cell is the ribbon's model (same numbers as the Forecast step for the same history); a fixed single
+model skips the engine's accuracy holdout, which does not change its forecast (:func:`_holdout`).
 
 Functions and their output
 --------------------------
@@ -33,6 +35,8 @@ Functions and their output
   a long table with a header row Item, Period, Forecast, Model, Note (one engine call for all
   items); Note says when missing months inside an item's history were filled with 0. Accepts the
   long layout (three equal columns) or the wide layout (items column × periods row → qty block).
+  An xlwings async function (``async_mode="threading"``): the cell shows "#N/A waiting..." while
+  the engine runs on a worker thread, so Excel is not frozen (README: the limits).
 * ``SOP_BOM_COST(item, bom, costs, [element="total"])`` -> rolled-up unit cost (total, material,
   labour or overhead). ``bom``: Parent, Component, QtyPer, [ScrapPct]; ``costs``: Item, Material,
   Labour, Overhead; an optional header row is detected by text in QtyPer / Material.
