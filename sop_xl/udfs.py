@@ -9,7 +9,9 @@ a BOM cycle gives its path (``"BOM cycle: A → B → C → A"``); anything unex
 ``"SOP_X: internal error (TypeName): <first 80 characters>"``. The guard, the registry and the two
 caches live in :mod:`sop_xl.excel.udf`: an unchanged range is parsed once, and SOP_FORECAST,
 SOP_FORECAST_BAND and SOP_MODEL over the same history (and horizon / model / season length) share
-one engine call; SOP_BOM_COST for many items over one BOM and costs share one rollup.
+one engine call; SOP_BOM_COST for many items over one BOM and costs share one rollup. ``auto`` in a
+cell is the ribbon's model (same numbers as the Forecast step for the same history); a fixed single
+model skips the engine's accuracy holdout, which does not change its forecast (:func:`_holdout`).
 
 Functions and their output
 --------------------------
@@ -33,6 +35,8 @@ Functions and their output
   a long table with a header row Item, Period, Forecast, Model, Note (one engine call for all
   items); Note says when missing months inside an item's history were filled with 0. Accepts the
   long layout (three equal columns) or the wide layout (items column × periods row → qty block).
+  An xlwings async function (``async_mode="threading"``): the cell shows "#N/A waiting..." while
+  the engine runs on a worker thread, so Excel is not frozen (README: the limits).
 * ``SOP_BOM_COST(item, bom, costs, [element="total"])`` -> rolled-up unit cost (total, material,
   labour or overhead). ``bom``: Parent, Component, QtyPer, [ScrapPct]; ``costs``: Item, Material,
   Labour, Overhead; an optional header row is detected by text in QtyPer / Material.
@@ -68,6 +72,10 @@ __all__ = [
     "SOP_BOM_COST",
     "SOP_WHERE_USED",
 ]
+
+# xlwings re-imports this module when its file changed (a new sop-xl version) but not the caches'
+# module: results computed by the old code must not be served by the new one.
+clear_cache()
 
 SYNTHETIC_START = datetime(2000, 1, 1)
 DEFAULT_HORIZON, MAX_HORIZON = 18, 240
@@ -110,6 +118,14 @@ class _Series:
     filled: int = 0  # missing periods inside the history filled with 0
 
 
+def _holdout(model: str) -> int | None:
+    """The engine's accuracy holdout for a cell: the default for ``auto`` and ``ensemble`` (it picks
+    the model and weighs the members, so the cell shows what the ribbon's Forecast step shows), none
+    for one fixed model, whose forecast does not depend on it (the holdout only measures accuracy,
+    which no cell with a fixed model shows): two refits per member saved, the same numbers."""
+    return None if model in ("auto", "ensemble") else 0
+
+
 def _run_forecast(series: tuple, horizon: int, model: str, season: int, levels: tuple[int, ...]) -> dict[str, _Series]:
     """One engine call for ``series`` = ((item, months, values), ...); results by item."""
     import pandas as pd
@@ -123,7 +139,8 @@ def _run_forecast(series: tuple, horizon: int, model: str, season: int, levels: 
         ys += list(values)
     frame = pd.DataFrame({"unique_id": ids, "ds": pd.to_datetime(pd.Series(ds, dtype="object")),
                           "y": pd.Series(ys, dtype=float)})
-    result = forecast.forecast(frame, horizon=horizon, season_length=season, freq="MS", model=model, levels=levels)
+    result = forecast.forecast(frame, horizon=horizon, season_length=season, freq="MS", model=model, levels=levels,
+                               holdout=_holdout(model))
     fc, sel = result.forecasts, result.selection
     sigma = {str(u): _num(v) for u, v in zip(result.accuracy["unique_id"], result.accuracy["rmse"])}
     chosen = {}
@@ -233,7 +250,7 @@ def _forecast_table(series: Parsed, horizon: int, model: str, season: int) -> di
            "horizon": "Months to forecast, 1 to 240 (default 18)",
            "model": "Model name, or auto to let the engine choose (default auto)",
            "season_length": "Periods per season, 1 to 60 (default 12 for monthly)"},
-     ranges=("items", "periods", "qty"))
+     ranges=("items", "periods", "qty"), async_mode="threading")  # many items can take seconds
 def SOP_FORECAST_TABLE(items, periods, qty, horizon=None, model=None, season_length=None):
     series = parsed(ua.history_long, lambda: ua.history_long(items, periods, qty), items, periods, qty)
     hz = ua.optional_int(horizon, "horizon", DEFAULT_HORIZON, 1, MAX_HORIZON)

@@ -48,9 +48,9 @@ class FakeForecastEngine:
         self.calls: list[dict] = []
         self.fail: Exception | None = None
 
-    def forecast(self, history, horizon, season_length=12, freq="MS", model="auto", levels=(80, 95)):
+    def forecast(self, history, horizon, season_length=12, freq="MS", model="auto", levels=(80, 95), holdout=None):
         self.calls.append(dict(history=history.copy(), horizon=horizon, season_length=season_length, freq=freq,
-                               model=model, levels=tuple(levels)))
+                               model=model, levels=tuple(levels), holdout=holdout))
         if self.fail is not None:
             raise self.fail
         rows, sel, acc = [], [], []
@@ -231,7 +231,7 @@ def test_cache_hit_returns_equal_values_without_calling_the_engine(fake):
 
 
 def test_cache_is_bounded_lru(fake, monkeypatch):
-    assert udfs.CACHE_SIZE == 256 and udf.RESULTS.maxsize == 256 and udf.PARSED.maxsize == 256
+    assert udf.RESULTS.maxsize == udfs.CACHE_SIZE == 2048 and udf.PARSED.maxsize == udf.PARSED_SIZE == 256
     monkeypatch.setattr(udf, "RESULTS", udf.LRU(maxsize=8))
     for i in range(12):
         SOP_FORECAST([[float(i)], [1.0]], 1.0)
@@ -246,6 +246,28 @@ def test_cache_is_bounded_lru(fake, monkeypatch):
     assert len(fake.calls) == n + 2
     SOP_FORECAST([[4.0], [1.0]], 1.0)  # touched above: survived
     assert len(fake.calls) == n + 2
+
+
+def test_a_sheet_of_300_distinct_forecast_cells_recalculates_from_the_cache(fake):
+    """Excel recalculates the cells in turn; an LRU smaller than the sheet would evict every cell
+    just before it is asked again and miss on all 300."""
+    sheet = [[[float(i)], [float(i % 7)], [2.0]] for i in range(300)]
+    for _ in range(2):
+        for col in sheet:
+            assert isinstance(SOP_FORECAST(col, 3.0), list)
+    assert len(fake.calls) == 300 and udfs.cache_info()["hits"] == 300
+
+
+def test_the_holdout_only_where_it_changes_the_forecast(fake):
+    """auto and ensemble: the engine's default holdout (it picks the model, weighs the members: the
+    ribbon's numbers); one fixed model: none (it only measures accuracy, which the cell does not show)."""
+    for model, holdout in (("auto", None), (None, None), ("ensemble", None), ("AutoETS", 0), ("CrostonSBA", 0)):
+        SOP_FORECAST(HIST, 4.0, model)
+        assert (fake.calls[-1]["model"], fake.calls[-1]["holdout"]) == (model or "auto", holdout)
+    SOP_SAFETY_STOCK(HIST, 2.0)  # needs the forecast error: auto with its holdout
+    assert fake.calls[-1]["holdout"] is None
+    SOP_FORECAST_TABLE([["A"]] * 3, [[datetime(2024, m, 1)] for m in (1, 2, 3)], [[1.0], [2.0], [3.0]], 2.0, "Naive")
+    assert (fake.calls[-1]["model"], fake.calls[-1]["holdout"]) == ("Naive", 0)
 
 
 # ============================================================================ BAND / MODEL
@@ -560,6 +582,23 @@ def test_real_engine_forecast_band_model(real_engine):
     fixed = SOP_FORECAST(hist, 6.0, "SeasonalNaive")
     assert isinstance(fixed, list) and len(fixed) == 6 and all(isinstance(r[0], float) for r in fixed)
     assert SOP_FORECAST_BAND(hist, 6.0, 90.0)[0][0] >= band[0][0]  # the 90 % band lies inside the 95 % one
+
+
+def test_real_engine_fixed_model_cell_equals_the_engine_with_its_holdout(real_engine):
+    """A cell with one fixed model skips the accuracy holdout: the same forecast and intervals as the
+    engine's full call (the ribbon's), bit for bit."""
+    rng = np.random.default_rng(3)
+    smooth = 100 + 20 * np.sin(np.arange(40) * 2 * np.pi / 12) + rng.normal(0, 5, 40)
+    sparse = np.where(rng.random(40) < 0.3, rng.integers(1, 9, 40), 0).astype(float)
+    for y, model in ((smooth, "AutoETS"), (smooth, "DynamicOptimizedTheta"), (sparse, "CrostonSBA")):
+        full = real_engine.forecast(pd.DataFrame({"unique_id": "h", "ds": pd.date_range("2000-01-01", periods=40,
+                                                                                          freq="MS"), "y": y}),
+                                    6, model=model).forecasts
+        assert full["model"].iloc[0] == model
+        hist = [[float(v)] for v in y]
+        assert [r[0] for r in SOP_FORECAST(hist, 6.0, model)] == full["yhat"].tolist()
+        band = SOP_FORECAST_BAND(hist, 6.0, 95.0, model)
+        assert [r[0] for r in band] == full["lo_95"].tolist() and [r[1] for r in band] == full["hi_95"].tolist()
 
 
 def test_real_engine_table(real_engine):

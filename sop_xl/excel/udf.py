@@ -6,11 +6,12 @@
 * The guard: a cell never shows a traceback. :class:`UdfArgError` (bad input) becomes one line
   prefixed with the function name, :class:`UserError` is shown as is (a BOM cycle path), anything
   else ``"SOP_X: internal error (TypeName): <first 80 characters>"``.
-* Two bounded LRU caches (:data:`CACHE_SIZE` entries each) make an unchanged sheet recalculate at
-  once. :func:`parsed_range` memoises a parser on a 128-bit fingerprint of the raw cell values, and
-  :func:`engine_result` memoises an engine call on its parsed arguments (so a row and a column
-  holding the same numbers share one result, and UDFs that make the same call share it). Input
-  errors are cached too (they are a property of the input); unexpected failures are not.
+* Two bounded LRU caches make an unchanged sheet recalculate at once: engine results
+  (:data:`CACHE_SIZE` entries) and parsed ranges (:data:`PARSED_SIZE`). :func:`parsed_range`
+  memoises a parser on a 128-bit fingerprint of the raw cell values, and :func:`engine_result`
+  memoises an engine call on its parsed arguments (so a row and a column holding the same numbers
+  share one result, and UDFs that make the same call share it). Input errors are cached too (they
+  are a property of the input); unexpected failures are not.
 """
 from __future__ import annotations
 
@@ -29,7 +30,11 @@ import xlwings as xw
 from sop_xl.excel.args import UdfArgError
 
 CATEGORY = "S&OP"
-CACHE_SIZE = 256
+# Engine results kept. More than the forecast cells of a big sheet: an LRU smaller than the cells
+# recalculated in turn misses on every one of them (each is evicted just before it is asked again).
+# An entry is a few kB (18 months: ~4 kB; 240 months and a forecast table: more), so ~10-100 MB.
+CACHE_SIZE = 2048
+PARSED_SIZE = 256  # parsed ranges (a large table each, possibly); a miss only re-parses (~0.1 ms a column)
 MAX_MESSAGE = 255  # one readable cell
 
 
@@ -39,18 +44,27 @@ class UdfSpec:
     name: str  # the Excel (and Python) function name, SOP_*
     description: str  # one line for the function wizard
     params: list  # [(name, optional, doc), ...] in signature order
+    async_mode: str | None = None  # "threading": xlwings runs it off Excel's thread (see udf())
 
 
 REGISTRY: dict[str, UdfSpec] = {}
 _PLAIN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
-def udf(description: str, args: dict[str, str], ranges: tuple[str, ...] = ()):
+def udf(description: str, args: dict[str, str], ranges: tuple[str, ...] = (), async_mode: str | None = None):
     """Declare a worksheet function: the guard, xlwings' decorators and an entry in REGISTRY.
 
     ``args`` documents every parameter (the function wizard shows it); ``ranges`` names those that
     take a range (xlwings passes them as a list of rows, ``ndim=2``). Every argument arrives raw,
-    errors as text ('#N/A'); optional parameters default to None."""
+    errors as text ('#N/A'); optional parameters default to None.
+
+    ``async_mode="threading"`` (xlwings' only async mode) for a function that may run for seconds:
+    xlwings returns "#N/A waiting..." at once, runs the function on a worker thread and then
+    re-enters the cell's formula, which picks the finished result from xlwings' cache - Excel is
+    not frozen meanwhile (README, "Cell functions": the limits). The VBA wrapper is the same as a
+    synchronous function's: xlwings decides in Python (``xlwings.udfs.call_udf``)."""
+    if async_mode not in (None, "threading"):
+        raise ValueError('async_mode must be None or "threading" (the only mode xlwings has)')
 
     def deco(f: Callable) -> Callable:
         name = f.__name__
@@ -87,8 +101,8 @@ def udf(description: str, args: dict[str, str], ranges: tuple[str, ...] = ()):
         for p in reversed(names):  # xw.arg first, xw.func outermost (xlwings' documented order)
             ndim = {"ndim": 2} if p in ranges else {}
             wrapped = xw.arg(p, err_to_str=True, doc=args[p], **ndim)(wrapped)
-        wrapped = xw.func(category=CATEGORY)(wrapped)
-        REGISTRY[name] = UdfSpec(name, description, params)
+        wrapped = xw.func(category=CATEGORY, **({"async_mode": async_mode} if async_mode else {}))(wrapped)
+        REGISTRY[name] = UdfSpec(name, description, params, async_mode)
         return wrapped
 
     return deco
@@ -108,7 +122,7 @@ def one_line(text: str) -> str:
 class LRU:
     """Bounded, thread-safe memo of values (and of deterministic input errors)."""
 
-    def __init__(self, maxsize: int = CACHE_SIZE):
+    def __init__(self, maxsize: int):
         self.maxsize = maxsize
         self._data: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
@@ -146,8 +160,8 @@ class LRU:
         return len(self._data)
 
 
-RESULTS = LRU()  # engine results, keyed on the parsed arguments
-PARSED = LRU()  # parsed ranges, keyed on a fingerprint of the raw cell values
+RESULTS = LRU(CACHE_SIZE)  # engine results, keyed on the parsed arguments
+PARSED = LRU(PARSED_SIZE)  # parsed ranges, keyed on a fingerprint of the raw cell values
 
 
 def digest(obj) -> bytes:
