@@ -138,12 +138,12 @@ def _changes_of(ctx: Context, name: str | None) -> tuple[str, pd.DataFrame]:
     return str(changes["scenario"].iloc[0]).strip(), changes
 
 
-def adopt_scenario(book, name: str | None = None, progress=None) -> str:
+def adopt_scenario(book, name: str | None = None, progress=None) -> tuple[str, str]:
     """Snapshot (with the inputs, for undo), write the scenario's changes into the inputs, set
     Scenario to Base and re-plan (:data:`REPLAN`). ``name`` defaults to the Settings' Scenario.
 
     Refused before anything is written: an unknown scenario, Base, or a stale plan (the snapshot's
-    own check). Returns one line for the planner, naming the snapshot that undoes the adoption.
+    own check). Returns one line for the planner and the version of the snapshot that undoes it.
     """
     ctx = Context(book, progress)
     ctx.status("Adopt: reading the scenario …")
@@ -163,7 +163,7 @@ def adopt_scenario(book, name: str | None = None, progress=None) -> str:
                        f"Scenario set to {BASE_SCENARIO}; undo: restore snapshot '{version}'")
     report = pipeline.run(book, REPLAN, progress)
     return (f"Scenario '{name}' adopted and re-planned ({'; '.join(report.summary[-2:])}). "
-            f"To undo: restore the snapshot '{version}'.")
+            f"To undo: restore the snapshot '{version}'."), version
 
 
 # --------------------------------------------------------------------------------- undo
