@@ -34,7 +34,7 @@ from sop_xl.workbook.vba import load_source_modules, read_vba_modules, vba_proje
 KNOWN_IMAGE_MSO = {
     "ChartTrendline", "AlignDistributeHorizontally", "Consolidate", "AccountingFormat", "CompareAndCombine",
     "FileSaveACopy", "FilePublish", "MacroPlay", "DataValidation", "ControlProperties",
-    "AcceptInvitation", "Refresh",  # both in ribbons of many Excel workbooks and add-ins
+    "AcceptInvitation", "Refresh",  # both in ../shared/tools/imagemso_names.txt
 }
 GROUPS = {
     "Demand": ["SopForecast"],
