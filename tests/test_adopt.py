@@ -280,6 +280,9 @@ def test_new_cycle_button_rolls_with_the_file_the_planner_chose(plan, tmp_path):
 
     sheet, coord = next(iter(wb.defined_names["ActualsFile"].destinations))
     wb[sheet][coord.replace("$", "")].value = str(csv)  # what SopNewCycle writes after GetOpenFilename
+    team = tmp_path / "team.sqlite"
+    sheet, coord = next(iter(wb.defined_names["ArchiveUrl"].destinations))
+    wb[sheet][coord.replace("$", "")].value = f"sqlite:///{team}"
     roll = macros.new_cycle(book=book)
     assert roll is not None and roll.actuals == len(closing)
     (title, text), = book.app.alerts
@@ -288,7 +291,7 @@ def test_new_cycle_button_rolls_with_the_file_the_planner_chose(plan, tmp_path):
     assert pd.Timestamp(wb[sheet][coord.replace("$", "")].value) == start + pd.DateOffset(months=1)
     backup = plan.with_name(f"plan.before-roll-{start:%Y-%m}.xlsm")
     assert pd.Timestamp(_setting(backup, "PlanStart")) == start  # the workbook as it was
-    assert _archived_cycles(plan.with_name("plan.archive.sqlite")) == [f"{start:%Y-%m-%d}"]
+    assert _archived_cycles(team) == [f"{start:%Y-%m-%d}"] and not plan.with_name("plan.archive.sqlite").exists()
     actuals = [r for r in wb[k.ACTUALS.sheet].iter_rows(min_row=k.ACTUALS.header_row + 1, values_only=True)
                if r[0] is not None]
     assert sum(1 for r in actuals if pd.Timestamp(r[1]) == start) == len(closing)
