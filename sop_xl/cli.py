@@ -161,7 +161,13 @@ def cmd_review(args) -> int:
         if args.command == "scenarios":
             result = review.run_scenarios(book)
         elif args.command == "snapshot":
-            result = review.take_snapshot(book, label=args.label, approve=args.approve, against=args.against)
+            from sop_xl.archive.from_workbook import snapshot_and_archive
+            result, archived = snapshot_and_archive(book, label=args.label, approve=args.approve,
+                                                    against=args.against, url=args.db)
+            if not archived.startswith("archived"):  # the snapshot is kept (saved below)
+                print(f"sop-xl: warning: not archived: {archived}", file=sys.stderr)
+            else:
+                result = f"{result}\n{archived}"
         else:
             from sop_xl.excel.publish import publish
             result = publish(book, out_dir=args.out, with_inputs=args.with_inputs)
@@ -170,6 +176,21 @@ def cmd_review(args) -> int:
         print(result.to_string(index=False, float_format=lambda v: f"{v:,.3f}" if abs(v) < 10 else f"{v:,.0f}"))
     else:
         print(result)
+    return EXIT_OK
+
+
+def cmd_adopt(args) -> int:
+    from sop_xl.plan import adopt
+    from sop_xl.workbook import open_file
+
+    with open_file(args.workbook, progress=_progress(args.quiet)) as book:  # refused: nothing is saved
+        if args.command == "adopt":
+            line, version = adopt.adopt_scenario(book, args.scenario)
+            line += f'\nUndo: sop-xl restore "{args.workbook}" "{version}"'
+        else:
+            line = adopt.restore_inputs(book, args.snapshot, replan=not args.no_run)
+        book.save()
+    print(line)
     return EXIT_OK
 
 
@@ -379,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.set_defaults(func=cmd_upgrade)
 
     for name, text in (("scenarios", "run every scenario and write the side-by-side comparison"),
-                       ("snapshot", "store the current plan as a version for plan-vs-last-plan"),
+                       ("snapshot", "store the current plan as a version for plan-vs-last-plan, and the cycle in the archive"),
                        ("publish", "write a values-only .xlsx (and a PDF where LibreOffice is installed)")):
         q = sub.add_parser(name, help=text)
         q.add_argument("workbook")
@@ -388,13 +409,29 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("--label", help="version label (default: date and user)")
             q.add_argument("--approve", action="store_true", help="mark this snapshot as the approved plan")
             q.add_argument("--against", help="compare with this snapshot (default: the approved one)")
+            q.add_argument("--db", help="archive URL (default: Settings ArchiveUrl, else NAME.archive.sqlite "
+                                        "beside the workbook)")
         if name == "publish":
             q.add_argument("--out", help="folder for the published files (default: beside the workbook)")
             q.add_argument("--with-inputs", action="store_true",
                            help="also copy the input and working sheets (default: the review sheets only)")
         q.set_defaults(func=cmd_review)
 
-    db_help = "SQLAlchemy URL (default: sqlite file NAME.archive.sqlite beside the workbook)"
+    a = sub.add_parser("adopt", help="make a scenario the plan: snapshot (for undo), write its changes into the "
+                                     "inputs, set Scenario to Base, re-plan")
+    a.add_argument("workbook")
+    a.add_argument("scenario", help="a scenario of the Scenarios sheet")
+    a.add_argument("--quiet", action="store_true")
+    a.set_defaults(func=cmd_adopt)
+
+    u = sub.add_parser("restore", help="write back the inputs a snapshot holds (undo of adopt) and re-plan")
+    u.add_argument("workbook")
+    u.add_argument("snapshot", help="the snapshot's Version, as the adopt's Log row names it")
+    u.add_argument("--no-run", action="store_true", help="restore the inputs only; leave the outputs stale")
+    u.add_argument("--quiet", action="store_true")
+    u.set_defaults(func=cmd_adopt)
+
+    db_help = "SQLAlchemy URL (default: Settings ArchiveUrl, else the sqlite file NAME.archive.sqlite beside the workbook)"
     for name, text, func in (
             ("archive", "store the closing cycle (forecast, consensus, plan, financials) in the archive", cmd_archive),
             ("accuracy", "accuracy by lag of the archived forecasts against the actuals", cmd_accuracy),

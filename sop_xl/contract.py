@@ -553,6 +553,11 @@ SETTINGS = (
             min=-1, max=1),
     Setting("MaxBiasPct", "Bias threshold", PERCENT, 0.15, "Forecast bias beyond ± this is an exception",
             min=0, max=1),
+    Setting("ArchiveUrl", "Archive URL", TEXT, None,
+            "Plan archive for Snapshot, New cycle and sop-xl archive: blank = the SQLite file "
+            "NAME.archive.sqlite beside the workbook; a team: a SQLAlchemy URL (postgresql+psycopg://host/db)"),
+    Setting("ActualsFile", "Actuals file", TEXT, None,
+            "The CSV or XLSX file of the closing month's actuals that New cycle rolls in (the button asks for it)"),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 

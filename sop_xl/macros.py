@@ -17,10 +17,12 @@ import sys
 import traceback
 from typing import Any, Callable
 
+from sop_xl import contract as k
+from sop_xl.archive.from_workbook import snapshot_and_archive
 from sop_xl.excel.publish import publish as publish_step
-from sop_xl.plan import pipeline, review
+from sop_xl.plan import adopt, pipeline, review
 from sop_xl.plan.runlog import failure_line
-from sop_xl.plan.validation import ValidationError
+from sop_xl.plan.validation import Problem, ValidationError, parse_settings
 from sop_xl.workbook import for_caller
 
 TITLE = "S&OP"
@@ -84,7 +86,44 @@ def scenarios(book=None):
 
 
 def snapshot(book=None):
-    return _button("Snapshot", review.take_snapshot, book)
+    """Snapshot the plan in the workbook, then store the cycle in the plan archive (see
+    :func:`sop_xl.archive.from_workbook.snapshot_and_archive`)."""
+    def action(adapter):
+        line, archived = snapshot_and_archive(adapter)
+        if not archived.startswith("archived"):  # the snapshot is kept; the archive needs a look
+            adapter.alert(f"{line}.\nNot archived: {archived}", TITLE)
+        return line
+    return _button("Snapshot", action, book)
+
+
+def adopt_scenario(book=None):
+    """Adopt the Settings' Scenario: snapshot, write its changes into the inputs, Scenario = Base, re-plan."""
+    def action(adapter):
+        line, _version = adopt.adopt_scenario(adapter)
+        adapter.alert(line, TITLE)
+        return line
+    return _button("Adopt scenario", action, book)
+
+
+def new_cycle(book=None):
+    """The monthly roll on the open workbook. The VBA button asked for the actuals file and wrote
+    its path into the named cell ActualsFile: a path never travels inside the Python command."""
+    def action(adapter):
+        from sop_xl.archive.monthly_roll import roll_book
+
+        raw = {"ActualsFile": adapter.read_setting("ActualsFile")} if adapter.has_setting("ActualsFile") else {}
+        path = str(parse_settings(raw)[0]["ActualsFile"] or "").strip()
+        if not path:
+            raise ValidationError([Problem(k.SETTINGS_SHEET, None, None, "Actuals file (named cell ActualsFile)",
+                                           "no actuals file is given",
+                                           "Click New cycle and choose the CSV or XLSX of the closing month")])
+        roll, cycle, written, where, backup = roll_book(adapter, path)
+        adapter.alert("\n".join([roll.summary(), *roll.warnings,
+                                  f"Cycle {cycle.cycle:%Y-%m} archived to {where}.",
+                                  f"Backup of the workbook before the roll: {backup}",
+                                  "Run All re-plans the new month; Save keeps the roll."]), TITLE)
+        return roll
+    return _button("New cycle", action, book)
 
 
 def publish(book=None):

@@ -34,12 +34,14 @@ from sop_xl.workbook.vba import load_source_modules, read_vba_modules, vba_proje
 KNOWN_IMAGE_MSO = {
     "ChartTrendline", "AlignDistributeHorizontally", "Consolidate", "AccountingFormat", "CompareAndCombine",
     "FileSaveACopy", "FilePublish", "MacroPlay", "DataValidation", "ControlProperties",
+    "AcceptInvitation", "Refresh",  # both in ../shared/tools/imagemso_names.txt
 }
 GROUPS = {
     "Demand": ["SopForecast"],
     "Supply": ["SopBalance"],
     "Finance": ["SopCostRollup", "SopFinancials"],
-    "Review": ["SopScenarios", "SopSnapshot", "SopPublish"],
+    "Review": ["SopScenarios", "SopSnapshot", "SopAdoptScenario", "SopPublish"],
+    "Cycle": ["SopNewCycle"],
     "Tools": ["SopRunAll", "SopValidate", "SopSetup"],
 }
 NS = {"ui": CUSTOMUI14_NS}

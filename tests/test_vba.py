@@ -32,10 +32,14 @@ from sop_xl.workbook.vba import (
 
 REPO = Path(__file__).resolve().parents[1]
 RIBBON_SUBS = ["SopForecast", "SopBalance", "SopCostRollup", "SopFinancials", "SopRunAll",
-               "SopScenarios", "SopSnapshot", "SopPublish", "SopValidate", "SopSetup"]
+               "SopScenarios", "SopSnapshot", "SopAdoptScenario", "SopPublish", "SopValidate", "SopSetup",
+               "SopNewCycle"]
 PYTHON_STEPS = {"SopForecast": "forecast", "SopBalance": "balance", "SopCostRollup": "cost_rollup",
                 "SopFinancials": "financials", "SopRunAll": "run_all", "SopScenarios": "scenarios",
-                "SopSnapshot": "snapshot", "SopPublish": "publish", "SopValidate": "validate"}
+                "SopSnapshot": "snapshot", "SopAdoptScenario": "adopt_scenario", "SopPublish": "publish",
+                "SopValidate": "validate"}
+# Subs that ask Excel for something first, then make one constant RunPython call.
+ASKING_STEPS = {"SopNewCycle": "new_cycle"}
 TEST_CLASS = VbaModule("SopCounter", "class",
                        "Option Explicit\nPrivate mCount As Long\n\n"
                        "Public Sub Add()\n    mCount = mCount + 1\nEnd Sub\n\n"
@@ -315,8 +319,26 @@ def test_runpython_calls_are_constant_literals():
     for sub, step in PYTHON_STEPS.items():
         body = re.search(rf"^Public Sub {sub}\(.*?\)\n(.*?)^End Sub", code, re.M | re.S).group(1)
         assert body.strip() == f'RunPython "import sop_xl.macros as m; m.{step}()"'
+    for sub, step in ASKING_STEPS.items():
+        body = re.search(rf"^Public Sub {sub}\(.*?\)\n(.*?)^End Sub", code, re.M | re.S).group(1)
+        assert body.strip().splitlines()[-1].strip() == f'RunPython "import sop_xl.macros as m; m.{step}()"'
     assert sorted(c for _, c in calls) == sorted(f"import sop_xl.macros as m; m.{s}()"
-                                                 for s in PYTHON_STEPS.values())
+                                                 for s in [*PYTHON_STEPS.values(), *ASKING_STEPS.values()])
+
+
+def test_new_cycle_asks_for_the_file_and_passes_it_through_a_named_setting():
+    """The path the planner picks reaches Python through the Settings cell ActualsFile (which
+    sop_xl.macros.new_cycle reads), never inside the Python command; Cancel runs nothing."""
+    from sop_xl import contract as k
+
+    code = {m.name: m.code for m in load_source_modules()}["SopRibbon"]
+    body = re.search(r"^Public Sub SopNewCycle\(.*?\)\n(.*?)^End Sub", code, re.M | re.S).group(1)
+    statements = [ln.split("'", 1)[0].strip() for ln in body.splitlines() if ln.split("'", 1)[0].strip()]
+    asks = [i for i, st in enumerate(statements) if "Application.GetOpenFilename(" in st]
+    cancel = statements.index("If VarType(chosen) = vbBoolean Then Exit Sub")
+    store = statements.index('ThisWorkbook.Names("ActualsFile").RefersToRange.Value = CStr(chosen)')
+    assert asks and max(asks) < cancel < store < len(statements) - 1
+    assert "ActualsFile" in k.SETTINGS_BY_NAME and k.SETTINGS_BY_NAME["ActualsFile"].kind == k.TEXT
 
 
 def test_setup_sub_calls_a_helper_that_exists():

@@ -18,16 +18,18 @@ def archived_forecasts(archive, lags=LAGS):
 
 
 def accuracy_for_workbook(path, url: str | None = None, lags=LAGS, progress=None) -> AccuracyByLag:
+    from sop_xl.archive.from_workbook import archive_url
     from sop_xl.workbook import open_file
 
-    archive = open_archive(url, workbook=path)
-    try:
-        forecasts = archived_forecasts(archive, lags)
-    finally:
-        archive.dispose()
     with open_file(path, writable=False, progress=progress) as book:
         ctx = Context(book, progress)
         ctx.load((k.ITEMS, k.ACTUALS))
         actuals = ctx.frame(k.ACTUALS)
         season = int(ctx.settings["SeasonLength"])
+        url = archive_url(book, url)
+    archive = open_archive(url, workbook=path)
+    try:
+        forecasts = archived_forecasts(archive, lags)
+    finally:
+        archive.dispose()
     return accuracy_by_lag(forecasts, actuals, lags=lags, season_length=season)

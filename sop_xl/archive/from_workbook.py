@@ -12,7 +12,7 @@ from sop_xl.archive.store import Cycle
 from sop_xl.engine.demand import with_consensus
 from sop_xl.plan.context import Context
 from sop_xl.plan.runlog import current_user
-from sop_xl.plan.validation import Problem, ValidationError
+from sop_xl.plan.validation import Problem, ValidationError, parse_settings
 
 # Columns the add-in writes into input tables: they are results, not inputs, so they stay out of the
 # fingerprint (re-running Forecast does not make the inputs "different").
@@ -57,17 +57,62 @@ def cycle_from_book(book, progress=None, user: str | None = None) -> Cycle:
     )
 
 
+def configured_url(book) -> str | None:
+    """The Settings' ArchiveUrl; None when blank or absent (then: the SQLite file beside the workbook)."""
+    if not book.has_setting("ArchiveUrl"):
+        return None
+    settings, _problems = parse_settings({"ArchiveUrl": book.read_setting("ArchiveUrl")})  # TEXT: none
+    return str(settings["ArchiveUrl"] or "").strip() or None
+
+
+def archive_url(book, url: str | None = None) -> str | None:
+    """Where to archive: ``--db`` first, then Settings ArchiveUrl, else None (the default file)."""
+    return url or configured_url(book)
+
+
+def archive_book(book, url: str | None = None, progress=None) -> tuple[Cycle, dict[str, int], str]:
+    """Store the cycle of an open workbook (a file or the one in Excel) in its archive: ``url``, else
+    Settings ArchiveUrl, else NAME.archive.sqlite beside it. Returns the cycle, rows per part and where."""
+    from sop_xl.archive.store import open_archive
+
+    cycle = cycle_from_book(book, progress)
+    archive = open_archive(archive_url(book, url), workbook=book.path)
+    try:
+        written = archive.write(cycle)
+    finally:
+        archive.dispose()
+    return cycle, written, archive.where
+
+
 def archive_workbook(path, url: str | None = None, progress=None) -> tuple[Cycle, dict[str, int], str]:
     """Read the workbook (never writing it) and store its cycle. Returns the cycle, rows per part
     and where it went (password masked)."""
     from sop_xl.archive.store import open_archive
     from sop_xl.workbook import open_file
 
-    archive = open_archive(url, workbook=path)  # a bad URL is refused before the workbook is read
+    if url:  # a bad --db is refused before the workbook is read
+        open_archive(url, workbook=path).dispose()
     with open_file(path, writable=False, progress=progress) as book:
-        cycle = cycle_from_book(book, progress)
+        return archive_book(book, url, progress)
+
+
+def snapshot_and_archive(book, label: str | None = None, approve: bool = False, against: str | None = None,
+                         url: str | None = None, progress=None) -> tuple[str, str]:
+    """The Snapshot button and ``sop-xl snapshot``: the snapshot in the workbook, then the cycle in
+    the plan archive (``url``, Settings ArchiveUrl, else NAME.archive.sqlite beside the workbook).
+
+    The snapshot is the review's record and stays even when archiving fails (a server down must not
+    stop the meeting): the second line says why, and ``sop-xl archive`` stores the cycle later.
+    Returns (snapshot line, archive line: "archived …" or the reason it was not)."""
+    from sop_xl.archive.errors import ArchiveError
+    from sop_xl.plan.review import take_snapshot
+
+    line = take_snapshot(book, label=label, progress=progress, approve=approve, against=against)
     try:
-        written = archive.write(cycle)
+        cycle, written, where = archive_book(book, url, progress)
+    except (ArchiveError, ValidationError) as exc:
+        reason = "; ".join(map(str, exc.problems[:3])) if isinstance(exc, ValidationError) else str(exc)
+        return line, f"{reason}; run sop-xl archive once it is fixed"
     finally:
-        archive.dispose()
-    return cycle, written, archive.where
+        book.status(None)
+    return line, f"archived cycle {cycle.cycle:%Y-%m} to {where} ({sum(written.values())} rows)"

@@ -79,8 +79,13 @@ def _significant(x: np.ndarray, digits: int = 12) -> np.ndarray:
     return np.where(finite, np.round(x * scale) / scale, x)
 
 
+# Settings no output is computed from: where the archive is, which file New cycle read last.
+NOT_PLANNING_SETTINGS = frozenset({"ArchiveUrl", "ActualsFile"})
+
+
 def settings_fingerprint(settings: dict) -> str:
-    return hashlib.sha1(repr(sorted((n, str(v)) for n, v in settings.items())).encode()).hexdigest()[:8]
+    planning = ((n, str(v)) for n, v in settings.items() if n not in NOT_PLANNING_SETTINGS)
+    return hashlib.sha1(repr(sorted(planning)).encode()).hexdigest()[:8]
 
 
 def input_fingerprints(ctx) -> dict[str, str]:

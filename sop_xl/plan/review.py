@@ -191,10 +191,18 @@ def _reference(snaps: pd.DataFrame, against: str | None) -> tuple[str, str]:
     return versions[-1], f"vs {versions[-1]} (no snapshot approved yet: the last one)"
 
 
+def is_input_row(measure: pd.Series) -> pd.Series:
+    """Snapshot rows holding inputs kept for undo (``tblDemand[SalesOverride]``…), not plan measures."""
+    return measure.fillna("").astype(str).str.contains("[", regex=False)
+
+
 def take_snapshot(book, label: str | None = None, progress=None, approve: bool = False,
-                  against: str | None = None) -> str:
+                  against: str | None = None, inputs: pd.DataFrame | None = None) -> str:
     """Store the current plan under a version label and show what changed against the approved plan
-    (or the snapshot ``against``); refuse when the plan is stale (new demand with old supply)."""
+    (or the snapshot ``against``); refuse when the plan is stale (new demand with old supply).
+
+    ``inputs``: input rows stored with the plan so the snapshot can be restored (Adopt scenario's
+    undo, :mod:`sop_xl.plan.adopt`); plan comparisons never read them."""
     with recording(book, "snapshot") as rec:
         ctx = Context(book, progress)
         ctx.status("Snapshot: reading the current plan …")
@@ -211,6 +219,7 @@ def take_snapshot(book, label: str | None = None, progress=None, approve: bool =
                                            "Run Balance (and Financials) first, then take the snapshot")])
         version = label or f"{datetime.now():%Y-%m-%d %H:%M} {current_user()}"
         snaps = ctx.previous(k.SNAPSHOTS)
+        snaps = snaps[~is_input_row(snaps["measure"])]
         if len(snaps):
             ref, how = _reference(snaps, against)
             items = ctx.frame(k.ITEMS)
@@ -221,7 +230,8 @@ def take_snapshot(book, label: str | None = None, progress=None, approve: bool =
                     f"first {NERVOUS_MONTHS} months' production moved")
         else:
             note = "first snapshot"
-        new = current.assign(version=version, approved=APPROVED if approve else None)
+        new = pd.concat([current, inputs], ignore_index=True) if inputs is not None else current
+        new = new.assign(version=version, approved=APPROVED if approve else None)
         book.append_rows(k.SNAPSHOTS, pipeline.rows_for(k.SNAPSHOTS, new, 0))
         rec.message = f"{version}{' (approved)' if approve else ''}: {len(current)} values; {note}"
     return f"snapshot '{version}'{' (approved)' if approve else ''}: {len(current)} values; {note}"

@@ -35,6 +35,25 @@ Public Sub SopSnapshot(control As IRibbonControl)
     RunPython "import sop_xl.macros as m; m.snapshot()"
 End Sub
 
+Public Sub SopAdoptScenario(control As IRibbonControl)
+    RunPython "import sop_xl.macros as m; m.adopt_scenario()"
+End Sub
+
+Public Sub SopNewCycle(control As IRibbonControl)
+    ' Excel asks for the actuals file: GetOpenFilename works on Windows and on the Mac, where Python
+    ' has no dialog of its own inside Excel. The path goes into the named cell ActualsFile (Settings),
+    ' which sop_xl.macros.new_cycle reads: it is never pasted into the Python command.
+    Dim chosen As Variant
+    #If Mac Then
+        chosen = Application.GetOpenFilename()
+    #Else
+        chosen = Application.GetOpenFilename("Actuals (*.csv;*.xlsx),*.csv;*.xlsx", 1, "Actuals of the closing month")
+    #End If
+    If VarType(chosen) = vbBoolean Then Exit Sub ' Cancel
+    ThisWorkbook.Names("ActualsFile").RefersToRange.Value = CStr(chosen)
+    RunPython "import sop_xl.macros as m; m.new_cycle()"
+End Sub
+
 Public Sub SopPublish(control As IRibbonControl)
     RunPython "import sop_xl.macros as m; m.publish()"
 End Sub
