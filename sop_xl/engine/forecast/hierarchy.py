@@ -30,7 +30,6 @@ Conventions (documented in the README):
 from __future__ import annotations
 
 import copy
-import warnings as _warnings
 
 import numpy as np
 import pandas as pd
@@ -90,11 +89,7 @@ def reconcile(base: pd.DataFrame, S_df: pd.DataFrame, tags: dict, method: str,
         e = errors[["unique_id", "ds", "y", "yhat"]].rename(columns={"yhat": "base"})
         grid = pd.MultiIndex.from_product([S_df["unique_id"], sorted(e["ds"].unique())], names=["unique_id", "ds"])
         Y_df = e.set_index(["unique_id", "ds"]).reindex(grid).reset_index()
-    with _warnings.catch_warnings():
-        # the library warns about its own internals (e.g. a NaN mask); the result is checked below
-        _warnings.simplefilter("ignore")
-        rec = HierarchicalReconciliation([_reconciler(method)]).reconcile(
-            Y_hat_df=Y_hat, Y_df=Y_df, S_df=S_df, tags=tags)
+    rec = HierarchicalReconciliation([_reconciler(method)]).reconcile(Y_hat_df=Y_hat, Y_df=Y_df, S_df=S_df, tags=tags)
     rec = rec.reset_index() if "unique_id" not in rec.columns else rec
     col = [c for c in rec.columns if c.startswith("base/")][0]
     out = base[["unique_id", "ds"]].merge(rec[["unique_id", "ds", col]], on=["unique_id", "ds"], how="left")
