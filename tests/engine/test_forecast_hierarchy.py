@@ -142,3 +142,12 @@ def test_an_item_ending_early_counts_as_zero_since_and_every_item_is_forecast(hi
 def test_unknown_method_is_refused(hist):
     with pytest.raises(ValueError, match="unknown reconciliation 'mint'"):
         forecast_families(hist, FAMILIES, 3, method="mint")
+
+
+def test_promotion_months_are_left_out_of_the_items_fits(hist):
+    months = pd.to_datetime(["2023-03-01", "2023-04-01"])
+    out = forecast_families(hist, FAMILIES, 3, method="ols",
+                            exclude=pd.DataFrame({"unique_id": "A2", "ds": months}))
+    cleaned = out.selection.set_index("unique_id")["cleaned"]
+    assert all(f"{d:%Y-%m}:" in cleaned["A2"] for d in months) and "(promotion)" in cleaned["A2"]
+    assert not cleaned.drop("A2").str.contains("promotion").any()

@@ -114,6 +114,11 @@ def forecast_families(history: pd.DataFrame, families: dict[str, str], horizon: 
         return forecast(history, horizon, **kwargs)
     Y_df, S_df, tags, bottom = structure(history, families, kwargs.get("freq", "MS"))
     order = list(pd.unique(history["unique_id"].astype(str)))
+    if kwargs.get("exclude") is not None:  # periods to leave out of fitting: of the items' series
+        to_bottom = {u: b for b, u in bottom.items()}
+        ex = kwargs["exclude"].copy()
+        ex["unique_id"] = ex["unique_id"].astype(str).map(to_bottom)
+        kwargs["exclude"] = ex.dropna(subset=["unique_id"])
     return reconciled(forecast(Y_df, horizon, **kwargs), Y_df, S_df, tags, bottom, method, order)
 
 

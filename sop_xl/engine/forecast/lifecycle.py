@@ -62,6 +62,9 @@ def apply_lifecycle(result, plan: pd.DataFrame, freq: str = "MS", own_history: i
     def is_new(u: str, r) -> bool:
         return not _blank(r.like_item) and int(n_obs.get(u, 0) or 0) < own_history
 
+    for u, r in rows.items():  # a mistake whether or not the item is new yet
+        if not _blank(r.like_item) and str(r.like_item).strip() == u:
+            raise LifecycleError(u, "like_item", f"item {u} is its own LikeItem")
     new_rows: dict[str, dict] = {}
     done: set[str] = set()
 
@@ -73,8 +76,6 @@ def apply_lifecycle(result, plan: pd.DataFrame, freq: str = "MS", own_history: i
             raise LifecycleError(u, "like_item", f"item {u}: LikeItem chain loops ({' → '.join(path + (u,))})")
         r = rows[u]
         like = str(r.like_item).strip()
-        if like == u:
-            raise LifecycleError(u, "like_item", f"item {u} is its own LikeItem")
         if like in rows and is_new(like, rows[like]):
             resolve(like, path + (u,))
         base = launched[like] if like in launched else fc[fc["unique_id"] == like]
