@@ -151,3 +151,18 @@ def test_promotion_months_are_left_out_of_the_items_fits(hist):
     cleaned = out.selection.set_index("unique_id")["cleaned"]
     assert all(f"{d:%Y-%m}:" in cleaned["A2"] for d in months) and "(promotion)" in cleaned["A2"]
     assert not cleaned.drop("A2").str.contains("promotion").any()
+
+
+def test_a_failing_reconciliation_keeps_the_items_own_forecasts_and_says_why(base, monkeypatch):
+    from sop_xl.engine.forecast import hierarchy
+
+    def singular(*args, **kwargs):
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr(hierarchy, "reconcile", singular)
+    Y_df, S_df, tags, bottom, res = base
+    out = reconciled(res, Y_df, S_df, tags, bottom, "ols", list(FAMILIES))
+    assert any("reconciliation (ols) failed (LinAlgError: Singular matrix)" in w for w in out.warnings)
+    own = res.forecasts[res.forecasts["unique_id"].isin(bottom)].assign(unique_id=lambda d: d["unique_id"].map(bottom))
+    pd.testing.assert_series_equal(out.forecasts.set_index(["unique_id", "ds"])["yhat"].sort_index(),
+                                   own.set_index(["unique_id", "ds"])["yhat"].sort_index())

@@ -136,9 +136,16 @@ def reconciled(res, Y_df: pd.DataFrame, S_df: pd.DataFrame, tags: dict, bottom: 
         lacking = [u for u in S_df["unique_id"] if u not in with_err]
         if lacking:
             used = "wls_struct"
-            res.warnings.append(f"reconciliation: {len(lacking)} series have no holdout errors (history too short) "
-                                f"- wls_struct used instead of mint_shrink")
-    rec = reconcile(fc, S_df, tags, used, res.holdout)
+            res.warnings.append(f"reconciliation: {len(lacking)} series have no holdout errors (history too short, "
+                                f"constant or all zero) - wls_struct used instead of mint_shrink")
+    try:
+        rec = reconcile(fc, S_df, tags, used, res.holdout)
+    except Exception as exc:  # noqa: BLE001 - a numerical failure inside the library must not stop the plan:
+        # the items keep their own forecasts (bottom-up, always coherent) and the run says why
+        res.warnings.append(f"reconciliation ({used}) failed ({type(exc).__name__}: {str(exc)[:120]}); "
+                            f"the items' own forecasts are used (bottom_up)")
+        used = "bottom_up"
+        rec = fc[["unique_id", "ds", "yhat"]]
     delta = rec["yhat"].to_numpy(float) - fc["yhat"].to_numpy(float)
     out = fc.copy()
     bands = [c for c in fc.columns if c.startswith(("lo_", "hi_"))]
