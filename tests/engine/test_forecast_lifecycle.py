@@ -49,7 +49,11 @@ def test_a_new_item_takes_its_like_items_shape_scaled_to_the_launch_volume(base)
     row = out.selection.set_index("unique_id").loc["NEW"]
     assert row["model"] == "like:LIKE" and "0 before the launch 2026-04" in row["note"]
     assert out.accuracy.set_index("unique_id").loc["NEW", "model"] == "like:LIKE"
-    assert np.isnan(out.accuracy.set_index("unique_id").loc["NEW", "mase"])
+    acc = out.accuracy.set_index("unique_id")
+    assert np.isnan(acc.loc["NEW", "mase"]) and np.isnan(acc.loc["NEW", "fva"])
+    # the safety stock's σ: the like-item's holdout error at the new item's scale
+    like_sd = base.accuracy.set_index("unique_id").loc["LIKE", "rmse"]
+    assert like_sd > 0 and acc.loc["NEW", "rmse"] == pytest.approx(like_sd * scale, rel=1e-12)
     # the others are untouched
     pd.testing.assert_frame_equal(_fc(out, "LIKE"), like)
 

@@ -8,7 +8,9 @@ Input (one row per item that has any of them; blanks = NaN/None):
   the launch month. The scale is ``launch_volume`` / the like-item's mean forecast over the first
   ``SCALE_MONTHS`` months from the launch (or from the first forecast month when the launch is
   earlier), i.e. LaunchVolume is the expected mean monthly demand of the first year; blank = 1 (as
-  much as the like-item). Intervals are scaled alike. Model ``like:X``. A like-item may itself be new
+  much as the like-item). Intervals are scaled alike, and so is the forecast error σ (accuracy
+  ``rmse``, ForecastModels' ErrorSD: the safety stock's input); the other accuracy figures are blank.
+  Model ``like:X``. A like-item may itself be new
   (resolved in order); a cycle or a like-item without a forecast is an error.
 * **Launch without a like-item**: ``launch_volume`` from the launch month on (model ``launch``),
   or, if the item has history, its own forecast with 0 before the launch.
@@ -102,11 +104,20 @@ def apply_lifecycle(result, plan: pd.DataFrame, freq: str = "MS", own_history: i
         k = int(n_obs.get(u, 0) or 0)
         note = (f"new item ({k} month{'s' if k != 1 else ''} of history): {why}; 0 before the launch {launch:%Y-%m}"
                 if launch > start else f"new item ({k} months of history): {why}")
+        # its forecast error: the like-item's, scaled (no history of its own to measure it on), so a
+        # launch gets a safety stock from the service level like any other item
+        like_sd = acc["rmse"].get(like, np.nan) if "rmse" in acc.columns else np.nan
+        if like in new_sd:
+            like_sd = new_sd[like]
+        if np.isfinite(like_sd):
+            new_sd[u] = float(like_sd) * scale
+            note += f"; ErrorSD = {like}'s × {scale:.3g}"
         new_rows[u] = {"frame": mine, "model": f"like:{like}", "note": note}
         launched[u] = mine
         done.add(u)
 
     launched: dict[str, pd.DataFrame] = {}
+    new_sd: dict[str, float] = {}
     for u, r in rows.items():
         if is_new(u, r):
             resolve(u)
@@ -153,6 +164,8 @@ def apply_lifecycle(result, plan: pd.DataFrame, freq: str = "MS", own_history: i
             sel.loc[u, "model"] = info["model"]
             acc.loc[u, [c for c in acc.columns if c != "model"]] = np.nan
             acc.loc[u, "model"] = info["model"]
+            if u in new_sd and "rmse" in acc.columns:
+                acc.loc[u, "rmse"] = new_sd[u]
     for u, note in phased.items():
         if u in sel.index:
             sel.loc[u, "note"] = f"{note}; before: {sel.at[u, 'model']}: {sel.at[u, 'note']}"
