@@ -166,3 +166,24 @@ def test_a_failing_reconciliation_keeps_the_items_own_forecasts_and_says_why(bas
     own = res.forecasts[res.forecasts["unique_id"].isin(bottom)].assign(unique_id=lambda d: d["unique_id"].map(bottom))
     pd.testing.assert_series_equal(out.forecasts.set_index(["unique_id", "ds"])["yhat"].sort_index(),
                                    own.set_index(["unique_id", "ds"])["yhat"].sort_index())
+
+
+def test_a_promotion_is_left_out_of_the_family_and_total_fits_too(hist):
+    from sop_xl.engine.forecast import hierarchy
+
+    months = pd.to_datetime(["2023-03-01", "2023-04-01"])
+    spiked = hist.copy()
+    hit = (spiked["unique_id"] == "A2") & spiked["ds"].isin(months)
+    spiked.loc[hit, "y"] += 5000.0  # a promotion far above anything regular
+    exclude = pd.DataFrame({"unique_id": "A2", "ds": months})
+    Y_df, S_df, tags, bottom = structure(spiked, FAMILIES)
+    Y_reg = hierarchy._regular_aggregates(spiked, FAMILIES, exclude, Y_df, bottom, "MS", 12).set_index(
+        ["unique_id", "ds"])["y"]
+    raw = Y_df.set_index(["unique_id", "ds"])["y"]
+    for agg in (f"{TOTAL}/Alpha", TOTAL):
+        at = raw.loc[agg].index.isin(months)
+        assert (raw.loc[agg][at] - Y_reg.loc[agg][at] > 4000).all()  # the spike is gone from the aggregate
+        pd.testing.assert_series_equal(raw.loc[agg][~at], Y_reg.loc[agg][~at])  # the rest is as summed
+    a2 = f"{TOTAL}/Alpha/A2"
+    pd.testing.assert_series_equal(raw.loc[a2], Y_reg.loc[a2])  # the item keeps its raw series
+    assert (Y_reg.loc[f"{TOTAL}/Beta"] == raw.loc[f"{TOTAL}/Beta"]).all()

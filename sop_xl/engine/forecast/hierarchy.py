@@ -26,6 +26,8 @@ Conventions (documented in the README):
   is reported always adds up. The library's own ``nonnegative`` option is not used: it solves a QP
   per period and rounds to float32, which breaks exact coherence.
 * Accuracy figures stay those of each item's base model (the holdout is run before reconciling).
+* Promotion months (``exclude``) are left out of every level's fit: the family and total series are
+  summed from the items' history with those months replaced.
 """
 from __future__ import annotations
 
@@ -114,12 +116,28 @@ def forecast_families(history: pd.DataFrame, families: dict[str, str], horizon: 
         return forecast(history, horizon, **kwargs)
     Y_df, S_df, tags, bottom = structure(history, families, kwargs.get("freq", "MS"))
     order = list(pd.unique(history["unique_id"].astype(str)))
-    if kwargs.get("exclude") is not None:  # periods to leave out of fitting: of the items' series
+    if kwargs.get("exclude") is not None and len(kwargs["exclude"]):
+        Y_df = _regular_aggregates(history, families, kwargs["exclude"], Y_df, bottom, kwargs.get("freq", "MS"),
+                                   int(kwargs.get("season_length", 12)))
         to_bottom = {u: b for b, u in bottom.items()}
         ex = kwargs["exclude"].copy()
         ex["unique_id"] = ex["unique_id"].astype(str).map(to_bottom)
         kwargs["exclude"] = ex.dropna(subset=["unique_id"])
     return reconciled(forecast(Y_df, horizon, **kwargs), Y_df, S_df, tags, bottom, method, order)
+
+
+def _regular_aggregates(history, families, exclude, Y_df, bottom, freq: str, season_length: int) -> pd.DataFrame:
+    """``Y_df`` with the family and total series summed from the items' *regular* history: promotion
+    months replaced as forecast() replaces them for an item's fit (:func:`.cleaning.replace_marked`),
+    so a promotion is left out of every level's fit. The items' own series stay raw (forecast()
+    replaces and lists them itself)."""
+    from sop_xl.engine.forecast import _clean, _marks
+    from sop_xl.engine.forecast.cleaning import replace_marked
+
+    regular, _ = replace_marked(_clean(history, freq, [], {}), _marks(exclude, freq), season_length)
+    Y_reg = structure(regular, families, freq)[0]
+    aggregate_rows = ~Y_reg["unique_id"].isin(bottom)
+    return pd.concat([Y_df[Y_df["unique_id"].isin(bottom)], Y_reg[aggregate_rows]], ignore_index=True)
 
 
 def reconciled(res, Y_df: pd.DataFrame, S_df: pd.DataFrame, tags: dict, bottom: dict, method: str,
