@@ -13,6 +13,8 @@ How items are handled (``model="auto"``, the default)
 3. One-offs (smooth / erratic / short items, ``clean=True``): outliers of the robust seasonal
    decomposition's remainder are replaced by their fitted value for model fitting only
    (:mod:`.cleaning`); the caller's history is not changed; ``selection.cleaned`` lists them.
+   Known promotions (``exclude``: unique_id, ds) are replaced the same way, first, in every class
+   (``cleaning.replace_marked``: the robust fit of the other periods) and listed as "(promotion)".
 4. Per class, one frame-level statsforecast call per group of series:
 
    * smooth / erratic (>= 2 seasons): the ``ensemble`` of DynamicOptimizedTheta, damped seasonal
