@@ -110,3 +110,11 @@ def test_a_lifecycle_row_that_cannot_be_applied_names_item_and_column(base, plan
     with pytest.raises(LifecycleError, match=message) as err:
         apply_lifecycle(base, plan)
     assert err.value.column == column and err.value.item in ("NEW", "FRESH")
+
+
+def test_inputs_without_effect_are_said(base):
+    out = apply_lifecycle(base, _plan(("GROWN", None, "LIKE", None, None), ("OLD", None, None, 30.0, None)))
+    note = out.selection.set_index("unique_id").loc["GROWN", "note"]
+    assert "LikeItem LIKE not used: 30 months of its own history" in note
+    assert note.startswith(base.selection.set_index("unique_id").loc["GROWN", "note"])
+    assert any("item OLD: LaunchVolume ignored" in w for w in out.warnings)

@@ -153,6 +153,17 @@ def apply_lifecycle(result, plan: pd.DataFrame, freq: str = "MS", own_history: i
         fc.loc[after, "model"] = "phase-out"
         phased[u] = f"phase-out: 0 from {end:%Y-%m}"
 
+    # inputs that had no effect are said, not dropped silently
+    warnings = list(result.warnings)
+    for u, r in rows.items():
+        if not _blank(r.like_item) and u not in launched and u in sel.index:
+            new_rows.setdefault(u, {"model": None, "note": ""})
+            extra = (f"LikeItem {str(r.like_item).strip()} not used: {int(n_obs.get(u, 0) or 0)} months of its own "
+                     f"history (from {own_history} on an item is forecast from its own)")
+            new_rows[u]["note"] = "; ".join(filter(None, (new_rows[u]["note"], extra)))
+        if (not _blank(r.launch_volume) and _blank(r.like_item) and _blank(r.launch_date)):
+            warnings.append(f"item {u}: LaunchVolume ignored (it needs a LaunchDate or a LikeItem)")
+
     # ForecastModels rows
     for u, info in new_rows.items():
         if u not in sel.index:
@@ -175,7 +186,7 @@ def apply_lifecycle(result, plan: pd.DataFrame, freq: str = "MS", own_history: i
     rank = {u: i for i, u in enumerate(order)}
     fc = fc.sort_values(["unique_id", "ds"], key=lambda s: s.map(rank) if s.name == "unique_id" else s,
                         kind="stable").reset_index(drop=True)
-    out = type(result)(**{**result.__dict__})
+    out = type(result)(**{**result.__dict__, "warnings": warnings})
     out.forecasts = fc
     out.selection = sel.reindex(order).rename_axis("unique_id").reset_index()
     out.accuracy = acc.reindex(order).rename_axis("unique_id").reset_index()
