@@ -131,14 +131,25 @@ ITEMS = Table(
           help="If produced in a month, at least this many (solved as a MIP)"),
         C("LotSize", "lot_size", NUMBER, unit="units", required=False, default=None, min=0, min_inclusive=False,
           help="Production is a whole multiple of this (solved as a MIP)"),
+        # product life cycle (engine.forecast.lifecycle)
+        C("LaunchDate", "launch_date", DATE, required=False, default=None,
+          help="New item: forecast 0 before this month"),
+        C("LikeItem", "like_item", TEXT, required=False, default=None, width=14,
+          help="New item with less than a year of sales: forecast = this item's forecast, scaled to LaunchVolume"),
+        C("LaunchVolume", "launch_volume", NUMBER, unit="units/period", required=False, default=None, min=0,
+          help="Expected mean monthly demand in the first year after launch; blank = as much as the LikeItem"),
+        C("PhaseOutDate", "phase_out_date", DATE, required=False, default=None,
+          help="Forecast 0 from this month on"),
     ),
-    keys=("item",), min_rows=1,
+    keys=("item",), refs=(Ref("like_item", "tblItems"),), min_rows=1,
 )
 
 ACTUALS = Table(
     "Actuals", "tblActuals", INPUT, "Sales actuals",
     "Long and paste-friendly: one row per item and month. Returns may be negative.",
-    (_item, _period, C("Qty", "qty", NUMBER, unit="units")),
+    (_item, _period, C("Qty", "qty", NUMBER, unit="units"),
+     C("Promo", "promo", BOOL, required=False, default=False, width=8,
+       help="TRUE = a promotion month: left out of model fitting (replaced like a one-off); Qty is kept")),
     keys=("item", "period"), refs=(Ref("item", "tblItems"),), min_rows=1,
 )
 
@@ -529,6 +540,10 @@ SETTINGS = (
             "auto = best per item by holdout; or a fixed model",
             choices=("auto", "ensemble", "AutoETS", "AutoTheta", "AutoARIMA", "AutoCES", "SeasonalNaive",
                      "Naive", "CrostonSBA", "TSB", "ADIDA", "IMAPA")),
+    Setting("Reconciliation", "Reconciliation", CHOICE, "none",
+            "Item forecasts made coherent with family and total forecasts (hierarchicalforecast): none, "
+            "bottom_up, ols, wls_struct or mint_shrink (MinTrace, shrunk covariance of holdout errors)",
+            choices=("none", "bottom_up", "ols", "wls_struct", "mint_shrink")),
     Setting("Scenario", "Scenario", TEXT, "Base", "Scenario applied to Balance, Financials and Run all (Base = none)"),
     Setting("Objective", "Objective", CHOICE, "cost",
             "cost = meet demand at least cost; margin = earn the most (revenue − variable cost − holding − "

@@ -37,7 +37,8 @@ rows = st.lists(st.lists(cell, min_size=0, max_size=5), min_size=0, max_size=6) 
 column = st.lists(cell, min_size=0, max_size=8).map(lambda cs: [[c] for c in cs])
 arg = st.one_of(cell, rows, column, st.lists(cell, max_size=5))  # scalar, ndim=2 range, column, flat list
 
-TABLES = ((k.BOM.columns, 3), (k.ACTUALS.columns, 3), (k.COSTS.columns, 2))  # text, number, date, percent
+# text, number, date, percent (Actuals: Item, Period, Qty - the columns a UDF range holds; not Promo)
+TABLES = ((k.BOM.columns, 3), (k.ACTUALS.columns[:3], 3), (k.COSTS.columns, 2))
 
 
 def _value_or_own_error(fn, *args, **kwargs):

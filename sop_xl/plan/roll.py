@@ -17,6 +17,7 @@ import pandas as pd
 from sop_xl import contract as k
 from sop_xl.plan import pipeline
 from sop_xl.plan.book import RawTable
+from sop_xl.plan.columns import norm_header
 from sop_xl.plan.context import Context
 from sop_xl.plan.runlog import log_row
 from sop_xl.plan.validation import ROW, Problem, ValidationError, engine_frame, parse_table
@@ -37,7 +38,10 @@ class Roll:
 
 
 def _parse_actuals(raw: RawTable, known_items: set[str], closing: pd.Timestamp) -> tuple[pd.DataFrame, list[Problem]]:
-    table = dataclasses.replace(k.ACTUALS, sheet=raw.sheet, name="")  # problems name the file and its row
+    # a month's file needs Item, Period and Qty; an optional column (Promo) is read when it is there
+    present = {norm_header(h) for h in raw.headers}
+    columns = tuple(c for c in k.ACTUALS.columns if c.required or norm_header(c.header) in present)
+    table = dataclasses.replace(k.ACTUALS, sheet=raw.sheet, name="", columns=columns)  # problems name the file
     frame, problems = parse_table(raw, table)
     if frame.empty and not problems:
         problems.append(Problem(raw.sheet, None, None, None, "holds no actuals",
@@ -84,7 +88,8 @@ def prepare_roll(book, actuals: RawTable, progress=None) -> Roll:
     if problems:
         raise ValidationError(problems)
     arrived = engine_frame(arrived)
-    history = pd.concat([ctx.frame(k.ACTUALS), arrived[["item", "period", "qty"]]], ignore_index=True)
+    history = pd.concat([ctx.frame(k.ACTUALS), arrived[[f for f in k.ACTUALS.fields if f in arrived.columns]]],
+                        ignore_index=True)
     demand = ctx.frame(k.DEMAND)
     demand = demand[demand["period"] >= new_start].reset_index(drop=True)
     last = new_start + pd.DateOffset(months=int(ctx.settings["Horizon"]) - 1)

@@ -19,9 +19,10 @@ STEP_ORDER = ("forecast", "balance", "cost_rollup", "financials", "exceptions")
 
 
 def step_forecast(ctx: Context) -> None:
-    from sop_xl.engine.forecast import forecast
+    from sop_xl.engine.forecast.hierarchy import forecast_families
 
     hist = ctx.frame(k.ACTUALS)
+    items = ctx.frame(k.ITEMS)
     s = ctx.settings
     long = hist.rename(columns={"item": "unique_id", "period": "ds", "qty": "y"})[["unique_id", "ds", "y"]]
     ctx.status(f"Forecasting {long['unique_id'].nunique()} items …")
@@ -30,8 +31,14 @@ def step_forecast(ctx: Context) -> None:
     start = pd.Timestamp(s["PlanStart"])
     oldest_end = long.groupby("unique_id")["ds"].max().min()
     gap = max((start.year - oldest_end.year) * 12 + start.month - oldest_end.month - 1, 0)
-    result = forecast(long, horizon=int(s["Horizon"]) + gap, season_length=int(s["SeasonLength"]), freq="MS",
-                      model=s["ForecastModel"])
+    # promotion months (Actuals' Promo column) are left out of fitting, as one-offs are
+    promo = hist["promo"].eq(True) if "promo" in hist.columns else pd.Series(False, index=hist.index)
+    exclude = long.loc[promo.to_numpy(), ["unique_id", "ds"]]
+    families = dict(zip(items["item"].astype(str), items["family"].fillna("").astype(str)))
+    result = forecast_families(long, families, int(s["Horizon"]) + gap, method=s["Reconciliation"],
+                               season_length=int(s["SeasonLength"]), freq="MS", model=s["ForecastModel"],
+                               exclude=exclude)
+    result = _lifecycle(ctx, result)
     fc = result.forecasts.rename(columns={"unique_id": "item", "ds": "period"})
     fc = fc[fc["period"].isin(ctx.periods)] if len(fc) else fc
     ctx.put(k.FORECAST, fc)
@@ -46,6 +53,30 @@ def step_forecast(ctx: Context) -> None:
     ctx.summary.append(f"forecast: {models['item'].nunique()} items × {int(s['Horizon'])} months; "
                        f"models: {', '.join(f'{m} {n}' for m, n in counts.head(4).items())}"
                        + forecast_quality(models))
+
+
+def _lifecycle(ctx: Context, result):
+    """New items (LikeItem / LaunchDate / LaunchVolume) and phase-outs of the Items table applied to
+    the forecast; a row that cannot be applied is a problem on its Items row."""
+    from sop_xl.engine.forecast.lifecycle import FIELDS, LifecycleError, apply_lifecycle
+    from sop_xl.plan.validation import ROW
+
+    raw = ctx.frames[k.ITEMS.name]
+    cols = [f for f in FIELDS if f != "unique_id"]
+    if not set(cols) <= set(raw.columns):
+        return result
+    blank = raw[cols].apply(lambda c: c.isna() | (c.astype(str).str.strip() == ""))
+    rows = raw[~blank.all(axis=1)]
+    if rows.empty:
+        return result
+    plan = rows.rename(columns={"item": "unique_id"})[list(FIELDS)]
+    try:
+        return apply_lifecycle(result, plan)
+    except LifecycleError as exc:
+        row = rows.loc[rows["item"].astype(str) == exc.item, ROW]
+        raise ValidationError([Problem(k.ITEMS.sheet, k.ITEMS.name, int(row.iloc[0]) if len(row) else None,
+                                       k.ITEMS.column(exc.column).header, str(exc),
+                                       "Correct LikeItem, LaunchDate or LaunchVolume on this row")]) from None
 
 
 def forecast_quality(models: pd.DataFrame) -> str:

@@ -13,6 +13,8 @@ How items are handled (``model="auto"``, the default)
 3. One-offs (smooth / erratic / short items, ``clean=True``): outliers of the robust seasonal
    decomposition's remainder are replaced by their fitted value for model fitting only
    (:mod:`.cleaning`); the caller's history is not changed; ``selection.cleaned`` lists them.
+   Known promotions (``exclude``: unique_id, ds) are replaced the same way, first, in every class
+   (``cleaning.replace_marked``: the robust fit of the other periods) and listed as "(promotion)".
 4. Per class, one frame-level statsforecast call per group of series:
 
    * smooth / erratic (>= 2 seasons): the ``ensemble`` of DynamicOptimizedTheta, damped seasonal
@@ -54,7 +56,7 @@ import pandas as pd
 from utilsforecast.preprocessing import fill_gaps
 
 from sop_xl.engine.metrics import HOLDOUT_METRICS, holdout_metrics
-from sop_xl.engine.forecast.cleaning import clean_outliers
+from sop_xl.engine.forecast.cleaning import clean_outliers, replace_marked
 from sop_xl.engine.forecast.intermittent import classify_demand, flat_frame, window_average
 from sop_xl.engine.forecast.models import (ENSEMBLE_COMPONENTS, INTERMITTENT_MODELS, cross_validate, holdout_weights,
                                            predict)
@@ -107,6 +109,11 @@ class ForecastResult:
     accuracy: pd.DataFrame  # unique_id, model, mase, smape, wape, bias, fva, rmse, volume
     warnings: list[str] = field(default_factory=list)
     filled: dict[str, int] = field(default_factory=dict)  # item -> missing periods filled with 0
+    # the chosen model's holdout forecasts: unique_id, ds, cutoff, y (cleaned), yhat - the forecast
+    # errors MinT reconciliation (.hierarchy) estimates its covariance from
+    holdout: pd.DataFrame | None = None
+    # .hierarchy only: family and total forecasts (level, unique_id, ds, base, yhat)
+    aggregates: pd.DataFrame | None = None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -240,8 +247,12 @@ def forecast(
     holdout: int | None = None,
     n_jobs: int = 1,
     clean: bool = True,
+    exclude: pd.DataFrame | None = None,
 ) -> ForecastResult:
-    """Forecast every item of ``history`` ``horizon`` periods ahead. See the module docstring."""
+    """Forecast every item of ``history`` ``horizon`` periods ahead. See the module docstring.
+
+    ``exclude``: periods (unique_id, ds) known to be unusual - promotions - replaced for fitting only
+    (:func:`.cleaning.replace_marked`) and listed in ``selection.cleaned``."""
     levels = _validate(history, horizon, season_length, freq, model, levels, holdout)
     horizon, L = int(horizon), int(season_length)
     warnings: list[str] = []
@@ -259,13 +270,20 @@ def forecast(
     # models are fitted to the history with its one-offs replaced (regular demand only); ``raw``
     # stays for accuracy, classification and the trivial classes
     cleanable = cls.index[cls["demand_class"].isin(["smooth", "erratic", "short"])]
-    df, cleaned = clean_outliers(raw, cleanable, L) if clean else (raw, {})
+    df, cleaned = raw, {}
+    if exclude is not None and len(exclude):
+        df, cleaned = replace_marked(df, _marks(exclude, freq), L)
+    if clean:
+        df, found = clean_outliers(df, cleanable, L)
+        cleaned = {u: "; ".join(filter(None, (cleaned.get(u, ""), found.get(u, ""))))
+                   for u in set(cleaned) | set(found)}
     volumes: list[pd.Series] = []
 
     notes: dict[str, str] = {}
     chosen: dict[str, str] = {}
     frames: list[pd.DataFrame] = []
     cv_metrics: list[pd.DataFrame] = []
+    holdouts: list[pd.DataFrame] = []
 
     # ---- trivial classes ---------------------------------------------------------------------
     zero_ids = cls.index[cls["demand_class"] == "zero"]
@@ -378,6 +396,13 @@ def forecast(
             h_u, w_u = int(plan.at[u, "h"]), int(plan.at[u, "windows"])
             if h_u < hv:
                 notes[u] += f"; accuracy from a shorter holdout ({w_u} window of {h_u} periods: short history)"
+        if hv > 0 and len(cv):
+            mine_cv = cv[cv["unique_id"].isin(has_cv)]
+            chosen_col = mine_cv["unique_id"].map(pick).to_numpy(object)
+            yhat_cv = np.full(len(mine_cv), np.nan)
+            for c in set(chosen_col):
+                yhat_cv[chosen_col == c] = mine_cv.loc[chosen_col == c, c].to_numpy(float)
+            holdouts.append(mine_cv[["unique_id", "ds", "cutoff", "y"]].assign(yhat=yhat_cv))
         final_cands = list(dict.fromkeys(pick.tolist()))
         fc = predict(df[df["unique_id"].isin(ids)], horizon, final_cands, L_eff, freq, levels, n_jobs, adj_all,
                      weights)
@@ -447,4 +472,20 @@ def forecast(
             "cleaned": [cleaned.get(u, "") for u in all_ids],
         }
     )
-    return ForecastResult(forecasts=fc, selection=selection, accuracy=accuracy, warnings=warnings, filled=filled)
+    hold = (pd.concat(holdouts, ignore_index=True) if holdouts
+            else pd.DataFrame(columns=["unique_id", "ds", "cutoff", "y", "yhat"]))
+    return ForecastResult(forecasts=fc, selection=selection, accuracy=accuracy, warnings=warnings, filled=filled,
+                          holdout=hold)
+
+
+def _marks(exclude: pd.DataFrame, freq: str) -> pd.DataFrame:
+    """``exclude`` as (unique_id str, ds on the period start), as :func:`_clean` makes the history."""
+    missing = {"unique_id", "ds"} - set(exclude.columns)
+    if missing:
+        raise ValueError(f"exclude is missing column(s): {', '.join(sorted(missing))}")
+    m = exclude[["unique_id", "ds"]].dropna().copy()
+    m["unique_id"] = m["unique_id"].astype(str)
+    m["ds"] = pd.to_datetime(m["ds"])
+    off = pd.tseries.frequencies.to_offset(freq)
+    m["ds"] = m["ds"].map(lambda d: d if off.is_on_offset(d) else off.rollback(d))
+    return m.drop_duplicates()

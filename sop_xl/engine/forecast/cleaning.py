@@ -31,23 +31,32 @@ MAX_SHARE = 0.05
 MIN_RELATIVE = 0.5  # a one-off also differs from its fitted value by half the median |y|
 
 
-def _flags(y: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray]:
-    """(flagged mask, replacement values) of one series."""
+def _robust_fit(y: np.ndarray, L: int, min_periods: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """(fit = trend + seasonal, mask of values the fit matches exactly, trend window) of one series.
+    NaN values (marked periods) are left out of both medians; ``min_periods``: observations a
+    running-median window needs (default: all of it)."""
     n = len(y)
     w = L + 1 if L % 2 == 0 else L
     w = max(w, 5)
-    # full windows only (a partial one at an end would mix a few months of the season); the ends
-    # take the level of the nearest full window
-    trend = pd.Series(y).rolling(w, center=True).median().bfill().ffill().to_numpy()
+    # full windows only by default (a partial one at an end would mix a few months of the season);
+    # the ends take the level of the nearest full window
+    trend = pd.Series(y).rolling(w, center=True, min_periods=min_periods or w).median().bfill().ffill().to_numpy()
     det = y - trend
     season = np.zeros(n)
     exact = det == 0  # fitted exactly by the running median
     if L > 1 and n >= MIN_SEASONS * L:
         pos = np.arange(n) % L
-        med = np.array([np.nanmedian(det[pos == k]) for k in range(L)])
+        med = np.array([np.nanmedian(det[pos == k]) if np.isfinite(det[pos == k]).any() else 0.0
+                        for k in range(L)])
         exact = det == med[pos]  # fitted exactly by its month's median
         season = (med - med.mean())[pos]
-    fit = trend + season
+    return trend + season, exact, w
+
+
+def _flags(y: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray]:
+    """(flagged mask, replacement values) of one series."""
+    n = len(y)
+    fit, exact, w = _robust_fit(y, L)
     rem = y - fit
     # the spread from the remainders that are not 0 by construction (with 3 seasons the median of
     # each month's 3 values fits one of them exactly, and the running median fits its centre):
@@ -114,3 +123,45 @@ def clean_outliers(df: pd.DataFrame, ids, season_length: int) -> tuple[pd.DataFr
         notes[uid] = "; ".join(f"{pd.Timestamp(d):%Y-%m}: {a:,.0f} → {b:,.0f}" for d, a, b in zip(days, y[flag], new))
     out["y"] = y_all
     return out, notes
+
+
+def replace_marked(df: pd.DataFrame, marks: pd.DataFrame, season_length: int) -> tuple[pd.DataFrame, dict[str, str]]:
+    """A copy of ``df`` (unique_id, ds, y; gap-filled, sorted) with the periods of ``marks``
+    (unique_id, ds: known promotions) replaced by the robust fit of the *other* periods - the same
+    decomposition as the one-offs, with the marked values left out of its medians - and per item a
+    description "2025-05: 930 → 412 (promotion); ...". Unlike a detected one-off, a marked period is
+    replaced wherever it is (also at the ends: the user says it is not regular demand); an item
+    whose periods are nearly all marked keeps them (nothing regular to fit)."""
+    out = df.copy()
+    y_all = out["y"].to_numpy(float).copy()
+    key = pd.MultiIndex.from_frame(out[["unique_id", "ds"]])
+    hit = key.isin(pd.MultiIndex.from_frame(marks[["unique_id", "ds"]]))
+    notes: dict[str, str] = {}
+    L = int(season_length)
+    for uid, idx in out.groupby("unique_id", sort=False).indices.items():
+        m = hit[idx]
+        if not m.any() or m.sum() > len(idx) // 2:
+            continue
+        y = y_all[idx].copy()
+        raw = y.copy()
+        y[m] = np.nan
+        L_eff = L if L > 1 and (~m).sum() >= MIN_SEASONS * L else 1
+        fit, _, _ = _robust_fit(y, L_eff, min_periods=w_half(L_eff))
+        new = fit[m]
+        if not np.isfinite(new).all():
+            new = np.where(np.isfinite(new), new, np.nanmedian(y))
+        if (raw >= 0).all():
+            new = np.maximum(new, 0.0)
+        y_all[idx[m]] = new
+        days = out["ds"].to_numpy()[idx[m]]
+        fmt = "%Y-%m" if all(pd.Timestamp(d).day == 1 for d in days) else "%Y-%m-%d"
+        notes[uid] = "; ".join(f"{pd.Timestamp(d):{fmt}}: {a:,.0f} → {b:,.0f} (promotion)"
+                               for d, a, b in zip(days, raw[m], new))
+    out["y"] = y_all
+    return out, notes
+
+
+def w_half(L: int) -> int:
+    """Observations a running-median window needs when marked periods are left out: half of it."""
+    w = max(L + 1 if L % 2 == 0 else L, 5)
+    return w // 2 + 1
