@@ -267,6 +267,8 @@ def test_a_family_that_disappears_loses_its_page_and_sheets_of_your_own_stay(dem
     for r in range(k.BUDGET.header_row + 1, ws.max_row + 1):
         if ws.cell(r, k.BUDGET.first_col).value == "Stoves":
             ws.cell(r, k.BUDGET.first_col).value = "Cookers / Stoves"
+    ws = wb[k.EXCEPTIONS.sheet]  # the planner's owner of the first decision
+    ws.cell(k.EXCEPTIONS.header_row + 1, k.EXCEPTIONS.first_col + k.EXCEPTIONS.fields.index("owner")).value = "Ann"
     mine = wb.create_sheet("Family notes")
     mine["A1"] = "my notes on the families"
     wb.save(path)
@@ -277,6 +279,10 @@ def test_a_family_that_disappears_loses_its_page_and_sheets_of_your_own_stay(dem
     assert wb["Family notes"]["A1"].value == "my notes on the families"
     pages = [n for n in wb.sheetnames if is_family_page(n, wb[n]["A1"].value)]
     assert len(pages) == 5
+    total = wb["Family Total"]
+    head = next(r for r in range(1, total.max_row + 1) if total.cell(r, 1).value == "Kind")
+    owner = next(c for c in range(1, 20) if total.cell(head, c).value == "Owner")
+    assert total.cell(head + 1, owner).value == "Ann"  # typed on Exceptions, shown on the page
 
 
 def test_the_live_book_writes_the_same_pages_as_the_file_book(demo_workbook):

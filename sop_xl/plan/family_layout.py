@@ -38,10 +38,10 @@ PERCENT = "+0%;[Red]-0%"
 STRONG = {"consensus", "shipped", "inventory_value", "revenue", "margin", "actuals"}
 DECISION_COLUMNS = (  # header, field, first column, last column (1-based), number format
     ("Kind", "kind", 1, 1, "General"), ("Subject", "subject", 2, 3, "General"), ("Months", "months", 4, 5, "General"),
-    ("Value at risk", "value_at_risk", 6, 7, "#,##0"), ("Message", "message", 8, 13, "General"),
-    ("Owner", "owner", 14, 15, "General"), ("Decision", "decision", 16, 18, "General"),
+    ("Value at risk", "value_at_risk", 6, 8, "#,##0"), ("Message", "message", 9, 14, "General"),
+    ("Owner", "owner", 15, 16, "General"), ("Decision", "decision", 17, 18, "General"),
 )
-MESSAGE_CHARS_PER_LINE = 55  # what the merged message cell holds per line at 11 pt
+CHARS_PER_LINE = {"message": 55, "decision": 17}  # what the merged wrapped cells hold per line at 11 pt
 
 
 def sheet_names(figures: list[FamilyFigures], taken: set[str]) -> list[str]:
@@ -185,9 +185,9 @@ def family_page(fig: FamilyFigures, sheet: str, currency: str, run_label: str = 
                 v = _number(v)
             cells[(r, c0)] = Cell(v, fmt, wrap=field in ("message", "decision"), merge_to=c1 if c1 > c0 else None,
                                   align="left" if fmt == "General" else None, indent=1 if field == "message" else 0)
-            if field == "message" and isinstance(v, str):
-                lines_needed = max(lines_needed, math.ceil(len(v) / MESSAGE_CHARS_PER_LINE))
-        heights[r] = 15 * lines_needed
+            if field in CHARS_PER_LINE and isinstance(v, str):
+                lines_needed = max(lines_needed, math.ceil(len(v) / CHARS_PER_LINE[field]))
+        heights[r] = 15 * min(lines_needed, 4)  # ten decisions still fit their printed page
     return Page(sheet=sheet, cells=cells, widths=widths, heights=heights, charts=charts,
                 row_breaks=[figures_end + 1, charts_end], print_columns=ncols + 1, title_rows=(1, 2))
 
