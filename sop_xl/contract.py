@@ -231,11 +231,13 @@ COSTS = Table(
 
 BUDGET = Table(
     "Budget", "tblBudget", INPUT, "Budget",
-    "Revenue and cost of goods sold budgeted per family and month.",
+    "Revenue, cost of goods sold and (optionally) units budgeted per family and month.",
     (
         _family, _period,
         C("Revenue", "revenue", NUMBER, unit="currency", min=0),
         C("COGS", "cogs", NUMBER, unit="currency", min=0),
+        C("Units", "units", NUMBER, unit="units", required=False, min=0, fmt="#,##0",
+          help="Units budgeted to ship; blank = no units budget (the family pages then show none)"),
     ),
     keys=("family", "period"),
 )

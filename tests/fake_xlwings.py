@@ -45,10 +45,93 @@ class FakeRange:
             for j, v in enumerate(row):
                 self.ws.cell(self.r1 + i, self.c1 + j).value = v
 
+    # formatting, as xlwings offers it (the family pages); COM-only calls (``api``) are not mimicked
+    def _cells(self):
+        return [self.ws.cell(r, c) for r in range(self.r1, self.r2 + 1) for c in range(self.c1, self.c2 + 1)]
+
+    @property
+    def number_format(self):
+        return self.ws.cell(self.r1, self.c1).number_format
+
+    @number_format.setter
+    def number_format(self, fmt):
+        for cell in self._cells():
+            cell.number_format = fmt
+
+    @property
+    def font(self):
+        return _FakeFont(self)
+
+    @property
+    def color(self):
+        return self.ws.cell(self.r1, self.c1).fill.fgColor.rgb
+
+    @color.setter
+    def color(self, colour):
+        from openpyxl.styles import PatternFill
+        for cell in self._cells():
+            cell.fill = PatternFill("solid", fgColor=colour.lstrip("#"))
+
+    @property
+    def column_width(self):
+        return self.ws.column_dimensions[get_column_letter(self.c1)].width
+
+    @column_width.setter
+    def column_width(self, width):
+        self.ws.column_dimensions[get_column_letter(self.c1)].width = width
+
+    @property
+    def row_height(self):
+        return self.ws.row_dimensions[self.r1].height
+
+    @row_height.setter
+    def row_height(self, height):
+        self.ws.row_dimensions[self.r1].height = height
+
+    def merge(self):
+        self.ws.merge_cells(start_row=self.r1, start_column=self.c1, end_row=self.r2, end_column=self.c2)
+
+    @property
+    def api(self):
+        raise AttributeError("the COM object model is not mimicked")
+
     def clear_contents(self):
         for r in range(self.r1, self.r2 + 1):
             for c in range(self.c1, self.c2 + 1):
                 self.ws.cell(r, c).value = None
+
+
+class _FakeFont:
+    """xlwings' Font: setting an attribute sets it on every cell of the range."""
+    _names = {"name": "name", "size": "size", "bold": "bold", "italic": "italic", "color": "color"}
+
+    def __init__(self, rng):
+        object.__setattr__(self, "_rng", rng)
+
+    def __getattr__(self, key):
+        value = getattr(self._rng.ws.cell(self._rng.r1, self._rng.c1).font, key)
+        return ("#" + value.rgb[-6:]) if key == "color" and value is not None else value
+
+    def __setattr__(self, key, value):
+        from copy import copy
+        for cell in self._rng._cells():
+            font = copy(cell.font)
+            setattr(font, key, value.lstrip("#") if key == "color" else value)
+            cell.font = font
+
+
+class _FakeCharts:
+    def __init__(self):
+        self.added = []
+
+    def add(self, left=0, top=0, width=355, height=211):
+        self.added.append((left, top, width, height))
+
+        class _Chart:
+            @property
+            def api(self):
+                raise AttributeError("the COM object model is not mimicked")
+        return _Chart()
 
 
 class FakeTable:
@@ -82,6 +165,17 @@ class FakeSheet:
     @property
     def tables(self):
         return {name: FakeTable(self.ws, name) for name in self.ws.tables}
+
+    @property
+    def charts(self):
+        return self.ws.__dict__.setdefault("_fake_charts", _FakeCharts())
+
+    def delete(self):
+        self.ws.parent.remove(self.ws)
+
+    @property
+    def api(self):
+        raise AttributeError("the COM object model is not mimicked")
 
     def range(self, a, b=None):
         if b is None:
@@ -152,3 +246,7 @@ class _Sheets:
 
     def __getitem__(self, name):
         return FakeSheet(self.wb[name])
+
+    def add(self, name, after=None):
+        index = self.wb.sheetnames.index(after.name) + 1 if after is not None else 0
+        return FakeSheet(self.wb.create_sheet(name, index))

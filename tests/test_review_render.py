@@ -1,7 +1,7 @@
 """Look at it: every review sheet of the demo's review pack (plan, decisions, scenarios, a snapshot
 after an override) rendered through LibreOffice to PDF, recalculated without the add-in, and checked
 for what can be computed: no cell showing #### or an error, each sheet one page wide with its header
-on every page, the dashboard on its three designed pages.
+on every page, the dashboard and each family page on their three designed pages.
 
 To look at the pages yourself: see README, "Look at the review pack"."""
 from __future__ import annotations
@@ -33,6 +33,7 @@ pytestmark = [pytest.mark.libreoffice, pytest.mark.slow,
               pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) not installed")]
 
 TABLE_SHEETS = (k.EXCEPTIONS, k.FINANCIALS, k.SCENARIO_RESULTS, k.SCENARIO_DIFFS, k.PLAN_CHANGES)
+FAMILY_SHEETS = ("Family Total", "Family Backpacks", "Family SleepingBags", "Family Stoves", "Family Tents")
 ERRORS = ("###", "#NAME?", "#REF!", "#VALUE!", "#DIV/0!", "#N/A", "#NUM!", "Err:")
 
 
@@ -45,7 +46,7 @@ def pack(demo_workbook, tmp_path_factory):
     assert main(["snapshot", str(book), "--label", "v1", "--quiet"]) == 0
     assert main(["run", str(book), "--steps", "forecast,balance,financials,exceptions", "--quiet"]) == 0
     assert main(["snapshot", str(book), "--label", "v2", "--quiet"]) == 0
-    sheets = [k.DASHBOARD_SHEET] + [t.sheet for t in TABLE_SHEETS] + [k.START_SHEET]
+    sheets = [k.DASHBOARD_SHEET] + [t.sheet for t in TABLE_SHEETS] + [k.START_SHEET] + list(FAMILY_SHEETS)
     pdfs = {}
     with libreoffice.LibreOfficeSession(timeout=300) as lo:
         for sheet in sheets:
@@ -59,7 +60,8 @@ def _pages(pdf) -> list[str]:
     return [p for p in text.split("\f") if p.strip()]
 
 
-@pytest.mark.parametrize("sheet", [k.DASHBOARD_SHEET, k.START_SHEET] + [t.sheet for t in TABLE_SHEETS])
+@pytest.mark.parametrize("sheet", [k.DASHBOARD_SHEET, k.START_SHEET] + [t.sheet for t in TABLE_SHEETS]
+                         + list(FAMILY_SHEETS))
 def test_no_cell_shows_hashes_or_an_error(pack, sheet):
     _book, pdfs = pack
     pages = _pages(pdfs[sheet])
@@ -92,3 +94,20 @@ def test_table_sheets_print_one_page_wide_with_the_header_on_every_page(pack, ta
     first_page = usable - table.header_row - 1
     expected = 1 + max(0, math.ceil((rows - first_page) / (usable - 2)))
     assert abs(len(pages) - expected) <= 1, (table.sheet, rows, len(pages), expected)
+
+
+@pytest.mark.parametrize("sheet", FAMILY_SHEETS)
+def test_family_pages_print_on_their_three_designed_pages(pack, sheet):
+    """Figures (the 12 actual months and the 18 plan months), charts, decisions: one page each, the
+    family's title on every page, every month and the last row on the first."""
+    _book, pdfs = pack
+    pages = _pages(pdfs[sheet])
+    assert len(pages) == 3, sheet
+    title = "Family review: " + ("all families" if sheet == "Family Total" else sheet.removeprefix("Family "))
+    assert all(title in p for p in pages)
+    assert "Jan 25" in pages[0] and "Dec 25" in pages[0] and "Jun 27" in pages[0]
+    assert "Gap to budget, margin (k EUR)" in pages[0] and "Budget units (units)" in pages[0]
+    assert "Actual sales, consensus and shipments" in pages[1] and "Revenue vs budget" in pages[1]
+    assert "Inventory and days of supply" in pages[1]
+    assert "Decisions (" in pages[2] and "Value at risk (EUR)" in pages[2]
+    assert "Chart data" not in "".join(pages)  # beside the print area

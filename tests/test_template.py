@@ -118,4 +118,10 @@ def test_independent_excel_check_on_template_demo_and_a_saved_copy(tmp_path):
                               "--customui-xsd", str(xsd), "--vba-configs", "none"],
                              capture_output=True, text=True, timeout=600)
         lines = [ln for ln in out.stdout.splitlines() if ln.startswith(("DEFECT", "WARN"))]
+        if path != REPO_TEMPLATE:
+            # The family pages are sheets the run adds (one per family): openpyxl cannot add their VBA
+            # document modules, so they have no code name until Excel gives them one on opening. That
+            # warning, for exactly those sheets, is expected; any other line is not.
+            families = "['Family Total', 'Family Backpacks', 'Family SleepingBags', 'Family Stoves', 'Family Tents']"
+            lines.remove(f"WARN vba: sheets without codeName: {families}")
         assert out.returncode == 0 and not lines, (path, out.stdout, out.stderr)

@@ -146,12 +146,15 @@ def make_demo(seed: int = 7, *, plan_start: datetime = PLAN_START, horizon: int 
     last = history_df[history_df["period"] >= hist_periods[-12]].merge(items_df[["item", "family", "price"]],
                                                                        on="item")
     last["revenue"] = last["qty"].clip(lower=0) * last["price"]
-    by_fm = last.groupby(["family", last["period"].dt.month])["revenue"].sum()
+    last["units"] = last["qty"].clip(lower=0)
+    by_fm = last.groupby(["family", last["period"].dt.month])[["revenue", "units"]].sum()
     budget = []
     for family in FAMILIES:
         for p in plan_periods:
-            rev = float(by_fm.get((family, p.month), 0.0)) * 1.08
-            budget.append({"family": family, "period": p, "revenue": round(rev, 0), "cogs": round(rev * 0.58, 0)})
+            rev, units = (by_fm.loc[(family, p.month)] * 1.08) if (family, p.month) in by_fm.index else (0.0, 0.0)
+            # Units grow with revenue (same 8 %): the budget assumes last year's mix and prices.
+            budget.append({"family": family, "period": p, "revenue": round(float(rev), 0),
+                           "cogs": round(float(rev) * 0.58, 0), "units": round(float(units), 0)})
 
     receipts, supply = _supply_side(items_df, history_df, bom_df, unit, plan_periods, rng2)
 

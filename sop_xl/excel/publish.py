@@ -1,5 +1,5 @@
 """Publish for review: a values-only .xlsx of the review sheets anyone can open, and a PDF of the
-review pages (dashboard, decisions, financials, scenarios, plan changes).
+review pages (dashboard, family pages, decisions, financials, scenarios, plan changes).
 
 People in the review read the plan on a Mac, in a browser or on a phone, without Python. The copy
 has no VBA, every formula replaced by its value (SOP_ cell functions included, evaluated by our own
@@ -20,12 +20,14 @@ from openpyxl.utils import range_boundaries
 from openpyxl.worksheet.formula import ArrayFormula
 
 from sop_xl import contract as k
+from sop_xl.plan.family_layout import is_family_page
 from sop_xl.plan.runlog import recording
 
 # What the meeting reads. Inputs and the engine's working tables stay home unless asked for.
 REVIEW_SHEETS = (k.START_SHEET, k.DASHBOARD_SHEET, k.EXCEPTIONS.sheet, k.FINANCIALS.sheet, k.UNMET.sheet,
                  k.BOTTLENECKS.sheet, k.SCENARIO_RESULTS.sheet, k.SCENARIO_DIFFS.sheet, k.PLAN_CHANGES.sheet)
-# The monthly scenario differences (ScenarioDiffs, many pages) are in the copy, not in the PDF.
+# The monthly scenario differences (ScenarioDiffs, many pages) are in the copy, not in the PDF. The family
+# pages (made by the run, one per family: plan/family_layout.py) are in both.
 PDF_SHEETS = (k.DASHBOARD_SHEET, k.EXCEPTIONS.sheet, k.FINANCIALS.sheet, k.SCENARIO_RESULTS.sheet,
               k.PLAN_CHANGES.sheet)
 
@@ -233,7 +235,7 @@ def values_only_copy(source: Path, target: Path, values: dict[str, list[list[Any
                 ws.cell(r + i, c + j).value = v
     keep = [n for n in wb.sheetnames if n != k.XLWINGS_CONF_SHEET]  # no Python on the readers' side
     if not with_inputs:
-        keep = [n for n in keep if n in REVIEW_SHEETS]
+        keep = [n for n in keep if n in REVIEW_SHEETS or is_family_page(n, wb[n]["A1"].value)]
     _keep_sheets(wb, keep)
     wb.save(target)
     return formulas, sop
@@ -316,7 +318,8 @@ def pdf_sheets(values: dict[str, list[list[Any]]]) -> list[str]:
     """The review pages to print: a table sheet only when its table holds rows (scenarios not run yet,
     no snapshot taken: no empty page)."""
     out = []
-    for sheet in PDF_SHEETS:
+    family = [name for name, grid in values.items() if is_family_page(name, grid[0][0] if grid and grid[0] else None)]
+    for sheet in PDF_SHEETS[:1] + tuple(family) + PDF_SHEETS[1:]:
         table = k.table_by_sheet(sheet)
         grid = values.get(sheet, [])
         if table is not None:

@@ -520,7 +520,10 @@ def do_convert(office: Office, req: dict) -> dict:
                 except Exception:
                     pass
                 for name in all_sheets:
-                    doc.Sheets.getByName(name).IsVisible = name in sheets
+                    sheet = doc.Sheets.getByName(name)
+                    sheet.IsVisible = name in sheets
+                    if name not in sheets:  # LibreOffice still exports a hidden sheet that has a print area
+                        sheet.setPrintAreas(())
             os.makedirs(os.path.dirname(out_path) or ".", exist_ok=True)
             try:
                 doc.storeToURL(uno.systemPathToFileUrl(out_path), (pv("FilterName", filter_name), pv("Overwrite", True)))

@@ -18,6 +18,7 @@ from sop_xl import contract as k
 from sop_xl.plan.book import TableMissing
 from sop_xl.plan.columns import column_positions
 from sop_xl.plan.context import Context
+from sop_xl.plan.family_output import family_pages, write_family_pages
 from sop_xl.plan.freshness import stamp_outputs
 from sop_xl.plan.runlog import recording
 from sop_xl.plan.scenario import unknown_scenario, with_scenario
@@ -109,8 +110,10 @@ def run(book, steps: list[str], progress: Callable[[str], None] | None = None) -
             ctx.status(f"{step.replace('_', ' ').capitalize()} …")
             STEPS[step][0](ctx)
             rec.step_done(step, time.perf_counter() - t0, ctx.summary[-1] if ctx.summary else "")
+        pages = family_pages(ctx, steps)  # computed before anything is written: a failure writes nothing
         ctx.status("Writing results …")
         written = write_results(ctx)
+        written += write_family_pages(book, pages)
         ctx.warnings += stamp_outputs(ctx, steps, book)
     return RunReport(steps, rec.seconds, ctx.summary, ctx.warnings, written)
 

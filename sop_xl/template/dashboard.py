@@ -12,8 +12,6 @@ row heights (``chart_frames``), so they never overlap each other or the tables.
 """
 from __future__ import annotations
 
-import math
-
 from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.chart.shapes import GraphicalProperties
 from openpyxl.drawing.line import LineProperties
@@ -24,6 +22,7 @@ from openpyxl.worksheet.pagebreak import Break, RowBreak
 
 from sop_xl import contract as k
 from sop_xl.plan.freshness import STALE, STAMPED, stamp_name
+from sop_xl.plan.page import place_charts, rows_reached
 from sop_xl.template.layout import (BOLD, COMPUTED_FILL, FONT, TAB_REVIEW, add_table_sheet, column_px, print_setup, protect,
                                     quote, title_block)
 
@@ -186,22 +185,15 @@ def _add(chart, ws, keys, colours, dashed=()):
 
 def chart_anchors() -> list[tuple[int, int]]:
     """(row, column) of the four charts' top-left cells, 1-based: a 2 x 2 grid on the chart page,
-    the right column and the lower row placed past the left/upper frame plus a gap."""
+    the right column and the lower row placed past the left/upper frame plus a gap (plan/page.py)."""
     widths = [column_px(LABEL_WIDTH)] + [column_px(MONTH_WIDTH)] * k.DASHBOARD_MONTHS
-    chart_w = CHART_W_CM / 2.54 * 96
-    x, right_col = 0.0, None
-    for c, w in enumerate(widths, start=1):
-        if x >= chart_w + GAP_PX:
-            right_col = c
-            break
-        x += w
-    lower_row = CHARTS_ROW + math.ceil((CHART_H_CM / 2.54 * 96 + GAP_PX) / ROW_PX)
-    return [(CHARTS_ROW, 1), (CHARTS_ROW, right_col), (lower_row, 1), (lower_row, right_col)]
+    size = (CHART_W_CM, CHART_H_CM)
+    return place_charts(widths, CHARTS_ROW, [[size, size], [size, size]], GAP_PX, ROW_PX)
 
 
 def chart_rows_end() -> int:
     """The last row a chart frame reaches into."""
-    return chart_anchors()[-1][0] + math.ceil(CHART_H_CM / 2.54 * 96 / ROW_PX)
+    return rows_reached(chart_anchors()[-1][0], CHART_H_CM, ROW_PX)
 
 
 def _charts(ws) -> None:

@@ -44,16 +44,8 @@ def title_block(ws, title: str, description: str) -> None:
     ws.row_dimensions[1].height = 24
 
 
-# Landscape on A4 or Letter: the narrower page (Letter, 11 in) with 0.4 in side margins, and the lower
-# one (A4, 8.27 in) with 0.5 in top and bottom margins, in 96 dpi pixels (the unit of column widths).
-PRINT_WIDTH_PX = (11 - 2 * 0.4) * 96
-PRINT_HEIGHT_PX = (8.27 - 2 * 0.5) * 96
-MIN_SCALE = 73  # 11 pt body text stays at 8 pt or more
-
-
-def column_px(width: float) -> int:
-    """Screen pixels of a column of ``width`` characters (Calibri 11: 7 px a digit plus 5 px padding)."""
-    return int(width * 7 + 5)
+# The page geometry is shared with the pages generated at run time (sop_xl/plan/page.py).
+from sop_xl.plan.page import MIN_SCALE, PRINT_HEIGHT_PX, PRINT_WIDTH_PX, column_px, scale_for  # noqa: E402,F401
 
 
 def sheet_width_px(ws) -> int:
@@ -63,10 +55,8 @@ def sheet_width_px(ws) -> int:
 
 
 def print_scale(ws) -> int:
-    """The print scale that fits the sheet's columns across the page, but no smaller than MIN_SCALE:
-    a wider sheet prints on more pages across rather than in unreadable type."""
-    fit = math.floor(100 * PRINT_WIDTH_PX / max(sheet_width_px(ws), 1))
-    return max(MIN_SCALE, min(100, fit))
+    """The print scale that fits the sheet's columns across the page (see plan/page.py scale_for)."""
+    return scale_for(sheet_width_px(ws))
 
 
 def print_setup(ws, title_rows: str | None = None) -> None:

@@ -24,6 +24,8 @@ from sop_xl.workbook.locking import WorkbookLock
 from sop_xl.workbook.safe_io import UnsafeWorkbook, check_extension, check_package, real_path, refuse_read_only, remove_stale_temps
 from sop_xl.workbook.save import save_workbook
 from sop_xl.plan.book import FormulaCell, RawTable, TableMissing
+from sop_xl.plan.page import Page
+from sop_xl.workbook.page_writer import write_page
 from sop_xl.plan.columns import column_positions, full_width_rows
 
 
@@ -212,6 +214,24 @@ class FileBook:
         lo.ref = ref
         if lo.autoFilter is not None:
             lo.autoFilter.ref = ref
+
+    # ------------------------------------------------------------------ generated pages
+    def sheet_names(self) -> list[str]:
+        return list(self.wb.sheetnames)
+
+    def read_cell(self, sheet: str, row: int, column: int) -> Any:
+        return self.wb[sheet].cell(row, column).value
+
+    def delete_sheet(self, sheet: str) -> None:
+        if sheet in self.wb.sheetnames:
+            del self.wb[sheet]
+
+    def write_page(self, page: Page, after: str) -> None:
+        """Create (or replace) the sheet of a generated page, placed after the sheet ``after``."""
+        if page.sheet in self.wb.sheetnames:
+            del self.wb[page.sheet]
+        index = self.wb.sheetnames.index(after) + 1 if after in self.wb.sheetnames else len(self.wb.sheetnames)
+        write_page(self.wb, page, index)
 
     def status(self, text: str | None) -> None:
         if self._progress and text:

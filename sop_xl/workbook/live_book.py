@@ -12,6 +12,8 @@ from typing import Any
 from sop_xl.contract import Table
 from sop_xl.plan.book import RawTable, TableMissing
 from sop_xl.plan.columns import full_width_rows
+from sop_xl.plan.page import Page
+from sop_xl.workbook.live_page import write_page
 
 
 class LiveBook:
@@ -107,6 +109,22 @@ class LiveBook:
         sheet.range((start, header.column)).value = [[_plain(v) for v in r] for r in grid]
         if protected:
             _protect(sheet)
+
+    # ------------------------------------------------------------------ generated pages
+    def sheet_names(self) -> list[str]:
+        return [s.name for s in self.book.sheets]
+
+    def read_cell(self, sheet: str, row: int, column: int) -> Any:
+        return self.book.sheets[sheet].range((row, column)).value
+
+    def delete_sheet(self, sheet: str) -> None:
+        if sheet in self.sheet_names():
+            self.book.sheets[sheet].delete()
+
+    def write_page(self, page: Page, after: str) -> None:
+        """Create (or replace) the sheet of a generated page after the sheet ``after`` (live_page.py)."""
+        write_page(self.book, page, after)
+        _protect(self.book.sheets[page.sheet])
 
     def status(self, text: str | None) -> None:
         try:
