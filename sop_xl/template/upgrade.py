@@ -35,7 +35,7 @@ from sop_xl.plan.validation import Problem, ValidationError
 from sop_xl.excel.setup import drop_empty_keys, repair_vba
 from sop_xl.template.builder import add_sheet, layout_workbook
 from sop_xl.template.layout import STAMP_CELL, add_setting_row, add_stamp_cell, add_start_sheet
-from sop_xl.workbook import ribbon
+from sop_xl.workbook import ribbon, vba
 from sop_xl.workbook.file_book import FileBook
 from sop_xl.workbook.safe_io import atomic_save
 from sop_xl.workbook.save import save_workbook
@@ -121,7 +121,7 @@ def migrate(wb) -> Upgrade:
                                           "key hides the value set in your own xlwings.conf file)")
         else:
             _table(wb, k.table_by_sheet(sheet), reference, result)
-    _code_names(wb)
+    vba.give_code_names(wb)
     if old:
         wb.defined_names[k.FORMAT_NAME] = DefinedName(k.FORMAT_NAME, attr_text=str(k.WORKBOOK_FORMAT))
         result.changes.append(f"layout format {result.format_before} → {k.WORKBOOK_FORMAT}")
@@ -352,23 +352,6 @@ def _style(src, dst) -> None:
 
 
 # ----------------------------------------------------------------------------- sheets and settings
-def _code_names(wb) -> None:
-    """A code name for each new sheet, unused by the old ones: Excel (and the VBA writer) would name it
-    Sheet<place>, which a kept sheet may already hold, and two sheets must never share one."""
-    taken = {str(ws.sheet_properties.codeName).casefold() for ws in wb.worksheets if ws.sheet_properties.codeName}
-    if not taken:
-        return  # none has one: the VBA writer names them all by place, as Excel does
-    n = 1
-    for ws in wb.worksheets:
-        if ws.sheet_properties.codeName:
-            continue
-        while f"sheet{n}" in taken:
-            n += 1
-        ws.sheet_properties.codeName = f"Sheet{n}"
-        taken.add(f"sheet{n}")
-
-
-
 def _place(wb, sheet: str) -> None:
     """Move a new sheet to its place in the template's order: after the nearest earlier sheet present."""
     order = list(k.SHEET_ORDER)

@@ -387,3 +387,63 @@ def read_vba_modules(path: str | os.PathLike[str]) -> dict[str, str]:
         return found
     finally:
         parser.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Sheets added to a macro workbook (the family review pages a run creates)
+# ---------------------------------------------------------------------------------------------
+# VB_Base of the document modules Excel makes for the workbook and for a worksheet.
+_DOCUMENT_BASES = ("00020819-0000-0000-C000-000000000046", "00020820-0000-0000-C000-000000000046")
+
+
+def give_code_names(wb) -> list[str]:
+    """A free code name (``Sheet<n>``) for every sheet of the openpyxl workbook ``wb`` that has none:
+    Excel, and the VBA writer, would name a new sheet by its place, which a kept sheet may hold, and
+    two sheets must never share one. Returns the names given."""
+    sheets = list(wb.worksheets)
+    taken = {str(ws.sheet_properties.codeName).casefold() for ws in sheets if ws.sheet_properties.codeName}
+    if not taken:
+        return []  # none has one: the VBA writer names them all by place, as Excel does
+    given, n = [], 1
+    for ws in sheets:
+        if ws.sheet_properties.codeName:
+            continue
+        while f"sheet{n}" in taken:
+            n += 1
+        ws.sheet_properties.codeName = f"Sheet{n}"
+        taken.add(f"sheet{n}")
+        given.append(f"Sheet{n}")
+    return given
+
+
+def project_modules(path: str | os.PathLike[str]) -> list[VbaModule] | None:
+    """The workbook's VBA modules with their kinds, as :func:`write_vba_project` takes them (empty
+    document modules left out: the writer makes one per sheet). None when the project holds what a
+    rebuild from source would lose (user forms), or cannot be read."""
+    from pyopenvba import ExcelFile, VBAModuleKind
+    from pyopenvba.vba import split_attribute_header
+
+    try:
+        with ExcelFile(path) as book:
+            if not book.has_vba_project() or book.forms():
+                return None
+            modules = []
+            for m in book.vba_project().modules:
+                header, body = split_attribute_header(m.source)
+                if m.kind == VBAModuleKind.standard:
+                    modules.append(VbaModule(m.name, "standard", body))
+                elif any(base in header for base in _DOCUMENT_BASES):
+                    if body.strip():
+                        modules.append(VbaModule(m.name, "document", body))
+                else:
+                    modules.append(VbaModule(m.name, "class", m.source))
+            return modules
+    except Exception:  # noqa: BLE001 - a project we cannot read is left exactly as it is
+        return None
+
+
+def rebuild_for_new_sheets(xlsm_path: str | os.PathLike[str], modules: list[VbaModule]) -> None:
+    """Write the project again with ``modules`` (read by :func:`project_modules` before the sheets were
+    added): the writer gives every sheet, the new ones too, its document module, so Excel finds a module
+    for each code name."""
+    write_vba_project(xlsm_path, modules, timestamp=None)
