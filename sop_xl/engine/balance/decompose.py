@@ -100,15 +100,15 @@ def sub_lp(lp: LP, cols: np.ndarray, rows: np.ndarray) -> LP:
 # ----------------------------------------------------------------------------- bases
 def basis_arrays(basis) -> tuple[np.ndarray, np.ndarray] | None:
     """A HiGHS basis as two int8 arrays (picklable: what a worker returns and receives)."""
-    if basis is None:
-        return None
+    if basis is None or isinstance(basis, tuple):
+        return basis
     return (np.fromiter((int(s) for s in basis.col_status), dtype=np.int8, count=len(basis.col_status)),
             np.fromiter((int(s) for s in basis.row_status), dtype=np.int8, count=len(basis.row_status)))
 
 
 def highs_basis(arrays):
-    if arrays is None:
-        return None
+    if arrays is None or not isinstance(arrays, tuple):
+        return arrays
     st = [highspy.HighsBasisStatus(k) for k in range(5)]
     b = highspy.HighsBasis()
     b.col_status = [st[k] for k in arrays[0].tolist()]
@@ -118,7 +118,8 @@ def highs_basis(arrays):
 
 
 class GroupBases(list):
-    """One basis per group (int8 arrays), with the groups' shapes to check a warm start against."""
+    """One basis per group (HiGHS's object, or int8 arrays from a worker; converted only when a
+    group is warm-started on the other side), with the groups' shapes to check a warm start against."""
 
     def __init__(self, shapes, bases):
         super().__init__(bases)
@@ -126,9 +127,10 @@ class GroupBases(list):
 
 
 # ----------------------------------------------------------------------------- solving
-def solve_task(lp: LP, options: dict, time_limit: float, mip_gap, basis) -> tuple[Solution, object]:
-    """Solve one group from scratch (in a worker process): its solution and final basis arrays."""
-    s = HighsSolver(lp, options, time_limit, mip_gap)
+def solve_task(lp: LP, options: dict, deadline: float, mip_gap, basis) -> tuple[Solution, object]:
+    """Solve one group from scratch (in a worker process) by ``deadline`` (time.time(): a task may
+    wait in the queue): its solution and final basis arrays."""
+    s = HighsSolver(lp, options, max(deadline - time.time(), 1e-3), mip_gap)
     if basis is not None:
         s.set_basis(highs_basis(basis))
     sol = s.run()
@@ -225,7 +227,7 @@ class GroupedSession:
                 gap = self.mip_gap if g.lp.is_mip else None
                 try:
                     futures.append((g, k, self._pool_executor().submit(
-                        solve_task, g.lp, g.options, self.time_limit, gap, g.basis)))
+                        solve_task, g.lp, g.options, time.time() + self.time_limit, gap, g.basis)))
                 except Exception:  # no worker could be started: solve it here
                     self._localize(g)
         worker_cpu = 0.0
@@ -316,7 +318,7 @@ class GroupedSession:
         """One group: HiGHS's own basis object (as before decomposition); several: GroupBases."""
         if len(self.groups) == 1 and self.groups[0].solver is not None:
             return self.groups[0].solver.basis()
-        bases = [basis_arrays(g.solver.basis()) if g.solver is not None else g.basis for g in self.groups]
+        bases = [g.solver.basis() if g.solver is not None else g.basis for g in self.groups]
         return GroupBases([(g.lp.ncols, g.lp.nrows) for g in self.groups], bases)
 
     def set_basis(self, basis) -> bool:
@@ -328,7 +330,7 @@ class GroupedSession:
                 if g.solver is not None:
                     ok &= g.solver.set_basis(highs_basis(b))
                 else:
-                    g.basis = b
+                    g.basis = basis_arrays(b)
                     g.options = {**g.options, "solver": "simplex"}
             return ok
         if len(self.groups) == 1 and self.groups[0].solver is not None:

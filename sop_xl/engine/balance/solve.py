@@ -163,12 +163,13 @@ class HighsSolver:
         S = highspy.HighsModelStatus
         sol = h.getSolution()
         info = h.getInfo()
-        out.iterations = int(max(info.simplex_iteration_count, 0)) + int(max(info.pdlp_iteration_count, 0))
+        pdlp_its = int(max(getattr(info, "pdlp_iteration_count", 0), 0))  # highspy >= 1.7
+        out.iterations = int(max(info.simplex_iteration_count, 0)) + pdlp_its
         if self.lp.is_mip:
             out.gap = float(info.mip_gap) if np.isfinite(info.mip_gap) else float("nan")
             out.bound = float(info.mip_dual_bound)
-        if info.pdlp_iteration_count > 0:  # a first-order solve: optimal only to its tolerance
-            out.pd_gap = float(info.primal_dual_objective_error)
+        if pdlp_its > 0:  # a first-order solve: optimal only to its tolerance
+            out.pd_gap = float(getattr(info, "primal_dual_objective_error", float("nan")))
         feasible = bool(sol.value_valid) and (not self.lp.is_mip or info.primal_solution_status == 2)
         if feasible:
             out.x = np.asarray(sol.col_value, dtype=float)
