@@ -138,6 +138,14 @@ def solve_task(lp: LP, options: dict, deadline: float, mip_gap, basis) -> tuple[
     return sol, (basis_arrays(s.basis()) if sol.ok and not lp.is_mip else None)
 
 
+def _cores() -> int:
+    """CPUs this process may run on (a container or affinity mask may allow fewer than the machine has)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _key(lp: LP) -> bytes:
     h = hashlib.blake2b(digest_size=16)
     for a in (lp.col_lo, lp.col_hi, lp.row_lo, lp.row_hi):
@@ -168,7 +176,7 @@ class GroupedSession:
                  max_workers: int | None = None, pool_min_cols: int | None = None):
         t0, c0 = time.perf_counter(), time.process_time()
         self.lp, self.time_limit, self.mip_gap = lp, float(time_limit), mip_gap
-        self.workers = max(1, int(max_workers or os.cpu_count() or 1))
+        self.workers = max(1, int(max_workers or _cores()))
         whole = len(parts) == 1
         pool_min_cols = POOL_MIN_COLS if pool_min_cols is None else int(pool_min_cols)
         big = sum(len(c) >= pool_min_cols for c, _ in parts)
@@ -196,10 +204,6 @@ class GroupedSession:
     @property
     def parallel(self) -> int:
         return sum(g.remote for g in self.groups)
-
-    @property
-    def methods(self) -> list[str]:
-        return [g.method for g in self.groups]
 
     # -- solving
     def _pool_executor(self) -> ProcessPoolExecutor:
