@@ -1,9 +1,14 @@
 """Benchmark the capacity-balancing LP: balance() end to end vs the same LP passed straight to highspy.
 
-    /work/main/.venv/bin/python bench/balance.py [--sizes 1000,5000] [--multilevel 1000,5000] [--mip 1000]
-                                                 [--rebalance] [--method auto] [--solver highs]
+    /work/main/.venv/bin/python bench/balance.py [--sizes 20000,50000] [--plant-items 1200] [--timeout 600]
+        [--workers 2] [--single 1000,5000] [--multilevel 1000,5000] [--mip 1000] [--rebalance] [--method auto]
 
-Single level (--sizes): N items x 18 months x 20 resources; each item routed over 2-4 resources;
+Plants (--sizes N): ~N items in independent plants of --plant-items items (each the multi-level
+instance below on its own 20 lines; products share lines and materials inside a plant, nothing
+between plants), balanced with the LP split into its independent groups (decompose.py; large groups
+in worker processes) and as one monolithic LP, each within --timeout; prints build / solve seconds
+(wall, and CPU with the workers' included), the groups, the ratio and both objectives.
+Single level (--single): N items x 18 months x 20 resources; each item routed over 2-4 resources;
 capacity set to ~95 % of the average load with dips (holidays) and a demand peak, so capacity
 is tight in some periods.  Multi-level (--multilevel N): N finished goods + N sub-assemblies + N
 raw materials on the same 20 resources, materials limited (see synthetic_multilevel).  For each size
@@ -159,6 +164,69 @@ def synthetic_multilevel(n_fg: int, seed: int = 11):
                 supply=supply)
 
 
+def synthetic_plants(n_items: int, plant_items: int = 1200, seed: int = 3) -> dict:
+    """About ``n_items`` items in independent plants of ~``plant_items`` items each.
+
+    A plant is the multi-level instance above (a third finished goods, a third sub-assemblies, a
+    third raw materials) on its own 20 lines: inside a plant the products share lines and materials,
+    between plants nothing is shared -- so the LP splits into one independent group per plant."""
+    n_plants = max(1, round(n_items / plant_items))
+    n_fg = max(1, n_items // (3 * n_plants))
+    keys = {"demand": ["item"], "items": ["item"], "resources": ["resource"], "routing": ["item", "resource"],
+            "bom": ["parent", "component"], "receipts": ["item"], "supply": ["item"]}
+    parts: dict[str, list] = {k: [] for k in keys}
+    for p in range(n_plants):
+        one = synthetic_multilevel(n_fg, seed=seed + p)
+        for k, cols in keys.items():
+            df = one[k].copy()
+            for c in cols:
+                df[c] = f"P{p:03d}-" + df[c].astype(str)
+            parts[k].append(df)
+    return {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
+
+
+def plants_case(n: int, a, monolithic: bool = True) -> tuple[float, bool]:
+    """Decomposed (groups, in parallel where large) vs monolithic solve of the same plants instance;
+    returns the relative objective difference and whether the monolithic solve finished."""
+    from dataclasses import replace
+
+    data = synthetic_plants(n, a.plant_items)
+    # the decomposed solve gets all the time it needs; the monolithic one --timeout
+    opts = BalanceOptions(solver=a.solver, method=a.method, time_limit=max(a.timeout, 3600.0), explain=0,
+                          unconstrained=False, max_workers=a.workers)
+    n_items = data["items"]["item"].nunique()
+    print(f"\n== plants: {n_items:,} items (target {n:,}) in {round(n / a.plant_items) or 1} plants x {N_PERIODS} "
+          f"periods, load {os.getloadavg()[0]:.1f}")
+    runs = {}
+    for label, dec in (("decomposed", True), ("monolithic", False)):
+        if not dec and not monolithic:
+            print("  monolithic skipped (--no-monolithic, or a smaller size did not finish within --timeout)")
+            continue
+        t0 = time.perf_counter()
+        res = run_balance(data, replace(opts, decompose=dec, time_limit=opts.time_limit if dec else a.timeout))
+        tm = res.timings
+        runs[label] = (res, time.perf_counter() - t0)
+        cpu = tm.get("build_cpu_s", 0.0) + tm.get("solve_cpu_s", 0.0)
+        note = "; ".join(m for m in res.messages if m.startswith(("Solved as", "Solved with PDLP")))
+        print(f"  {label:10s} build {tm['build_s']:7.2f} s  solve {tm['solve_s']:7.2f} s wall, "
+              f"build+solve {cpu:7.2f} s CPU (workers included)  groups {tm.get('groups', 1)}  "
+              f"end to end {runs[label][1]:7.2f} s  [{res.status[:60]}] {note}", flush=True)
+    dec = runs["decomposed"][0]
+    if "monolithic" not in runs:
+        return 0.0, False
+    mono = runs["monolithic"][0]
+    if mono.status != "optimal":
+        print(f"  monolithic did not finish within {a.timeout:g} s: no ratio, no objective check")
+        return 0.0, False
+    rel = abs(dec.objective - mono.objective) / max(1.0, abs(mono.objective))
+    w = (dec.timings["build_s"] + dec.timings["solve_s"]) / (mono.timings["build_s"] + mono.timings["solve_s"])
+    c = ((dec.timings["build_cpu_s"] + dec.timings["solve_cpu_s"])
+         / (mono.timings["build_cpu_s"] + mono.timings["solve_cpu_s"]))
+    print(f"  ratio decomposed/monolithic (build+solve): wall {w:.3f}x  CPU {c:.3f}x   objective decomposed "
+          f"{dec.objective:,.4f} monolithic {mono.objective:,.4f} rel diff {rel:.1e}", flush=True)
+    return rel, True
+
+
 def _lp(data: dict, opts: BalanceOptions):
     d = dict(data)
     md = prepare(d.pop("demand"), d.pop("items"), d.pop("resources"), d.pop("routing"), opts, **d)
@@ -175,7 +243,7 @@ def direct_highs(data: dict, opts: BalanceOptions):
     h.setOptionValue("output_flag", False)
     lp = highs_lp(m)  # the engine's arrays as a HighsLp: a copy, no PuLP, no result frames
     h.passModel(lp)
-    method = choose_method(opts, m.ncols)
+    method = choose_method(opts.method, m.ncols)
     for k, v in highs_method_options(method, m.is_mip).items():
         h.setOptionValue(k, v)
     h.setOptionValue("time_limit", float(opts.time_limit))
@@ -252,8 +320,15 @@ def rebalance(data: dict, first, opts: BalanceOptions) -> None:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="1000,5000", help="single-level item counts (empty: none)")
-    ap.add_argument("--multilevel", default="1000,5000", help="multi-level N (N FG + 2N SA/RM; empty: none)")
+    ap.add_argument("--sizes", default="5000", help="item counts of the plants instance, solved decomposed and "
+                    "monolithic (empty: none)")
+    ap.add_argument("--plant-items", type=int, default=1200, help="items per plant (--sizes)")
+    ap.add_argument("--timeout", type=float, default=600.0,
+                    help="time limit of the monolithic --sizes solve (s); larger sizes skip it once one did not finish")
+    ap.add_argument("--workers", type=int, default=None, help="worker processes for large groups (default: cores)")
+    ap.add_argument("--no-monolithic", action="store_true", help="--sizes: skip the monolithic solve")
+    ap.add_argument("--single", default="", help="single-level item counts, one shared set of 20 resources")
+    ap.add_argument("--multilevel", default="", help="multi-level N (N FG + 2N SA/RM; empty: none)")
     ap.add_argument("--mip", default="", help="single-level sizes solved with whole units (e.g. 1000)")
     ap.add_argument("--rebalance", action="store_true",
                     help="after each multi-level size: re-balance after a small demand change, warm vs cold")
@@ -277,7 +352,11 @@ def main(argv=None):
         return BalanceOptions(solver=a.solver, method=a.method, unconstrained=not a.no_unconstrained,
                               explain=a.explain, time_limit=a.time_limit, **kw)
 
-    for n in ints(a.sizes):
+    mono = not a.no_monolithic
+    for n in sorted(ints(a.sizes)):
+        rel, mono = plants_case(n, a, mono)
+        worst = max(worst, rel)
+    for n in ints(a.single):
         rel, _ = case(f"single level, {n} items x {N_PERIODS} periods x {N_RES} resources",
                       dict(zip(("demand", "items", "resources", "routing"), synthetic(n))), opts())
         worst = max(worst, rel)

@@ -561,8 +561,9 @@ SETTINGS = (
             "TRUE = horizon months beyond Resources, Budget or Costs repeat their last month; FALSE = refuse "
             "to plan months they do not cover"),
     Setting("Solver", "Solver", CHOICE, "highs", "LP solver", choices=("highs", "cbc")),
-    Setting("SolverMethod", "Solver method", CHOICE, "auto", "auto, simplex or interior point",
-            choices=("auto", "simplex", "ipm")),
+    Setting("SolverMethod", "Solver method", CHOICE, "auto",
+            "auto, simplex, interior point, or pdlp (first-order, for very large plans; its gap is logged)",
+            choices=("auto", "simplex", "ipm", "pdlp")),
     Setting("MaxUtilization", "Overload threshold", PERCENT, 0.95,
             "Utilisation above this and above 100 % (overtime) is an exception: a resource fully used "
             "without overtime is not overloaded", min=0, max=5),

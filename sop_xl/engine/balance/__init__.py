@@ -46,15 +46,12 @@ from sop_xl.engine.balance.explain import BOTTLENECK_COLUMNS, UNMET_COLUMNS, Rel
 from sop_xl.engine.balance.model import Layout, ModelData, layout, prepare
 from sop_xl.engine.balance.options import BalanceOptions
 from sop_xl.engine.balance.results import COST_COLUMNS, MATERIAL_COLUMNS, PLAN_COLUMNS, UTIL_COLUMNS
-from sop_xl.engine.balance.solve import HIGHS_OK, CbcSession, HighsSolver, Solution, write_model
+from sop_xl.engine.balance.decompose import GroupedSession, groups
+from sop_xl.engine.balance.solve import (HIGHS_OK, METHODS, CbcSession, Solution, choose_method,
+                                          highs_method_options, write_model)
 
 __all__ = ["BalanceOptions", "BalanceResult", "balance", "choose_method", "highs_method_options"]
 
-# Above this many LP columns "auto" switches from dual simplex to interior point (IPX + crossover).
-# Measured on the benchmark model (CPU s, HiGHS 1.16 without HiPO): 65k columns simplex ~2 vs IPX ~4-5;
-# 323k columns simplex 24 vs IPX 44.  IPX scales a little better, so the switch is extrapolated to
-# ~1.5M columns (~23k items x 18 periods); with HiPO (highspy-extras) this point should drop a lot.
-AUTO_IPM_COLUMNS = 1_500_000
 # Explanation re-solves always get this many seconds (small plans are explained in full, whatever
 # explain_budget says); beyond it, explain_budget x the plan's own solve time.
 EXPLAIN_FLOOR_S = 1.0
@@ -78,24 +75,6 @@ class BalanceResult:
     timings: dict = field(default_factory=dict)  # build_s, solve_s, total_s (+ CPU seconds, method)
     gap: float = float("nan")  # MIP relative gap reached; NaN for an LP
     basis: object = None  # the LP's final simplex basis (HiGHS), for BalanceOptions.warm_start
-
-
-def choose_method(options: BalanceOptions, ncols: int) -> str:
-    m = (options.method or "auto").lower()
-    if m in ("simplex", "ipm"):
-        return m
-    return "ipm" if ncols > AUTO_IPM_COLUMNS else "simplex"
-
-
-def highs_method_options(method: str, mip: bool = False) -> dict:
-    if mip:  # branch and bound needs presolve; its LPs are solved by dual simplex anyway
-        return {}
-    if method == "ipm":
-        # crossover gives a basic solution: clean vertex values and duals (shadow prices)
-        return {"solver": "ipm", "run_crossover": "on"}
-    # Presolve removes ~3 % of this LP's rows and columns and costs more than it saves: switching it
-    # off was ~20 % faster at 1,000 and 5,000 items with the same objective and duals (measured).
-    return {"solver": "simplex", "presolve": "off"}
 
 
 def _say(progress, text):
@@ -122,7 +101,10 @@ def _session(lay: Layout, opts: BalanceOptions, solver: str, method: str):
     lp = lay.lp
     gap = float(opts.mip_gap) if lp.is_mip else None
     if solver == "highs":
-        return HighsSolver(lp, highs_method_options(method, lp.is_mip), opts.time_limit, gap)
+        # independent groups of items (no shared resource, material or BOM link) solved apart
+        parts = groups(lp) if opts.decompose else [(np.arange(lp.ncols), np.arange(lp.nrows))]
+        return GroupedSession(lp, parts, lambda ncols: choose_method(opts.method, ncols), opts.time_limit, gap,
+                              max_workers=opts.max_workers, pool_min_cols=opts.pool_min_cols)
     return CbcSession(lp, method, opts.time_limit, gap)
 
 
@@ -186,6 +168,22 @@ def _unconstrained(lay: Layout, md: ModelData, s) -> Solution:
     return s.run()
 
 
+def _solve_messages(session, sol: Solution, lp) -> list[str]:
+    """What the Log says about how the plan was solved: the independent groups and a PDLP gap."""
+    out = []
+    parts = getattr(session, "groups", ())
+    if len(parts) > 1:
+        largest = max(g.lp.ncols for g in parts)
+        par = session.parallel
+        out.append(f"Solved as {len(parts):,} independent groups of items (sharing no resource, material or "
+                   f"BOM link; the largest has {largest:,} of {lp.ncols:,} variables)"
+                   + (f", {par} of them in parallel on up to {min(session.workers, par)} processes." if par else "."))
+    if sol.pd_gap == sol.pd_gap:
+        out.append(f"Solved with PDLP (first-order, optimal to a tolerance): relative gap between its primal and "
+                   f"dual objectives {sol.pd_gap:.1e}; shadow prices are approximate to the same degree.")
+    return out
+
+
 # ------------------------------------------------------------------------------ result
 def _empty_result(status, messages, timings) -> BalanceResult:
     e = lambda cols: pd.DataFrame(columns=cols)  # noqa: E731
@@ -223,8 +221,11 @@ def balance(demand, items, resources, routing, options: BalanceOptions | None = 
     if solver == "highs" and not HIGHS_OK:
         messages.append("HiGHS (highspy) is not available; solved with CBC instead.")
         solver = "cbc"
-    method = choose_method(opts, lay.ncols)
-    if opts.method not in ("auto", "simplex", "ipm"):
+    method = choose_method(opts.method, lay.ncols)
+    if solver == "cbc" and method == "pdlp":
+        messages.append("PDLP is a HiGHS method; CBC solved the plan with its simplex.")
+        method = "simplex"
+    if (opts.method or "auto").lower() not in METHODS:
         messages.append(f"Unknown method '{opts.method}', automatic choice used.")
     t_built = time.perf_counter()
     c_built = time.process_time()
@@ -257,11 +258,18 @@ def balance(demand, items, resources, routing, options: BalanceOptions | None = 
     timings["method"] = f"{solver}/{'mip' if lay.lp.is_mip else method}" + (" (warm start)" if run.warm else "")
     if opts.warm_start is not None and not run.warm:
         messages.append("The previous plan could not be used as a starting point (different shape); solved cold.")
+    timings["groups"] = len(getattr(session, "groups", ())) or 1
     if not sol.ok:
+        if session is not None:
+            session.close()
         timings["total_s"] = time.perf_counter() - t_start
         return _empty_result(sol.status, messages, timings)
+    messages += _solve_messages(session, sol, lay.lp)
     if lay.lp.is_mip:
-        messages.append(f"Whole units / lot sizes solved as a MIP: gap reached {sol.gap:.2%} "
+        # with groups: each stops within the target; the overall gap is from the sums of their plans'
+        # costs and bounds, so within the target too when the groups' objectives have one sign
+        over = " over all groups" if timings["groups"] > 1 else ""
+        messages.append(f"Whole units / lot sizes solved as a MIP: gap reached {sol.gap:.2%}{over} "
                         f"(target {opts.mip_gap:.2%}); shadow prices and explanations from its LP relaxation.")
     duals = run.duals if run.duals is not None and run.duals.ok else Solution()
 
@@ -305,6 +313,8 @@ def balance(demand, items, resources, routing, options: BalanceOptions | None = 
         except Exception as e:  # the comparison is extra information: never lose the plan over it
             messages.append(f"The unconstrained comparison failed: {type(e).__name__}: {e}.")
     timings["unconstrained_s"] = time.perf_counter() - t0
+    if session is not None:
+        session.close()  # the worker processes, if any: nothing is solved after this
     vu = None
     if unc is not None and unc.ok:
         vu = R.values(lay, md, unc.x)

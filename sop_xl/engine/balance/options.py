@@ -10,7 +10,7 @@ import pandas as pd
 @dataclass
 class BalanceOptions:
     solver: str = "highs"  # "highs" (highspy, the main path) or "cbc" (PuLP's bundled CBC)
-    method: str = "auto"  # "auto" | "simplex" | "ipm"
+    method: str = "auto"  # "auto" (dual simplex, per independent group) | "simplex" | "ipm" | "pdlp" (first-order)
     time_limit: float = 120.0
     objective: str = "cost"  # "cost": meet demand at least cost | "margin": maximise contribution
     # "safety": end the horizon at least at safety stock (soft); an int N: at least N periods of
@@ -33,3 +33,7 @@ class BalanceOptions:
     # a previous BalanceResult: re-balance after a small change starting from its basis (HiGHS, LP,
     # same items / periods / resources so the LP has the same shape; otherwise a cold start)
     warm_start: object | None = None
+    # solve independent groups of items (no shared resource, material or BOM link) apart: exact
+    decompose: bool = True
+    max_workers: int | None = None  # processes for large groups (None = the machine's cores; 1 = none)
+    pool_min_cols: int | None = None  # a group this large (LP columns) goes to a worker (None: measured default)
