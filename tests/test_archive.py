@@ -192,18 +192,19 @@ def test_migrations_run_once_in_the_archiving_transaction(archive_url, monkeypat
     archive.write(_tiny_cycle())
     ran = []
 
-    def add_reason(conn):
+    def add_note(conn):
         ran.append(1)
-        conn.execute(sa.text("ALTER TABLE cycle_demand ADD COLUMN reason VARCHAR(200)"))
+        conn.execute(sa.text("ALTER TABLE cycle_demand ADD COLUMN note VARCHAR(200)"))
 
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(schema, "MIGRATIONS", {1: add_reason})
+    now = schema.SCHEMA_VERSION
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", now + 1)
+    monkeypatch.setattr(schema, "MIGRATIONS", {**schema.MIGRATIONS, now: add_note})
     archive.write(_tiny_cycle())
     archive.write(_tiny_cycle())
     assert ran == [1]
     with archive.engine.connect() as conn:
-        assert schema.current_version(conn) == 2
-        assert "reason" in {c["name"] for c in sa.inspect(conn).get_columns("cycle_demand")}
+        assert schema.current_version(conn) == now + 1
+        assert "note" in {c["name"] for c in sa.inspect(conn).get_columns("cycle_demand")}
     archive.dispose()
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -145,32 +146,74 @@ class Archive:
         failure anywhere leaves the archive as it was. Returns rows written per part."""
         written = {}
         try:
-            with self.engine.connect() as conn:
-                conn.execution_options(sop_xl_write=True)
-                with conn.begin():
-                    if self.engine.dialect.name == "postgresql":
-                        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-                    schema.ensure_schema(conn, self.where)
-                    for table, _, _ in reversed(list(schema.PARTS.values())):
-                        conn.execute(table.delete().where(table.c.cycle == cycle.cycle))
-                    conn.execute(schema.cycles.delete().where(schema.cycles.c.cycle == cycle.cycle))
-                    conn.execute(schema.cycles.insert(), [{
-                        "cycle": cycle.cycle, "archived_at": cycle.archived_at, "archived_by": cycle.archived_by,
-                        "workbook": cycle.workbook, "inputs_fingerprint": cycle.inputs_fingerprint,
-                        "horizon": cycle.horizon, "sop_xl_version": cycle.sop_xl_version}])
-                    for part, (table, keys, _) in schema.PARTS.items():
-                        frame = cycle.parts.get(part)
-                        if frame is None or frame.empty:
-                            written[part] = 0
-                            continue
-                        if "period" in keys:
-                            frame = frame.assign(lag=lags(cycle.cycle, frame["period"]))
-                        written[part] = bulk_insert(conn, table, frame, cycle.cycle)
+            with self._writing() as conn:  # one transaction: the old rows go and the new come, or nothing changes
+                for table, _, _ in reversed(list(schema.PARTS.values())):
+                    conn.execute(table.delete().where(table.c.cycle == cycle.cycle))
+                conn.execute(schema.cycles.delete().where(schema.cycles.c.cycle == cycle.cycle))
+                conn.execute(schema.cycles.insert(), [{
+                    "cycle": cycle.cycle, "archived_at": cycle.archived_at, "archived_by": cycle.archived_by,
+                    "workbook": cycle.workbook, "inputs_fingerprint": cycle.inputs_fingerprint,
+                    "horizon": cycle.horizon, "sop_xl_version": cycle.sop_xl_version}])
+                for part, (table, keys, _) in schema.PARTS.items():
+                    frame = cycle.parts.get(part)
+                    if frame is None or frame.empty:
+                        written[part] = 0
+                        continue
+                    if "period" in keys:
+                        frame = frame.assign(lag=lags(cycle.cycle, frame["period"]))
+                    written[part] = bulk_insert(conn, table, frame, cycle.cycle)
         except ArchiveError:
             raise
         except (SQLAlchemyError, OSError, self._driver_error) as exc:  # COPY raises the driver's own errors
             raise describe(exc, self.url) from exc
         return written
+
+    @contextmanager
+    def _writing(self):
+        """A connection in one write transaction, the schema created or migrated inside it."""
+        with self.engine.connect() as conn:
+            conn.execution_options(sop_xl_write=True)
+            with conn.begin():
+                if self.engine.dialect.name == "postgresql":
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+                schema.ensure_schema(conn, self.where)
+                yield conn
+
+    def write_audit(self, rows: pd.DataFrame, cycle: date, workbook: str, collected_at: datetime) -> int:
+        """Append collected changes (the Audit table's fields) in one transaction; returns the rows written."""
+        if rows.empty:
+            return 0
+        def text(v):
+            return None if v is None or (isinstance(v, float) and v != v) or v == "" else str(v)[:200]
+        records = [{"cycle": cycle, "collected_at": collected_at, "workbook": workbook[:260],
+                    "planner": str(r["planner"])[:128], "table_name": str(r["table"])[:40], "row_key": str(r["key"])[:200],
+                    "column_name": str(r["column"])[:40], "old_value": text(r["old"]), "new_value": text(r["new"]),
+                    "reason": text(r["reason"]), "copy": text(r["copy"])} for r in rows.to_dict("records")]
+        try:
+            with self._writing() as conn:
+                conn.execute(schema.audit.insert(), records)
+        except ArchiveError:
+            raise
+        except (SQLAlchemyError, OSError, self._driver_error) as exc:
+            raise describe(exc, self.url) from exc
+        return len(records)
+
+    def audit(self) -> pd.DataFrame:
+        """Every collected change, oldest first (empty before the first collect)."""
+        cols = [c.name for c in schema.audit.columns]
+        try:
+            with self._reading() as conn:
+                found = self._checked(conn)
+                if not found or found < 2:
+                    return pd.DataFrame(columns=cols)
+                rows = conn.execute(sa.select(schema.audit).order_by(schema.audit.c.id)).all()
+        except ArchiveError:
+            raise
+        except (SQLAlchemyError, OSError) as exc:
+            raise describe(exc, self.url) from exc
+        frame = pd.DataFrame.from_records(rows, columns=cols)
+        frame["cycle"] = pd.to_datetime(frame["cycle"])
+        return frame
 
     # -------------------------------------------------------------------------------- reading
     def _reading(self):
@@ -180,11 +223,11 @@ class Archive:
                 raise ArchiveError(f"archive {self.where}: no archive there yet; run sop-xl archive first")
         return self.engine.connect()
 
-    def _checked(self, conn: Connection) -> bool:
-        """Whether the database holds an archive this code can read (refusing a newer schema)."""
+    def _checked(self, conn: Connection) -> int | None:
+        """The version of the archive the database holds (None: none yet), refusing a newer schema."""
         found = schema.current_version(conn)
         schema.check_version(found, self.where)
-        return found is not None
+        return found
 
     def cycles(self) -> pd.DataFrame:
         """One row per archived cycle: cycle, archived_at, archived_by, workbook, fingerprint, horizon."""
@@ -209,18 +252,22 @@ class Archive:
         table, keys, values = schema.PARTS[part]
         values = tuple(columns) if columns is not None else values
         names = ["cycle", *keys, *values]
-        # Dates come back as the driver gives them (ISO text on SQLite) and are converted per distinct
-        # value below: SQLAlchemy's per-row date parsing would dominate reading many cycles.
-        query = sa.select(*(sa.type_coerce(table.c[n], sa.String).label(n) if isinstance(table.c[n].type, sa.Date)
-                            else table.c[n] for n in names))
-        if cycles is not None:
-            query = query.where(table.c.cycle.in_([pd.Timestamp(c).date() for c in cycles]))
-        if lag is not None and "lag" in table.c:
-            query = query.where(table.c.lag.in_([int(x) for x in lag]))
         try:
             with self._reading() as conn:
-                if not self._checked(conn):
+                found = self._checked(conn)
+                if not found:
                     return pd.DataFrame(columns=names)
+                # An older archive (migrated on its next write) lacks the newer columns: read them as blank.
+                have = {c["name"] for c in sa.inspect(conn).get_columns(table.name)} if found < schema.SCHEMA_VERSION \
+                    else set(table.c.keys())
+                # Dates come back as the driver gives them (ISO text on SQLite) and are converted per
+                # distinct value below: SQLAlchemy's per-row date parsing would dominate reading many cycles.
+                query = sa.select(*(sa.type_coerce(table.c[n], sa.String).label(n) if isinstance(table.c[n].type, sa.Date)
+                                    else table.c[n] if n in have else sa.null().label(n) for n in names))
+                if cycles is not None:
+                    query = query.where(table.c.cycle.in_([pd.Timestamp(c).date() for c in cycles]))
+                if lag is not None and "lag" in table.c:
+                    query = query.where(table.c.lag.in_([int(x) for x in lag]))
                 # The driver's plain tuples: wrapping 100,000s of rows in SQLAlchemy Rows costs seconds.
                 rows = conn.execute(query).cursor.fetchall()
         except ArchiveError:
