@@ -161,7 +161,7 @@ def cmd_accuracy(args) -> int:
     from sop_xl.archive.accuracy import accuracy_for_workbook
 
     try:
-        res = accuracy_for_workbook(args.workbook, args.db, progress=_progress(args.quiet))
+        res = accuracy_for_workbook(args.workbook, args.db, progress=_progress(args.quiet), write=args.write)
     except ArchiveError as exc:
         print(f"sop-xl: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -391,6 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--db", help=db_help)
         if name == "accuracy":
             q.add_argument("--items", action="store_true", help="show every item, not only families and the total")
+            q.add_argument("--write", action="store_true", help="also write the ForecastAccuracy sheet (the Dashboard's "
+                                                                "accuracy KPI then comes from the archive)")
         q.add_argument("--quiet", action="store_true")
         q.set_defaults(func=func)
 
