@@ -287,11 +287,77 @@ class Archive:
                 frame[n] = frame[n].astype("int64") if len(frame) else frame[n]
         return frame
 
+    def read_forecasts(self, lags: Iterable[int], until=None) -> pd.DataFrame:
+        """What accuracy by lag needs, one row per cycle, item and period at ``lags``: cycle, item, period,
+        lag, stat_forecast, consensus, and the item's family and owner in that cycle. ``until``: only
+        periods up to this month (later ones have no actuals yet).
+
+        The accuracy path reads 100,000s of rows, and the driver makes a Python object of every value:
+        so the period is not read but derived from cycle and lag, the cycle comes as text and is parsed
+        once per distinct value, and family and owner are attached by integer codes, not a merge."""
+        d, i = schema.cycle_demand, schema.cycle_items
+        as_text = lambda c: sa.type_coerce(c, sa.String)  # noqa: E731 - dates as the driver stores them
+        demand_q = sa.select(as_text(d.c.cycle), d.c.item, d.c.lag, d.c.stat_forecast, d.c.consensus).where(
+            d.c.lag.in_([int(x) for x in lags]))
+        if until is not None:
+            demand_q = demand_q.where(d.c.period <= pd.Timestamp(until).date())
+        items_q = sa.select(as_text(i.c.cycle), i.c.item, i.c.family, i.c.owner)
+        try:
+            with self._reading() as conn:
+                if not self._checked(conn):
+                    rows, item_rows = [], []
+                else:
+                    rows = conn.execute(demand_q).cursor.fetchall()
+                    item_rows = conn.execute(items_q).cursor.fetchall()
+        except ArchiveError:
+            raise
+        except (SQLAlchemyError, OSError) as exc:
+            raise describe(exc, self.url) from exc
+        names = ["cycle", "item", "period", "lag", "stat_forecast", "consensus", "family", "owner"]
+        if not rows:
+            return pd.DataFrame({n: [] for n in names})
+        cycle, item, lag, stat, cons = _columns_of(rows, 5)
+        i_cycle, i_item, family, owner = _columns_of(item_rows, 4)
+        cycle_codes, cycles = pd.factorize(np.concatenate([cycle, i_cycle]))
+        item_codes, items = pd.factorize(np.concatenate([item, i_item]))
+        n = len(rows)
+        key = cycle_codes * len(items) + item_codes
+        lookup = np.full(len(cycles) * len(items), len(item_rows))  # the extra last slot: no item row
+        lookup[key[n:]] = np.arange(len(item_rows))
+        at = lookup[key[:n]]
+        starts = pd.to_datetime(pd.Index(cycles).astype(str))
+        epoch_month = ((starts.year - 1970) * 12 + starts.month - 1).to_numpy()
+        lag = np.fromiter(lag, dtype=np.int64, count=n)
+        period = (epoch_month[cycle_codes[:n]] + lag - 1).astype("datetime64[M]").astype("datetime64[ns]")
+        def attribute(values: np.ndarray) -> pd.Categorical:
+            """An item attribute per row, by code: a blank (no item row, NULL or "") is missing."""
+            codes, labels = pd.factorize(values)  # NULL -> -1
+            keep = np.array([str(v).strip() != "" for v in labels], dtype=bool)
+            renumbered = np.where(keep, np.cumsum(keep) - 1, -1)
+            codes = np.where(codes >= 0, renumbered[np.maximum(codes, 0)], -1) if len(labels) else codes
+            return pd.Categorical.from_codes(np.append(codes, -1)[at], categories=pd.Index(labels[keep], dtype=object),
+                                             validate=False)
+
+        # Codes, not strings, for the repeated text columns: the frame is built without object blocks.
+        return pd.DataFrame({
+            "cycle": starts[cycle_codes[:n]],
+            "item": pd.Categorical.from_codes(item_codes[:n], categories=pd.Index(items, dtype=object), validate=False),
+            "period": period, "lag": lag,
+            "stat_forecast": np.array(stat, dtype=float), "consensus": np.array(cons, dtype=float),
+            "family": attribute(family), "owner": attribute(owner)})
+
     def read_long(self, part: str, **kw) -> pd.DataFrame:
         """``read`` melted to one row per measure: cycle, key…, period, lag, measure, value."""
         wide = self.read(part, **kw)
         keys = [c for c in ("cycle", *schema.PARTS[part][1]) if c in wide.columns]
         return wide.melt(id_vars=keys, var_name="measure", value_name="value")
+
+
+def _columns_of(rows: list[tuple], width: int) -> list[np.ndarray]:
+    """The driver's row tuples as one object array per column (one pass each, no per-row frame)."""
+    if not rows:
+        return [np.array([], dtype=object) for _ in range(width)]
+    return [np.array([r[j] for r in rows], dtype=object) for j in range(width)]
 
 
 def _make_engine(url: str) -> Engine:
