@@ -1,6 +1,7 @@
 """Writing and reading the archive: one transaction per cycle, bulk inserts, long frames out."""
 from __future__ import annotations
 
+import io
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -305,29 +306,28 @@ class Archive:
         try:
             with self._reading() as conn:
                 if not self._checked(conn):
-                    rows, item_rows = [], []
+                    demand_cols, item_cols = _columns_of([], 5), _columns_of([], 4)
                 else:
-                    rows = conn.execute(demand_q).cursor.fetchall()
-                    item_rows = conn.execute(items_q).cursor.fetchall()
+                    demand_cols, item_cols = _fetch_columns(conn, demand_q, 5), _fetch_columns(conn, items_q, 4)
         except ArchiveError:
             raise
-        except (SQLAlchemyError, OSError) as exc:
+        except (SQLAlchemyError, OSError, self._driver_error) as exc:
             raise describe(exc, self.url) from exc
         names = ["cycle", "item", "period", "lag", "stat_forecast", "consensus", "family", "owner"]
-        if not rows:
+        if not len(demand_cols[0]):
             return pd.DataFrame({n: [] for n in names})
-        cycle, item, lag, stat, cons = _columns_of(rows, 5)
-        i_cycle, i_item, family, owner = _columns_of(item_rows, 4)
+        cycle, item, lag, stat, cons = demand_cols
+        i_cycle, i_item, family, owner = item_cols
         cycle_codes, cycles = pd.factorize(np.concatenate([cycle, i_cycle]))
         item_codes, items = pd.factorize(np.concatenate([item, i_item]))
-        n = len(rows)
+        n = len(cycle)
         key = cycle_codes * len(items) + item_codes
-        lookup = np.full(len(cycles) * len(items), len(item_rows))  # the extra last slot: no item row
-        lookup[key[n:]] = np.arange(len(item_rows))
+        lookup = np.full(len(cycles) * len(items), len(i_item))  # the extra last slot: no item row
+        lookup[key[n:]] = np.arange(len(i_item))
         at = lookup[key[:n]]
         starts = pd.to_datetime(pd.Index(cycles).astype(str))
         epoch_month = ((starts.year - 1970) * 12 + starts.month - 1).to_numpy()
-        lag = np.fromiter(lag, dtype=np.int64, count=n)
+        lag = pd.to_numeric(lag).astype(np.int64)  # ints from the driver, text from COPY
         period = (epoch_month[cycle_codes[:n]] + lag - 1).astype("datetime64[M]").astype("datetime64[ns]")
         def attribute(values: np.ndarray) -> pd.Categorical:
             """An item attribute per row, by code: a blank (no item row, NULL or "") is missing."""
@@ -343,7 +343,8 @@ class Archive:
             "cycle": starts[cycle_codes[:n]],
             "item": pd.Categorical.from_codes(item_codes[:n], categories=pd.Index(items, dtype=object), validate=False),
             "period": period, "lag": lag,
-            "stat_forecast": np.array(stat, dtype=float), "consensus": np.array(cons, dtype=float),
+            "stat_forecast": pd.to_numeric(stat, errors="coerce").astype(float),
+            "consensus": pd.to_numeric(cons, errors="coerce").astype(float),
             "family": attribute(family), "owner": attribute(owner)})
 
     def read_long(self, part: str, **kw) -> pd.DataFrame:
@@ -351,6 +352,25 @@ class Archive:
         wide = self.read(part, **kw)
         keys = [c for c in ("cycle", *schema.PARTS[part][1]) if c in wide.columns]
         return wide.melt(id_vars=keys, var_name="measure", value_name="value")
+
+
+def _fetch_columns(conn: Connection, query, width: int) -> list[np.ndarray]:
+    """A query's result as one array per column. PostgreSQL (psycopg): COPY … TO STDOUT as CSV parsed by
+    pandas' C reader, with no Python object per value on the way; elsewhere the driver's tuples."""
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        buffer = io.BytesIO()
+        with conn.connection.driver_connection.cursor() as cur:  # the reading transaction's connection
+            with cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+                for block in copy:
+                    buffer.write(block)
+        buffer.seek(0)
+        if not buffer.getbuffer().nbytes:
+            return _columns_of([], width)
+        # Text stays text ("NA" is an item code, not a missing value); an empty field is NULL.
+        frame = pd.read_csv(buffer, header=None, dtype=object, keep_default_na=False, na_values=[""])
+        return [frame[j].to_numpy(dtype=object) for j in range(width)]
+    return _columns_of(conn.execute(query).cursor.fetchall(), width)
 
 
 def _columns_of(rows: list[tuple], width: int) -> list[np.ndarray]:
