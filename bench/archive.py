@@ -88,6 +88,7 @@ def bench_accuracy(url: str, n_items: int, months: int, cycles: int, rng) -> dic
     actuals = pd.DataFrame({"item": np.repeat(items, len(hist)), "period": np.tile(hist, n_items),
                             "qty": rng.uniform(0, 500, n_items * len(hist)).round()})
     until = hist[-1]  # as `sop-xl accuracy` does: periods after the last actual month cannot be scored
+    archive.read("demand", lag=(1, 3, 6))  # untimed: both read paths below find the database cache warm
     t0, c0 = time.perf_counter(), time.process_time()
     forecasts = archived_forecasts(archive, until=until)
     t_read = time.perf_counter() - t0

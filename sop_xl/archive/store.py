@@ -308,7 +308,8 @@ class Archive:
                 if not self._checked(conn):
                     demand_cols, item_cols = _columns_of([], 5), _columns_of([], 4)
                 else:
-                    demand_cols, item_cols = _fetch_columns(conn, demand_q, 5), _fetch_columns(conn, items_q, 4)
+                    demand_cols = _fetch_columns(conn, demand_q, 5, {2: "int64", 3: "float64", 4: "float64"})
+                    item_cols = _fetch_columns(conn, items_q, 4)
         except ArchiveError:
             raise
         except (SQLAlchemyError, OSError, self._driver_error) as exc:
@@ -327,8 +328,9 @@ class Archive:
         at = lookup[key[:n]]
         starts = pd.to_datetime(pd.Index(cycles).astype(str))
         epoch_month = ((starts.year - 1970) * 12 + starts.month - 1).to_numpy()
-        lag = pd.to_numeric(lag).astype(np.int64)  # ints from the driver, text from COPY
+        lag = pd.to_numeric(lag).astype(np.int64)
         period = (epoch_month[cycle_codes[:n]] + lag - 1).astype("datetime64[M]").astype("datetime64[ns]")
+
         def attribute(values: np.ndarray) -> pd.Categorical:
             """An item attribute per row, by code: a blank (no item row, NULL or "") is missing."""
             codes, labels = pd.factorize(values)  # NULL -> -1
@@ -354,7 +356,7 @@ class Archive:
         return wide.melt(id_vars=keys, var_name="measure", value_name="value")
 
 
-def _fetch_columns(conn: Connection, query, width: int) -> list[np.ndarray]:
+def _fetch_columns(conn: Connection, query, width: int, numbers: dict[int, str] | None = None) -> list[np.ndarray]:
     """A query's result as one array per column. PostgreSQL (psycopg): COPY … TO STDOUT as CSV parsed by
     pandas' C reader, with no Python object per value on the way; elsewhere the driver's tuples."""
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
@@ -367,9 +369,11 @@ def _fetch_columns(conn: Connection, query, width: int) -> list[np.ndarray]:
         buffer.seek(0)
         if not buffer.getbuffer().nbytes:
             return _columns_of([], width)
-        # Text stays text ("NA" is an item code, not a missing value); an empty field is NULL.
-        frame = pd.read_csv(buffer, header=None, dtype=object, keep_default_na=False, na_values=[""])
-        return [frame[j].to_numpy(dtype=object) for j in range(width)]
+        # Numbers parsed by the C reader (``numbers``: column -> dtype), text stays text ("NA" is an
+        # item code, not a missing value); an empty field is NULL.
+        dtypes = {j: (numbers or {}).get(j, object) for j in range(width)}
+        frame = pd.read_csv(buffer, header=None, dtype=dtypes, keep_default_na=False, na_values=[""])
+        return [frame[j].to_numpy() for j in range(width)]
     return _columns_of(conn.execute(query).cursor.fetchall(), width)
 
 
