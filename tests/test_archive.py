@@ -448,3 +448,13 @@ def test_the_accuracy_read_path_equals_the_general_read(demo_cycle, archive_url)
                                   check_dtype=False)
     assert archive.read_forecasts((2,), until=pd.Timestamp("2025-01-01")).empty
     archive.dispose()
+
+
+def test_a_reason_longer_than_its_column_is_cut_not_refused(archive_url):
+    """PostgreSQL refuses text longer than VARCHAR(200); a planner's long Reason must not fail the archive."""
+    cycle = _tiny_cycle()
+    cycle.parts["demand"]["reason"] = ["x" * 300, None, "promo"]
+    archive = Archive(archive_url)
+    archive.write(cycle)
+    assert list(archive.read("demand")["reason"].fillna("-").str.len()) == [200, 1, 5]
+    archive.dispose()

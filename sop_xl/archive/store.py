@@ -89,7 +89,8 @@ def _columns(frame: pd.DataFrame, table: sa.Table, names: list[str], cycle: date
         else:
             obj = values.astype(object).to_numpy()
             obj[pd.isna(obj)] = None
-            out.append([None if v is None else str(v) for v in obj])
+            size = getattr(kind, "length", None) or None  # a long Reason must not fail the archive on PostgreSQL
+            out.append([None if v is None else str(v)[:size] for v in obj])
     return out
 
 
