@@ -215,3 +215,25 @@ def test_the_archive_migrates_to_version_2_keeping_its_rows(tmp_path):
     with archive.engine.connect() as conn:
         assert schema.current_version(conn) == 2
     archive.dispose()
+
+
+def test_a_copy_taken_before_a_collected_change():
+    """The copy lacks the master's later Audit rows: its old value of such a cell is no change; a new
+    value there is a conflict naming who changed it since."""
+    from sop_xl.plan.collect import changed_since
+
+    row = {"timestamp": "2026-01-05 10:00:00", "planner": "anna", "table": "Demand", "key": "TE01 2026-03",
+           "column": "SalesOverride", "old": "120", "new": "150", "reason": "fair", "copy": "anna.xlsm"}
+    older = {**row, "timestamp": "2026-01-02 09:00:00", "key": "TE02 2026-03", "old": "", "new": "10"}
+    master_audit = pd.DataFrame([older, row], columns=k.AUDIT.fields)
+    copy_audit = pd.DataFrame([older], columns=k.AUDIT.fields)  # taken between the two collects
+    since = changed_since(master_audit, copy_audit)
+    assert since == {("Demand", "TE01 2026-03", "SalesOverride"): ("120", "anna")}
+    assert changed_since(master_audit, master_audit) == {}
+
+    def ch(new, since_by):
+        return {"table": k.DEMAND.name, "pos": 3, "key": "TE01 2026-03", "field": "sales_override", "old": 150.0,
+                "new": new, "planner": "anna", "copy": "anna2.xlsm", "owner": "anna", "reason": "", "since": since_by}
+    accepted, conflicts = merge_changes([ch(170.0, "anna")])
+    assert not accepted and "collected after this copy was taken" in conflicts[0].why
+    assert "master 150; anna (anna2.xlsm) 170" in str(conflicts[0])
