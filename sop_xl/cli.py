@@ -213,7 +213,7 @@ def cmd_accuracy(args) -> int:
     from sop_xl.archive.accuracy import accuracy_for_workbook
 
     try:
-        res = accuracy_for_workbook(args.workbook, args.db, progress=_progress(args.quiet))
+        res = accuracy_for_workbook(args.workbook, args.db, progress=_progress(args.quiet), write=args.write)
     except ArchiveError as exc:
         print(f"sop-xl: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -245,6 +245,28 @@ def cmd_roll(args) -> int:
     for line in roll.warnings:
         print(f"  {line}")
     print(f"Backup of the workbook before the roll: {backup}")
+    return EXIT_OK
+
+
+def cmd_collect(args) -> int:
+    from sop_xl.archive import ArchiveError
+    from sop_xl.archive.collect_copies import collect_files
+
+    try:
+        result, where = collect_files(args.master, args.copies, args.db, progress=_progress(args.quiet))
+    except ArchiveError as exc:
+        print(f"sop-xl: {exc}; nothing was collected, the master is unchanged", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"{args.master}: {result.summary()}; audit rows also in {where}")
+    for _, row in result.audit.iterrows():
+        print(f"  {row['planner']}: {row['table']} {row['key']} {row['column']} {row['old'] or '(blank)'} -> "
+              f"{row['new'] or '(blank)'}" + (f" ({row['reason']})" if row["reason"] else ""))
+    if result.conflicts:
+        print(f"{len(result.conflicts)} conflict(s): these cells keep the master's value; settle them in the "
+              f"master or the copies and collect again:", file=sys.stderr)
+        for conflict in result.conflicts:
+            print(f"  - {conflict}", file=sys.stderr)
+        return EXIT_INVALID
     return EXIT_OK
 
 
@@ -443,8 +465,18 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--db", help=db_help)
         if name == "accuracy":
             q.add_argument("--items", action="store_true", help="show every item, not only families and the total")
+            q.add_argument("--write", action="store_true", help="also write the ForecastAccuracy sheet (the Dashboard's "
+                                                                "accuracy KPI then comes from the archive)")
         q.add_argument("--quiet", action="store_true")
         q.set_defaults(func=func)
+
+    c = sub.add_parser("collect", help="merge planners' copies (their overrides, uplifts, reasons, decisions) "
+                                       "into the master; conflicts listed, every change audited")
+    c.add_argument("master")
+    c.add_argument("copies", nargs="+", metavar="copy", help="a planner's copy; its Settings Planner names the planner")
+    c.add_argument("--db", help=db_help + "; the audit rows go there too")
+    c.add_argument("--quiet", action="store_true")
+    c.set_defaults(func=cmd_collect)
 
     f = sub.add_parser("forecast", help="forecast series from CSV/Parquet files (long: item, period, qty), "
                                         "here or on a Dask cluster; no workbook needed")

@@ -140,6 +140,8 @@ ITEMS = Table(
           help="Expected mean monthly demand in the first year after launch; blank = as much as the LikeItem"),
         C("PhaseOutDate", "phase_out_date", DATE, required=False, default=None,
           help="Forecast 0 from this month on"),
+        C("Owner", "owner", TEXT, required=False, default="", width=12,
+          help="The planner who answers for this item's overrides, uplifts and decisions (sop-xl collect)"),
     ),
     keys=("item",), refs=(Ref("like_item", "tblItems"),), min_rows=1,
 )
@@ -166,6 +168,8 @@ DEMAND = Table(
         C("Consensus", "consensus", NUMBER, unit="units", required=False, editable=False,
           formula="=IF(ISNUMBER({C:sales_override}{r}),{C:sales_override}{r},{C:stat_forecast}{r})"
                   "+N({C:event_uplift}{r})"),
+        C("Reason", "reason", TEXT, required=False, default="", width=28,
+          help="Why the override or uplift: kept with it in the Audit table and the archive"),
     ),
     keys=("item", "period"), refs=(Ref("item", "tblItems"),),
 )
@@ -477,6 +481,34 @@ PLAN_CHANGES = Table(
     ),
 )
 
+AUDIT = Table(
+    "Audit", "tblAudit", OUTPUT, "Changes collected from planners' copies",
+    "Written by sop-xl collect: one row per accepted change of an override, uplift, reason or decision.",
+    (
+        C("Timestamp", "timestamp", TEXT, width=20), C("Planner", "planner", TEXT),
+        C("Table", "table", TEXT, width=13), C("Key", "key", TEXT, width=30), C("Column", "column", TEXT, width=14),
+        C("Old", "old", TEXT, width=14), C("New", "new", TEXT, width=14), C("Reason", "reason", TEXT, width=32),
+        C("Copy", "copy", TEXT, width=24, help="The planner's copy the change came from"),
+    ),
+)
+
+# Accuracy of archived forecasts (sop-xl accuracy --write): one row per level, key and lag.
+_ACC = tuple((f"{m}{f}", f"{m.lower()}_{fld}", fmt) for m, fmt in (("WAPE", PERCENT), ("Bias", PERCENT), ("MASE", NUMBER))
+             for f, fld in (("Statistical", "statistical"), ("Consensus", "consensus"), ("Naive", "seasonal_naive")))
+FORECAST_ACCURACY = Table(
+    "ForecastAccuracy", "tblForecastAccuracy", OUTPUT, "Forecast accuracy by lag (archive)",
+    "Archived forecasts against the actuals that then arrived, at lags 1, 3 and 6, per family, planner (owner) "
+    "and in total. ValueAdded = 1 - consensus error / statistical error: what overrides and uplifts added.",
+    (
+        C("Level", "level", TEXT, width=8), C("Key", "key", TEXT, width=14), C("Lag", "lag", INTEGER, width=5),
+        C("Pairs", "n", INTEGER, width=7, help="Forecast-actual pairs evaluated"),
+        C("Actual", "actual", NUMBER, unit="units", fmt=WHOLE),
+        *(C(h, f, kind, width=11, fmt="0.00" if kind == NUMBER else "") for h, f, kind in _ACC),
+        C("ValueAdded", "fva", PERCENT, width=11),
+        C("Cycles", "cycles", TEXT, width=16, help="The archived cycles evaluated"),
+    ),
+)
+
 LOG = Table(
     "Log", "tblLog", OUTPUT, "Run log",
     "One row per run of a step.",
@@ -496,9 +528,9 @@ HEATMAP = Table(
 )
 
 INPUT_TABLES = (ITEMS, ACTUALS, DEMAND, RESOURCES, ROUTING, BOM, RECEIPTS, SUPPLY, COSTS, BUDGET, SCENARIOS)
-OUTPUT_TABLES = (FORECAST, FORECAST_MODELS, SUPPLY_PLAN, UTILIZATION, MATERIALS, BOTTLENECKS, UNMET, BALANCE_COSTS,
+OUTPUT_TABLES = (FORECAST, FORECAST_MODELS, FORECAST_ACCURACY, SUPPLY_PLAN, UTILIZATION, MATERIALS, BOTTLENECKS, UNMET, BALANCE_COSTS,
                  COST_ROLLUP, REQUIREMENTS, FINANCIALS, EXCEPTIONS, SCENARIO_RESULTS, SCENARIO_DIFFS, SNAPSHOTS,
-                 PLAN_CHANGES, LOG, HEATMAP)
+                 PLAN_CHANGES, LOG, AUDIT, HEATMAP)
 TABLES = {t.name: t for t in INPUT_TABLES + OUTPUT_TABLES}
 
 # The workbook's layout version, kept in the workbook as the name SopXlFormat (=N). Raised when a release
@@ -569,6 +601,9 @@ SETTINGS = (
             "without overtime is not overloaded", min=0, max=5),
     Setting("MinMarginPct", "Margin threshold", PERCENT, 0.25, "Margin % below this is an exception",
             min=-1, max=1),
+    Setting("Planner", "Planner", TEXT, "",
+            "Who plans in this copy of the workbook: sop-xl collect credits its changes to this name and "
+            "accepts them for the items this planner owns (Items Owner)"),
     Setting("MaxBiasPct", "Bias threshold", PERCENT, 0.15, "Forecast bias beyond ± this is an exception",
             min=0, max=1),
     Setting("ArchiveUrl", "Archive URL", TEXT, None,
@@ -589,10 +624,10 @@ LAST_RUN_NAME = "LastRunStatus"  # a named cell on Start
 SHEET_ORDER = (
     [START_SHEET, DASHBOARD_SHEET, EXCEPTIONS.sheet, SETTINGS_SHEET]
     + [t.sheet for t in INPUT_TABLES]
-    + [t.sheet for t in (FORECAST, FORECAST_MODELS, SUPPLY_PLAN, UTILIZATION, MATERIALS, BOTTLENECKS, UNMET,
+    + [t.sheet for t in (FORECAST, FORECAST_MODELS, FORECAST_ACCURACY, SUPPLY_PLAN, UTILIZATION, MATERIALS, BOTTLENECKS, UNMET,
                          BALANCE_COSTS,
                          COST_ROLLUP, REQUIREMENTS, FINANCIALS, SCENARIO_RESULTS, SCENARIO_DIFFS, PLAN_CHANGES,
-                         SNAPSHOTS, LOG)]
+                         SNAPSHOTS, LOG, AUDIT)]
     + [XLWINGS_CONF_SHEET]
 )
 

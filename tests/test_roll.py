@@ -128,6 +128,41 @@ def test_three_monthly_cycles_then_accuracy_by_lag(plan, tmp_path, capsys):
     assert va.loc[("family", "Tents", 1), "fva"] != 0
     assert va.loc[("family", "Stoves", 1), "fva"] == 0  # no overrides there
 
+    # The ForecastAccuracy sheet (accuracy --write) against the same recomputation, per planner too.
+    before_write = tmp_path / "before-write.xlsm"
+    before_write.write_bytes(plan.read_bytes())
+    assert main(["accuracy", str(plan), "--db", db, "--write", "--quiet"]) == 0
+    sheet = _sheet(plan, k.FORECAST_ACCURACY).set_index(["level", "key", "lag"])
+    assert set(sheet.index.get_level_values("level")) == {"total", "family", "owner"}
+    assert set(sheet.loc["total"].index) == {("total", 1), ("total", 3)}
+    owner_of = dict(zip(_sheet(plan, k.ITEMS)["item"], _sheet(plan, k.ITEMS)["owner"]))
+    rows["owner"] = rows["item"].map(owner_of)  # the demo's owners did not change over the cycles
+    for lag, g in rows.groupby("lag"):
+        sum_a = g["y"].abs().sum()
+        total = sheet.loc[("total", "total", lag)]
+        assert total["n"] == len(g) and total["actual"] == pytest.approx(g["y"].sum())
+        assert total["wape_consensus"] == pytest.approx((g["consensus"] - g["y"]).abs().sum() / sum_a, rel=1e-9)
+        assert total["bias_statistical"] == pytest.approx((g["stat_forecast"] - g["y"]).sum() / sum_a, rel=1e-9)
+        for planner, p in g.groupby("owner"):
+            got = sheet.loc[("owner", planner, lag)]
+            assert got["wape_statistical"] == pytest.approx((p["stat_forecast"] - p["y"]).abs().sum() / p["y"].abs().sum())
+            assert got["fva"] == pytest.approx(
+                1 - (p["consensus"] - p["y"]).abs().sum() / (p["stat_forecast"] - p["y"]).abs().sum())
+    assert sheet.loc[("owner", "anna", 1), "fva"] != 0 and sheet.loc[("family", "Stoves", 1), "fva"] == 0
+    assert (sheet["cycles"] == "2026-01 to 2026-03 (3)").all()
+
+    # The Dashboard's accuracy KPI: from the archive once the sheet is filled, the backtest before.
+    from sop_xl import libreoffice
+    from sop_xl.template.dashboard import KPI_ROW, _kpi_columns, kpis
+    if not libreoffice.available():
+        return
+    j = _kpi_columns()[[i for i, kpi in enumerate(kpis()) if "Forecast accuracy" in kpi[0]][0]] - 1
+    old, new = libreoffice.inspect_many([before_write, plan], sheets_for_values=[k.DASHBOARD_SHEET], timeout=300)
+    assert old.values[k.DASHBOARD_SHEET][KPI_ROW - 1][j] == "Forecast accuracy (backtest)"
+    assert new.values[k.DASHBOARD_SHEET][KPI_ROW - 1][j] == "Forecast accuracy (archive, lag 1)"
+    assert new.values[k.DASHBOARD_SHEET][KPI_ROW][j] == pytest.approx(1 - sheet.loc[("total", "total", 1),
+                                                                                    "wape_consensus"], rel=1e-9)
+
 
 def test_a_roll_with_bad_actuals_changes_nothing(plan, tmp_path, capsys):
     csv = tmp_path / "bad.csv"

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from sop_xl.archive.errors import ArchiveError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = sa.MetaData()
 
@@ -68,6 +68,7 @@ cycle_demand = sa.Table(
     sa.Column("sales_override", sa.Float),
     sa.Column("event_uplift", sa.Float),
     sa.Column("consensus", sa.Float),
+    sa.Column("reason", sa.String(200)),  # why the override or uplift (version 2)
     sa.PrimaryKeyConstraint("cycle", "item", "period"),
     sa.Index("ix_cycle_demand_lag", "lag"),
 )
@@ -89,12 +90,31 @@ cycle_financials = sa.Table(
     sa.PrimaryKeyConstraint("cycle", "family", "period"),
 )
 
+# Changes collected from planners' copies (sop-xl collect), as the master's Audit table has them
+# (version 2). Not tied to an archived cycle: a cycle is collected before it is archived.
+audit = sa.Table(
+    "audit", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("cycle", sa.Date, nullable=False),  # the master's PlanStart
+    sa.Column("collected_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("workbook", sa.String(260), nullable=False),
+    sa.Column("planner", sa.String(128), nullable=False),
+    sa.Column("table_name", sa.String(40), nullable=False),
+    sa.Column("row_key", sa.String(200), nullable=False),
+    sa.Column("column_name", sa.String(40), nullable=False),
+    sa.Column("old_value", sa.String(200)),
+    sa.Column("new_value", sa.String(200)),
+    sa.Column("reason", sa.String(200)),
+    sa.Column("copy", sa.String(260)),
+    sa.Index("ix_audit_cycle", "cycle"),
+)
+
 # What a cycle holds, by name: the table, its key columns and its value columns. The write and read
 # paths both go through this, so a new measure is one column here plus a migration.
 PARTS = {
     "items": (cycle_items, ("item",), ("family", "item_type", "owner", "model")),
     "demand": (cycle_demand, ("item", "period", "lag"),
-               ("stat_forecast", "sales_override", "event_uplift", "consensus")),
+               ("stat_forecast", "sales_override", "event_uplift", "consensus", "reason")),
     "supply": (cycle_supply, ("item", "period", "lag"),
                ("demand", "production", "inventory", "backlog", "lost", "served")),
     "financials": (cycle_financials, ("family", "period", "lag"),
@@ -104,7 +124,14 @@ PARTS = {
 # MIGRATIONS[n] upgrades a version-n archive to version n+1, inside the caller's transaction, e.g.
 #   2: lambda conn: conn.execute(sa.text("ALTER TABLE cycle_demand ADD COLUMN reason VARCHAR(200)"))
 # (with SCHEMA_VERSION raised to 2 and the column added to the table above).
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+def _to_2(conn: Connection) -> None:
+    """Version 2: the reason of an override or uplift, and the audit of collected changes."""
+    prep = conn.dialect.identifier_preparer
+    conn.execute(sa.text(f"ALTER TABLE {prep.format_table(cycle_demand)} ADD COLUMN reason VARCHAR(200)"))
+    audit.create(conn)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _to_2}
 
 
 def current_version(conn: Connection) -> int | None:

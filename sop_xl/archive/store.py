@@ -1,7 +1,9 @@
 """Writing and reading the archive: one transaction per cycle, bulk inserts, long frames out."""
 from __future__ import annotations
 
+import io
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -87,7 +89,8 @@ def _columns(frame: pd.DataFrame, table: sa.Table, names: list[str], cycle: date
         else:
             obj = values.astype(object).to_numpy()
             obj[pd.isna(obj)] = None
-            out.append([None if v is None else str(v) for v in obj])
+            size = getattr(kind, "length", None) or None  # a long Reason must not fail the archive on PostgreSQL
+            out.append([None if v is None else str(v)[:size] for v in obj])
     return out
 
 
@@ -145,32 +148,74 @@ class Archive:
         failure anywhere leaves the archive as it was. Returns rows written per part."""
         written = {}
         try:
-            with self.engine.connect() as conn:
-                conn.execution_options(sop_xl_write=True)
-                with conn.begin():
-                    if self.engine.dialect.name == "postgresql":
-                        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-                    schema.ensure_schema(conn, self.where)
-                    for table, _, _ in reversed(list(schema.PARTS.values())):
-                        conn.execute(table.delete().where(table.c.cycle == cycle.cycle))
-                    conn.execute(schema.cycles.delete().where(schema.cycles.c.cycle == cycle.cycle))
-                    conn.execute(schema.cycles.insert(), [{
-                        "cycle": cycle.cycle, "archived_at": cycle.archived_at, "archived_by": cycle.archived_by,
-                        "workbook": cycle.workbook, "inputs_fingerprint": cycle.inputs_fingerprint,
-                        "horizon": cycle.horizon, "sop_xl_version": cycle.sop_xl_version}])
-                    for part, (table, keys, _) in schema.PARTS.items():
-                        frame = cycle.parts.get(part)
-                        if frame is None or frame.empty:
-                            written[part] = 0
-                            continue
-                        if "period" in keys:
-                            frame = frame.assign(lag=lags(cycle.cycle, frame["period"]))
-                        written[part] = bulk_insert(conn, table, frame, cycle.cycle)
+            with self._writing() as conn:  # one transaction: the old rows go and the new come, or nothing changes
+                for table, _, _ in reversed(list(schema.PARTS.values())):
+                    conn.execute(table.delete().where(table.c.cycle == cycle.cycle))
+                conn.execute(schema.cycles.delete().where(schema.cycles.c.cycle == cycle.cycle))
+                conn.execute(schema.cycles.insert(), [{
+                    "cycle": cycle.cycle, "archived_at": cycle.archived_at, "archived_by": cycle.archived_by,
+                    "workbook": cycle.workbook, "inputs_fingerprint": cycle.inputs_fingerprint,
+                    "horizon": cycle.horizon, "sop_xl_version": cycle.sop_xl_version}])
+                for part, (table, keys, _) in schema.PARTS.items():
+                    frame = cycle.parts.get(part)
+                    if frame is None or frame.empty:
+                        written[part] = 0
+                        continue
+                    if "period" in keys:
+                        frame = frame.assign(lag=lags(cycle.cycle, frame["period"]))
+                    written[part] = bulk_insert(conn, table, frame, cycle.cycle)
         except ArchiveError:
             raise
         except (SQLAlchemyError, OSError, self._driver_error) as exc:  # COPY raises the driver's own errors
             raise describe(exc, self.url) from exc
         return written
+
+    @contextmanager
+    def _writing(self):
+        """A connection in one write transaction, the schema created or migrated inside it."""
+        with self.engine.connect() as conn:
+            conn.execution_options(sop_xl_write=True)
+            with conn.begin():
+                if self.engine.dialect.name == "postgresql":
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+                schema.ensure_schema(conn, self.where)
+                yield conn
+
+    def write_audit(self, rows: pd.DataFrame, cycle: date, workbook: str, collected_at: datetime) -> int:
+        """Append collected changes (the Audit table's fields) in one transaction; returns the rows written."""
+        if rows.empty:
+            return 0
+        def text(v):
+            return None if v is None or (isinstance(v, float) and v != v) or v == "" else str(v)[:200]
+        records = [{"cycle": cycle, "collected_at": collected_at, "workbook": workbook[:260],
+                    "planner": str(r["planner"])[:128], "table_name": str(r["table"])[:40], "row_key": str(r["key"])[:200],
+                    "column_name": str(r["column"])[:40], "old_value": text(r["old"]), "new_value": text(r["new"]),
+                    "reason": text(r["reason"]), "copy": text(r["copy"])} for r in rows.to_dict("records")]
+        try:
+            with self._writing() as conn:
+                conn.execute(schema.audit.insert(), records)
+        except ArchiveError:
+            raise
+        except (SQLAlchemyError, OSError, self._driver_error) as exc:
+            raise describe(exc, self.url) from exc
+        return len(records)
+
+    def audit(self) -> pd.DataFrame:
+        """Every collected change, oldest first (empty before the first collect)."""
+        cols = [c.name for c in schema.audit.columns]
+        try:
+            with self._reading() as conn:
+                found = self._checked(conn)
+                if not found or found < 2:
+                    return pd.DataFrame(columns=cols)
+                rows = conn.execute(sa.select(schema.audit).order_by(schema.audit.c.id)).all()
+        except ArchiveError:
+            raise
+        except (SQLAlchemyError, OSError) as exc:
+            raise describe(exc, self.url) from exc
+        frame = pd.DataFrame.from_records(rows, columns=cols)
+        frame["cycle"] = pd.to_datetime(frame["cycle"])
+        return frame
 
     # -------------------------------------------------------------------------------- reading
     def _reading(self):
@@ -180,11 +225,11 @@ class Archive:
                 raise ArchiveError(f"archive {self.where}: no archive there yet; run sop-xl archive first")
         return self.engine.connect()
 
-    def _checked(self, conn: Connection) -> bool:
-        """Whether the database holds an archive this code can read (refusing a newer schema)."""
+    def _checked(self, conn: Connection) -> int | None:
+        """The version of the archive the database holds (None: none yet), refusing a newer schema."""
         found = schema.current_version(conn)
         schema.check_version(found, self.where)
-        return found is not None
+        return found
 
     def cycles(self) -> pd.DataFrame:
         """One row per archived cycle: cycle, archived_at, archived_by, workbook, fingerprint, horizon."""
@@ -209,18 +254,22 @@ class Archive:
         table, keys, values = schema.PARTS[part]
         values = tuple(columns) if columns is not None else values
         names = ["cycle", *keys, *values]
-        # Dates come back as the driver gives them (ISO text on SQLite) and are converted per distinct
-        # value below: SQLAlchemy's per-row date parsing would dominate reading many cycles.
-        query = sa.select(*(sa.type_coerce(table.c[n], sa.String).label(n) if isinstance(table.c[n].type, sa.Date)
-                            else table.c[n] for n in names))
-        if cycles is not None:
-            query = query.where(table.c.cycle.in_([pd.Timestamp(c).date() for c in cycles]))
-        if lag is not None and "lag" in table.c:
-            query = query.where(table.c.lag.in_([int(x) for x in lag]))
         try:
             with self._reading() as conn:
-                if not self._checked(conn):
+                found = self._checked(conn)
+                if not found:
                     return pd.DataFrame(columns=names)
+                # An older archive (migrated on its next write) lacks the newer columns: read them as blank.
+                have = {c["name"] for c in sa.inspect(conn).get_columns(table.name)} if found < schema.SCHEMA_VERSION \
+                    else set(table.c.keys())
+                # Dates come back as the driver gives them (ISO text on SQLite) and are converted per
+                # distinct value below: SQLAlchemy's per-row date parsing would dominate reading many cycles.
+                query = sa.select(*(sa.type_coerce(table.c[n], sa.String).label(n) if isinstance(table.c[n].type, sa.Date)
+                                    else table.c[n] if n in have else sa.null().label(n) for n in names))
+                if cycles is not None:
+                    query = query.where(table.c.cycle.in_([pd.Timestamp(c).date() for c in cycles]))
+                if lag is not None and "lag" in table.c:
+                    query = query.where(table.c.lag.in_([int(x) for x in lag]))
                 # The driver's plain tuples: wrapping 100,000s of rows in SQLAlchemy Rows costs seconds.
                 rows = conn.execute(query).cursor.fetchall()
         except ArchiveError:
@@ -240,11 +289,100 @@ class Archive:
                 frame[n] = frame[n].astype("int64") if len(frame) else frame[n]
         return frame
 
+    def read_forecasts(self, lags: Iterable[int], until=None) -> pd.DataFrame:
+        """What accuracy by lag needs, one row per cycle, item and period at ``lags``: cycle, item, period,
+        lag, stat_forecast, consensus, and the item's family and owner in that cycle. ``until``: only
+        periods up to this month (later ones have no actuals yet).
+
+        The accuracy path reads 100,000s of rows, and the driver makes a Python object of every value:
+        so the period is not read but derived from cycle and lag, the cycle comes as text and is parsed
+        once per distinct value, and family and owner are attached by integer codes, not a merge."""
+        d, i = schema.cycle_demand, schema.cycle_items
+        as_text = lambda c: sa.type_coerce(c, sa.String)  # noqa: E731 - dates as the driver stores them
+        demand_q = sa.select(as_text(d.c.cycle), d.c.item, d.c.lag, d.c.stat_forecast, d.c.consensus).where(
+            d.c.lag.in_([int(x) for x in lags]))
+        if until is not None:
+            demand_q = demand_q.where(d.c.period <= pd.Timestamp(until).date())
+        items_q = sa.select(as_text(i.c.cycle), i.c.item, i.c.family, i.c.owner)
+        try:
+            with self._reading() as conn:
+                if not self._checked(conn):
+                    demand_cols, item_cols = _columns_of([], 5), _columns_of([], 4)
+                else:
+                    demand_cols = _fetch_columns(conn, demand_q, 5, {2: "int64", 3: "float64", 4: "float64"})
+                    item_cols = _fetch_columns(conn, items_q, 4)
+        except ArchiveError:
+            raise
+        except (SQLAlchemyError, OSError, self._driver_error) as exc:
+            raise describe(exc, self.url) from exc
+        names = ["cycle", "item", "period", "lag", "stat_forecast", "consensus", "family", "owner"]
+        if not len(demand_cols[0]):
+            return pd.DataFrame({n: [] for n in names})
+        cycle, item, lag, stat, cons = demand_cols
+        i_cycle, i_item, family, owner = item_cols
+        cycle_codes, cycles = pd.factorize(np.concatenate([cycle, i_cycle]))
+        item_codes, items = pd.factorize(np.concatenate([item, i_item]))
+        n = len(cycle)
+        key = cycle_codes * len(items) + item_codes
+        lookup = np.full(len(cycles) * len(items), len(i_item))  # the extra last slot: no item row
+        lookup[key[n:]] = np.arange(len(i_item))
+        at = lookup[key[:n]]
+        starts = pd.to_datetime(pd.Index(cycles).astype(str))
+        epoch_month = ((starts.year - 1970) * 12 + starts.month - 1).to_numpy()
+        lag = pd.to_numeric(lag).astype(np.int64)
+        period = (epoch_month[cycle_codes[:n]] + lag - 1).astype("datetime64[M]").astype("datetime64[ns]")
+
+        def attribute(values: np.ndarray) -> pd.Categorical:
+            """An item attribute per row, by code: a blank (no item row, NULL or "") is missing."""
+            codes, labels = pd.factorize(values)  # NULL -> -1
+            keep = np.array([str(v).strip() != "" for v in labels], dtype=bool)
+            renumbered = np.where(keep, np.cumsum(keep) - 1, -1)
+            codes = np.where(codes >= 0, renumbered[np.maximum(codes, 0)], -1) if len(labels) else codes
+            return pd.Categorical.from_codes(np.append(codes, -1)[at], categories=pd.Index(labels[keep], dtype=object),
+                                             validate=False)
+
+        # Codes, not strings, for the repeated text columns: the frame is built without object blocks.
+        return pd.DataFrame({
+            "cycle": starts[cycle_codes[:n]],
+            "item": pd.Categorical.from_codes(item_codes[:n], categories=pd.Index(items, dtype=object), validate=False),
+            "period": period, "lag": lag,
+            "stat_forecast": pd.to_numeric(stat, errors="coerce").astype(float),
+            "consensus": pd.to_numeric(cons, errors="coerce").astype(float),
+            "family": attribute(family), "owner": attribute(owner)})
+
     def read_long(self, part: str, **kw) -> pd.DataFrame:
         """``read`` melted to one row per measure: cycle, key…, period, lag, measure, value."""
         wide = self.read(part, **kw)
         keys = [c for c in ("cycle", *schema.PARTS[part][1]) if c in wide.columns]
         return wide.melt(id_vars=keys, var_name="measure", value_name="value")
+
+
+def _fetch_columns(conn: Connection, query, width: int, numbers: dict[int, str] | None = None) -> list[np.ndarray]:
+    """A query's result as one array per column. PostgreSQL (psycopg): COPY … TO STDOUT as CSV parsed by
+    pandas' C reader, with no Python object per value on the way; elsewhere the driver's tuples."""
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        buffer = io.BytesIO()
+        with conn.connection.driver_connection.cursor() as cur:  # the reading transaction's connection
+            with cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+                for block in copy:
+                    buffer.write(block)
+        buffer.seek(0)
+        if not buffer.getbuffer().nbytes:
+            return _columns_of([], width)
+        # Numbers parsed by the C reader (``numbers``: column -> dtype), text stays text ("NA" is an
+        # item code, not a missing value); an empty field is NULL.
+        dtypes = {j: (numbers or {}).get(j, object) for j in range(width)}
+        frame = pd.read_csv(buffer, header=None, dtype=dtypes, keep_default_na=False, na_values=[""])
+        return [frame[j].to_numpy() for j in range(width)]
+    return _columns_of(conn.execute(query).cursor.fetchall(), width)
+
+
+def _columns_of(rows: list[tuple], width: int) -> list[np.ndarray]:
+    """The driver's row tuples as one object array per column (one pass each, no per-row frame)."""
+    if not rows:
+        return [np.array([], dtype=object) for _ in range(width)]
+    return [np.array([r[j] for r in rows], dtype=object) for j in range(width)]
 
 
 def _make_engine(url: str) -> Engine:

@@ -19,6 +19,7 @@ FAMILIES = {
     "Stoves": (11, 0.35, ("Machining", "Assembly", "Packing")),
 }
 RESOURCES = ("Cutting", "Sewing", "Filling", "Machining", "Assembly", "Packing")
+DEMO_OWNERS = {"Tents": "anna", "Backpacks": "anna", "SleepingBags": "ben"}
 HISTORY_MONTHS = 36
 PLAN_START = datetime(2026, 1, 1)
 HORIZON = 18
@@ -120,6 +121,8 @@ def make_demo(seed: int = 7, *, plan_start: datetime = PLAN_START, horizon: int 
     backlog = fg & (items_df["policy"] == "backlog")
     items_df.loc[backlog, "shortage_cost"] = np.round(items_df.loc[backlog, "price"] * 0.08, 2)
     items_df.loc[fg & (items_df["policy"] == "lost"), "shortage_cost"] = None
+    # Two demand planners split the finished goods (sop-xl collect merges their copies); Stoves has none yet.
+    items_df["owner"] = items_df["family"].map(DEMO_OWNERS).fillna("")
     history_df = pd.DataFrame(history)
     routing_df = pd.DataFrame(routing)
     bom_df = pd.DataFrame(bom)

@@ -44,6 +44,7 @@ class AccuracyByLag:
     accuracy: pd.DataFrame      # ACCURACY_COLUMNS, level in item / family / total
     value_added: pd.DataFrame   # VALUE_ADDED_COLUMNS, level in family / owner / total
     rows: int                   # cycle-item-periods evaluated
+    cycles: tuple = ()          # the cycles (Timestamps) whose forecasts were evaluated
 
     @property
     def empty(self) -> bool:
@@ -233,8 +234,31 @@ def accuracy_by_lag(forecasts: pd.DataFrame, actuals: pd.DataFrame, lags=(1, 3, 
     if rows is None or len(rows) == 0:
         return AccuracyByLag(pd.DataFrame(columns=ACCURACY_COLUMNS), pd.DataFrame(columns=VALUE_ADDED_COLUMNS), 0)
     lag_values = np.array(sorted(set(int(x) for x in lags)))
-    accuracy = pd.concat([_measures(rows, by, lag_values) for by in ("item", "family", "total")],
+    accuracy = pd.concat([_measures(rows, by, lag_values) for by in ("item", "family", "owner", "total")],
                          ignore_index=True)
     value_added = pd.concat([_value_added(rows, by, lag_values) for by in ("family", "owner", "total")],
                             ignore_index=True)
-    return AccuracyByLag(accuracy, value_added, len(rows))
+    cycles = tuple(pd.to_datetime(pd.unique(rows.cycle)).sort_values())
+    return AccuracyByLag(accuracy, value_added, len(rows), cycles)
+
+
+SHEET_LEVELS = ("total", "family", "owner")
+
+
+def accuracy_table(res: AccuracyByLag) -> pd.DataFrame:
+    """The ForecastAccuracy sheet's rows: one per level (total, family, owner), key and lag, the three
+    forecasts' WAPE, bias and MASE side by side, and the overrides' value added."""
+    acc = res.accuracy[res.accuracy["level"].isin(SHEET_LEVELS)]
+    if acc.empty:
+        return pd.DataFrame(columns=["level", "key", "lag", "n", "actual", "fva", "cycles"])
+    wide = acc.pivot_table(index=["level", "key", "lag"], columns="forecast", values=["wape", "bias", "mase"],
+                           aggfunc="first", dropna=False)
+    wide.columns = [f"{measure}_{forecast}" for measure, forecast in wide.columns]
+    first = acc.drop_duplicates(["level", "key", "lag"]).set_index(["level", "key", "lag"])[["n", "actual"]]
+    fva = res.value_added.set_index(["level", "key", "lag"])["fva"]
+    out = first.join(wide).join(fva).reset_index()
+    order = {level: i for i, level in enumerate(SHEET_LEVELS)}
+    out = out.sort_values(["level", "key", "lag"], key=lambda c: c.map(order) if c.name == "level" else c,
+                          ignore_index=True)
+    span = f"{res.cycles[0]:%Y-%m} to {res.cycles[-1]:%Y-%m} ({len(res.cycles)})" if res.cycles else ""
+    return out.assign(cycles=span)

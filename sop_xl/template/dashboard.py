@@ -76,7 +76,9 @@ def monthly_rows():
 
 
 def kpis():
-    sp, ut, fi, fm = k.SUPPLY_PLAN, k.UTILIZATION, k.FINANCIALS, k.FORECAST_MODELS
+    sp, ut, fi, fm, fa = k.SUPPLY_PLAN, k.UTILIZATION, k.FINANCIALS, k.FORECAST_MODELS, k.FORECAST_ACCURACY
+    total_lag1 = f'{col(fa, "level")},"total",{col(fa, "lag")},1'
+    archived = f'COUNTIFS({total_lag1},{col(fa, "wape_consensus")},"<>")>0'
     first = k.EXCEPTIONS.header_row + 1
     kind = column_letter(k.EXCEPTIONS.first_col + k.EXCEPTIONS.fields.index("kind"))
     return (
@@ -84,9 +86,13 @@ def kpis():
         ("Utilisation", f'=IFERROR(SUM({col(ut, "load_hours")})/SUM({col(ut, "available_hours")}),"")', "0.0%"),
         ("Gross margin", f'=IFERROR(SUM({col(fi, "margin")})/SUM({col(fi, "revenue")}),"")', "0.0%"),
         ("Revenue vs budget", f'=IFERROR(SUM({col(fi, "revenue")})/SUM({col(fi, "budget_revenue")})-1,"")', "+0.0%;-0.0%"),
-        # weighted by volume: 1 - WAPE over all items (an item's WAPE × its holdout demand, summed)
-        ("Forecast accuracy", f'=IFERROR(1-SUMPRODUCT({col(fm, "wape")},{col(fm, "volume")})/'
-                              f'SUMIFS({col(fm, "volume")},{col(fm, "wape")},"<>"),"")', "0.0%"),
+        # From the archive when sop-xl accuracy --write filled ForecastAccuracy: 1 - lag-1 WAPE of the
+        # consensus over all items; else the backtest, weighted by volume: 1 - WAPE over all items (an
+        # item's holdout WAPE × its holdout demand, summed). The label says which.
+        (f'=IF({archived},"Forecast accuracy (archive, lag 1)","Forecast accuracy (backtest)")',
+         f'=IFERROR(IF({archived},1-SUMIFS({col(fa, "wape_consensus")},{total_lag1}),'
+         f'1-SUMPRODUCT({col(fm, "wape")},{col(fm, "volume")})/'
+         f'SUMIFS({col(fm, "volume")},{col(fm, "wape")},"<>")),"")', "0.0%"),
         ("Forecast bias", f'=IFERROR(SUMPRODUCT({col(fm, "bias")},{col(fm, "volume")})/'
                           f'SUMIFS({col(fm, "volume")},{col(fm, "bias")},"<>"),"")', "+0.0%;-0.0%"),
         ("Decisions", f'=COUNTIF({quote(k.EXCEPTIONS.sheet)}!${kind}${first}:${kind}$100000,"?*")', "0"),
