@@ -108,7 +108,10 @@ def test_financials_reconcile(demo):
 
 
 def test_saved_workbook_keeps_vba_ribbon_charts_tables_names_and_validation(demo):
-    assert vba.vba_project_bytes(demo) == vba.vba_project_bytes(REPO_TEMPLATE)
+    # The project is rebuilt once the run adds the family pages (a document module per new sheet): every
+    # module of the template holds the template's code.
+    modules, template = vba.read_vba_modules(demo), vba.read_vba_modules(REPO_TEMPLATE)
+    assert all(modules[name] == code for name, code in template.items())
     assert ribbon.read_custom_ui(demo) == ribbon.read_custom_ui(REPO_TEMPLATE)
     wb = load_workbook(demo, keep_vba=True)
     tpl = load_workbook(REPO_TEMPLATE, keep_vba=True)
