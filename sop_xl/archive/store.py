@@ -202,20 +202,7 @@ class Archive:
 
     def audit(self) -> pd.DataFrame:
         """Every collected change, oldest first (empty before the first collect)."""
-        cols = [c.name for c in schema.audit.columns]
-        try:
-            with self._reading() as conn:
-                found = self._checked(conn)
-                if not found or found < 2:
-                    return pd.DataFrame(columns=cols)
-                rows = conn.execute(sa.select(schema.audit).order_by(schema.audit.c.id)).all()
-        except ArchiveError:
-            raise
-        except (SQLAlchemyError, OSError) as exc:
-            raise describe(exc, self.url) from exc
-        frame = pd.DataFrame.from_records(rows, columns=cols)
-        frame["cycle"] = pd.to_datetime(frame["cycle"])
-        return frame
+        return self._whole_table(schema.audit, schema.audit.c.id, since_version=2)
 
     # -------------------------------------------------------------------------------- reading
     def _reading(self):
@@ -233,12 +220,17 @@ class Archive:
 
     def cycles(self) -> pd.DataFrame:
         """One row per archived cycle: cycle, archived_at, archived_by, workbook, fingerprint, horizon."""
-        cols = [c.name for c in schema.cycles.columns]
+        return self._whole_table(schema.cycles, schema.cycles.c.cycle)
+
+    def _whole_table(self, table, order, since_version: int = 1) -> pd.DataFrame:
+        """Every row of ``table`` in ``order``; empty when the archive is older than the table."""
+        cols = [c.name for c in table.columns]
         try:
             with self._reading() as conn:
-                if not self._checked(conn):
+                found = self._checked(conn)
+                if not found or found < since_version:
                     return pd.DataFrame(columns=cols)
-                rows = conn.execute(sa.select(schema.cycles).order_by(schema.cycles.c.cycle)).all()
+                rows = conn.execute(sa.select(table).order_by(order)).all()
         except ArchiveError:
             raise
         except (SQLAlchemyError, OSError) as exc:
