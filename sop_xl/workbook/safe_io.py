@@ -58,6 +58,11 @@ def check_package(path: Path) -> None:
             infos = zf.infolist()
     except zipfile.BadZipFile:
         raise UnsafeWorkbook(f"{path.name} is not an Excel workbook (.xlsx/.xlsm): not a zip package") from None
+    except (NotImplementedError, ValueError, EOFError, zipfile.LargeZipFile) as exc:
+        # A damaged directory can claim a zip version, flag or size no Excel package uses
+        # (NotImplementedError: zip file version 6.4).
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise UnsafeWorkbook(f"{path.name} is damaged or not a valid Excel workbook ({reason})") from None
     if len(infos) > MAX_MEMBERS:
         raise UnsafeWorkbook(f"{path.name} has {len(infos)} parts; refusing to open more than {MAX_MEMBERS}")
     total = 0
