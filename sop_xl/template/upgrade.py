@@ -294,7 +294,7 @@ def _table(wb, table: k.Table | None, reference, result: Upgrade) -> None:
         return
     missing = _missing_columns(ws, xl, table)
     if missing and table.role == k.OUTPUT and table not in ACCUMULATING:
-        _replace_output_sheet(wb, table)
+        _fresh_sheet(wb, table.sheet)
         result.changes.append(f"{table.sheet}: the current layout (columns {', '.join(c.header for c in missing)}); "
                               "it fills on the next run")
         return
@@ -310,13 +310,6 @@ def _table(wb, table: k.Table | None, reference, result: Upgrade) -> None:
 # Every other output table is rewritten whole by the run that computes it, so an old-layout one is
 # replaced by the template's (an old column left beside the new ones would show stale numbers).
 ACCUMULATING = (k.SNAPSHOTS, k.LOG)
-
-
-def _replace_output_sheet(wb, table: k.Table) -> None:
-    index = wb.sheetnames.index(table.sheet)
-    wb.remove(wb[table.sheet])
-    add_sheet(wb, table.sheet)
-    wb.move_sheet(wb[table.sheet], offset=index - wb.sheetnames.index(table.sheet))
 
 
 def _add_columns(ws, xl, table: k.Table, missing: list[k.Column], ref_ws) -> None:
@@ -362,6 +355,13 @@ def _place(wb, sheet: str) -> None:
 
 
 def _replace_sheet(wb, sheet: str, result: Upgrade) -> None:
+    existed = _fresh_sheet(wb, sheet)
+    result.changes.append(f"sheet {sheet} {'replaced by' if existed else 'added from'} the current template's")
+
+
+def _fresh_sheet(wb, sheet: str) -> bool:
+    """The template's ``sheet`` in place of the workbook's (same position), or added at its place in the
+    template's order; True when one was replaced."""
     existed = sheet in wb.sheetnames
     index = wb.sheetnames.index(sheet) if existed else None
     if existed:
@@ -374,7 +374,7 @@ def _replace_sheet(wb, sheet: str, result: Upgrade) -> None:
         _place(wb, sheet)
     else:
         wb.move_sheet(wb[sheet], offset=index - wb.sheetnames.index(sheet))
-    result.changes.append(f"sheet {sheet} {'replaced by' if existed else 'added from'} the current template's")
+    return existed
 
 
 def _settings(wb, result: Upgrade) -> None:
