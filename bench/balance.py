@@ -172,12 +172,20 @@ def synthetic_plants(n_items: int, plant_items: int = 1200, seed: int = 3) -> di
     between plants nothing is shared -- so the LP splits into one independent group per plant."""
     n_plants = max(1, round(n_items / plant_items))
     n_fg = max(1, n_items // (3 * n_plants))
-    keys = {"demand": ["item"], "items": ["item"], "resources": ["resource"], "routing": ["item", "resource"],
-            "bom": ["parent", "component"], "receipts": ["item"], "supply": ["item"]}
-    parts: dict[str, list] = {k: [] for k in keys}
-    for p in range(n_plants):
-        one = synthetic_multilevel(n_fg, seed=seed + p)
-        for k, cols in keys.items():
+    return join_plants(synthetic_multilevel(n_fg, seed=seed + p) for p in range(n_plants))
+
+
+# The code columns of each table of a Balance instance: prefixed per plant, so that plants share nothing.
+PLANT_KEYS = {"demand": ["item"], "items": ["item"], "resources": ["resource"], "routing": ["item", "resource"],
+              "bom": ["parent", "component"], "receipts": ["item"], "supply": ["item"]}
+
+
+def join_plants(instances) -> dict:
+    """Independent Balance instances as one: every code of plant p prefixed ``P<ppp>-``, so nothing (line,
+    material, BOM link) is shared between plants and everything inside one is."""
+    parts: dict[str, list] = {k: [] for k in PLANT_KEYS}
+    for p, one in enumerate(instances):
+        for k, cols in PLANT_KEYS.items():
             df = one[k].copy()
             for c in cols:
                 df[c] = f"P{p:03d}-" + df[c].astype(str)

@@ -11,26 +11,14 @@ from sop_xl.engine.balance import BalanceOptions, balance, choose_method
 from sop_xl.engine.balance.decompose import components, groups, sub_lp
 from sop_xl.engine.balance.lp import LP, Builder
 from sop_xl.engine.balance.model import layout, prepare
+from bench.balance import join_plants
 from tests.engine.test_balance_model import check_plan, instance
 
 pytestmark = pytest.mark.filterwarnings("error::DeprecationWarning", "error::FutureWarning")
 
-KEYS = {"demand": ["item"], "items": ["item"], "resources": ["resource"], "routing": ["item", "resource"],
-        "bom": ["parent", "component"], "receipts": ["item"], "supply": ["item"]}
-
-
 def plants(seeds, **kw) -> dict:
-    """One random multi-level instance per seed, names prefixed per plant: nothing is shared between
-    plants, everything (lines, materials, BOM) inside one."""
-    parts = {k: [] for k in KEYS}
-    for p, seed in enumerate(seeds):
-        one = instance(seed, **kw)
-        for k, cols in KEYS.items():
-            df = one[k].copy()
-            for c in cols:
-                df[c] = f"P{p}-" + df[c].astype(str)
-            parts[k].append(df)
-    return {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
+    """One random multi-level instance per seed, joined as independent plants (the bench's own joining)."""
+    return join_plants(instance(seed, **kw) for seed in seeds)
 
 
 def run(data, **opts):
