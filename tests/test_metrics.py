@@ -115,3 +115,53 @@ def test_engine_holdout_and_sop_accuracy_give_the_same_numbers():
     # FVA against the seasonal naive on the same windows
     snaive = np.r_[y[30:33], y[33:36]]
     assert acc["fva"] == pytest.approx(1 - np.mean(np.abs(fc - actual)) / np.mean(np.abs(snaive - actual)), rel=1e-12)
+
+
+def test_every_metric_equals_utilsforecast_on_random_frames():
+    # engine.metrics computes the metrics with numpy (utilsforecast's frame machinery costs ~28 ms a
+    # call); utilsforecast.losses is the reference its definitions must keep matching.
+    from utilsforecast import losses
+    from utilsforecast.evaluation import evaluate
+
+    rng = np.random.default_rng(7)
+    ids = np.repeat([f"i{k}" for k in range(30)], 6)
+    cv = pd.DataFrame({"unique_id": ids, "ds": np.tile(np.arange(6), 30),
+                       "y": rng.gamma(2.0, 50.0, len(ids)).round(), "a": rng.gamma(2.0, 50.0, len(ids)),
+                       "b": rng.normal(80.0, 40.0, len(ids))})
+    cv.loc[cv["unique_id"] == "i3", "y"] = 0.0  # all actuals 0: WAPE, bias undefined
+    cv.loc[cv.index[:2], ["y", "a"]] = 0.0  # a pair of zeros
+    hist = pd.DataFrame({"unique_id": np.repeat(sorted(set(ids)), 20), "ds": np.tile(np.arange(-20, 0), 30),
+                         "y": rng.gamma(2.0, 50.0, 600).round()})
+    hist.loc[hist["unique_id"] == "i5", "y"] = 7.0  # a history that does not change: MASE undefined
+    hist = hist.sample(frac=1.0, random_state=1)  # rows in any order
+    ours = metrics.holdout_metrics(cv, hist, 4, ["b", "a"]).set_index(["unique_id", "candidate"])
+    ref = evaluate(cv, metrics=[losses.mae, losses.rmse, losses.wape, losses.smape, losses.bias,
+                                lambda df, models, train_df, **kw: losses.mase(df, models, 4, train_df, **kw)],
+                   models=["a", "b"], train_df=hist.sort_values(["unique_id", "ds"]))
+    ref["metric"] = ref["metric"].replace({"<lambda>": "mase"})
+    long = ref.melt(id_vars=["unique_id", "metric"], var_name="candidate").set_index(["unique_id", "candidate", "metric"])
+    theirs = long["value"].unstack("metric").replace([np.inf, -np.inf], np.nan)
+    scale_y = cv.assign(ay=cv["y"].abs()).groupby("unique_id")["ay"].mean()
+    theirs["smape"] *= 2.0
+    theirs["bias"] = theirs["bias"] / theirs.index.get_level_values(0).map(scale_y.where(scale_y > 0)).to_numpy()
+    assert len(ours) == 60 and ours.index.equals(theirs.index)
+    for name in metrics.HOLDOUT_METRICS:
+        np.testing.assert_allclose(ours[name].to_numpy(float), theirs[name].to_numpy(float), rtol=1e-12,
+                                   err_msg=name)
+    assert ours.loc[("i3", "a"), ["wape", "bias"]].isna().all() and np.isnan(ours.loc[("i5", "b"), "mase"])
+    # a missing forecast is skipped, as the means of pandas skip NaN
+    cv.loc[cv.index[7], "a"] = np.nan
+    part = metrics.holdout_metrics(cv, hist, 4, ["a"]).set_index("unique_id").loc["i1"]
+    rows = cv[(cv["unique_id"] == "i1") & cv["a"].notna()]
+    assert part["mae"] == pytest.approx(np.mean(np.abs(rows["a"] - rows["y"])), rel=1e-12)
+
+
+def test_bench_frame_metrics_equal_holdout_metrics():
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"unique_id": np.repeat(["x", "y"], 5), "ds": np.tile(np.arange(5), 2),
+                       "y": rng.gamma(2.0, 9.0, 10), "yhat": rng.gamma(2.0, 9.0, 10)})
+    train = pd.DataFrame({"unique_id": np.repeat(["x", "y"], 30), "ds": np.tile(np.arange(-30, 0), 2),
+                          "y": rng.gamma(2.0, 9.0, 60)})
+    ref = metrics.holdout_metrics(df, train, 12, ["yhat"]).set_index("unique_id")
+    assert metrics.smape(df, ["yhat"]).set_index("unique_id")["yhat"].tolist() == ref["smape"].tolist()
+    assert metrics.mase_with(12)(df, ["yhat"], train).set_index("unique_id")["yhat"].tolist() == ref["mase"].tolist()
