@@ -42,14 +42,14 @@ def accuracy_for_workbook(path, url: str | None = None, lags=LAGS, progress=None
         try:
             if not write:
                 return _accuracy(book, archive, lags, progress)
-            res = _write_accuracy(book, archive, lags, progress)
+            res = write_accuracy(book, archive, lags, progress)
             book.save()
         finally:
             archive.dispose()
     return res
 
 
-def _write_accuracy(book, archive, lags, progress) -> AccuracyByLag:
+def write_accuracy(book, archive, lags, progress) -> AccuracyByLag:
     """Accuracy into the ForecastAccuracy sheet, logged like every write (the caller saves)."""
     with recording(book, "accuracy") as rec:
         res = _accuracy(book, archive, lags, progress)

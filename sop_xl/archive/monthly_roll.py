@@ -2,7 +2,8 @@
 
 Order matters: everything is validated first (workbook and actuals), then the cycle is archived
 (a failure stops the roll with the workbook unchanged), then a backup of the workbook is made and
-the rolled workbook saved atomically. Re-running after a failed save re-archives the same cycle,
+the rolled workbook saved atomically. A ForecastAccuracy sheet that holds rows is refreshed on the
+way (the closing month's actuals score the archived forecasts). Re-running after a failed save re-archives the same cycle,
 which replaces it: nothing is duplicated, nothing is lost.
 """
 from __future__ import annotations
@@ -10,9 +11,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from sop_xl import contract as k
+from sop_xl.archive.accuracy import LAGS, write_accuracy
+from sop_xl.archive.errors import ArchiveError
 from sop_xl.archive.from_workbook import archive_url, cycle_from_book
 from sop_xl.archive.store import open_archive
+from sop_xl.plan.book import TableMissing
 from sop_xl.plan.roll import Roll, apply_roll, prepare_roll
+from sop_xl.plan.validation import ValidationError
 
 
 def backup_path(path: Path, roll: Roll) -> Path:
@@ -37,7 +43,32 @@ def roll_book(book, actuals_path, url: str | None = None, progress=None, backup=
     target = backup_path(Path(book.path), roll)
     (backup or book.save_copy)(target)  # restoring it undoes the roll
     apply_roll(roll)
+    _refresh_accuracy(book, url, roll, progress)
     return roll, cycle, written, archive.where, target
+
+
+def _refresh_accuracy(book, url, roll: Roll, progress) -> None:
+    """The ForecastAccuracy sheet again, when the workbook uses it (``accuracy --write`` filled it):
+    the closing month's actuals now score archived forecasts, and the Dashboard's accuracy KPI reads
+    the sheet. A failure here does not undo the roll; it is said in the roll's warnings."""
+    try:
+        raw = book.read_table(k.FORECAST_ACCURACY)
+    except TableMissing:
+        return
+    if not any(v not in (None, "") for row in raw.rows for v in row):
+        return  # never filled: the KPI stays the backtest's, as before the roll
+    try:
+        archive = open_archive(archive_url(book, url), workbook=book.path)
+        try:
+            res = write_accuracy(book, archive, LAGS, progress)
+        finally:
+            archive.dispose()
+    except (ArchiveError, ValidationError, OSError) as exc:
+        reason = exc.summary() if isinstance(exc, ValidationError) else str(exc)
+        roll.warnings.append(f"ForecastAccuracy was not refreshed ({reason.splitlines()[0]}); "
+                             f"run sop-xl accuracy --write after the roll")
+        return
+    roll.warnings.append(f"ForecastAccuracy refreshed from the archive ({res.rows} forecast-actual pairs)")
 
 
 def roll_workbook(path, actuals_path, url: str | None = None, progress=None):
