@@ -43,12 +43,15 @@ def _robust_fit(y: np.ndarray, L: int, min_periods: int | None = None) -> tuple[
     trend = pd.Series(y).rolling(w, center=True, min_periods=min_periods or w).median().bfill().ffill().to_numpy()
     det = y - trend
     season = np.zeros(n)
-    exact = det == 0  # fitted exactly by the running median
+    # "exactly" up to rounding relative to the series' size: an exact == would hold for whole numbers
+    # and fail for the same numbers in thousands, and the cleaning must not depend on the units
+    tol = 1e-9 * (np.nanmax(np.abs(y)) if np.isfinite(y).any() else 0.0)
+    exact = np.abs(det) <= tol  # fitted exactly by the running median
     if L > 1 and n >= MIN_SEASONS * L:
         pos = np.arange(n) % L
         med = np.array([np.nanmedian(det[pos == k]) if np.isfinite(det[pos == k]).any() else 0.0
                         for k in range(L)])
-        exact = det == med[pos]  # fitted exactly by its month's median
+        exact = np.abs(det - med[pos]) <= tol  # fitted exactly by its month's median
         season = (med - med.mean())[pos]
     return trend + season, exact, w
 
