@@ -149,7 +149,7 @@ def run(book, steps: list[str], progress: Callable[[str], None] | None = None) -
         ctx.status("Writing results …")
         written = write_results(ctx)
         written += write_family_pages(book, pages)
-        ctx.warnings += stamp_outputs(ctx, steps, book)
+        ctx.warnings += stamp_outputs(ctx, steps, book, pages=bool(pages))
     return RunReport(steps, rec.seconds, ctx.summary, ctx.warnings, written)
 
 
