@@ -100,9 +100,8 @@ def test_items_without_lifecycle_dates_plan_exactly_as_before():
     flat = [20, 25, 30, 20, 15, 20, 25, 30]
     items = [dict(item="A", lead_time=1), dict(item="B", lead_time=2, safety_stock=12.0)]
     with_cols = run({"A": flat, "B": flat}, items)
-    bare = [{k_: v for k_, v in x.items()} for x in items]
     d = pd.DataFrame([(i, P[t], q) for i in ("A", "B") for t, q in enumerate(flat)], columns=["item", "period", "qty"])
-    it = pd.DataFrame([{**BASE, **x} for x in bare]).drop(columns=["launch_date", "phase_out_date"])
+    it = pd.DataFrame([{**BASE, **x} for x in items]).drop(columns=["launch_date", "phase_out_date"])
     r = pd.DataFrame({"resource": "M", "period": P, "available_hours": 1000.0, "max_overtime_hours": 0.0,
                       "overtime_cost": 0.0})
     ro = pd.DataFrame({"item": it["item"], "resource": "M", "hours_per_unit": 1.0})
