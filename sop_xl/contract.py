@@ -536,7 +536,7 @@ TABLES = {t.name: t for t in INPUT_TABLES + OUTPUT_TABLES}
 # The workbook's layout version, kept in the workbook as the name SopXlFormat (=N). Raised when a release
 # changes sheets, tables, columns or named cells so that `sop-xl upgrade` must migrate older workbooks
 # (sop_xl/template/upgrade.py); a workbook without the name is of format 1 (the first release).
-WORKBOOK_FORMAT = 2
+WORKBOOK_FORMAT = 3  # 3: the family pages' stamp (named cell StampFamilyPages on Start)
 FORMAT_NAME = "SopXlFormat"
 # Sheets and tables renamed since the first release: (old sheet, old table, the table now).
 RENAMED = (("History", "tblHistory", ACTUALS),)

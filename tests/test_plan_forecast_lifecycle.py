@@ -95,3 +95,48 @@ def test_an_item_that_is_its_own_like_item_is_a_problem_on_its_items_row(tmp_pat
     assert "sheet 'Items'" in err and f"row {rows['excel']}" in err and "LikeItem" in err, err
     assert "its own LikeItem" in err
     assert W.digest(path) == before
+
+
+def test_balance_holds_no_safety_stock_of_a_phased_out_item_nor_before_a_launch(tmp_path):
+    # The forecast is 0 from the phase-out month and before the launch month; Balance's safety-stock
+    # target follows (engine.balance.lifecycle), and so do SupplyPlan's SafetyStock and Exceptions.
+    picked = {}
+
+    def mutate(wb):
+        volume = {}
+        for i in range(W.n_rows(wb, k.ACTUALS)):
+            item = W.get_value(wb, k.ACTUALS, i, "item")
+            volume[item] = volume.get(item, 0.0) + float(W.get_value(wb, k.ACTUALS, i, "qty") or 0)
+        old, like = sorted(_fg(wb), key=lambda u: -volume.get(u, 0.0))[:2]  # the best sellers
+        row = W.find_row(wb, k.ITEMS, item=old)
+        start = pd.Timestamp(W.plan_start(wb))
+        W.set_value(wb, k.ITEMS, row, "phase_out_date", (start + pd.DateOffset(months=4)).to_pydatetime())
+        W.set_value(wb, k.ITEMS, row, "lead_time", 0)
+        W.set_value(wb, k.ITEMS, row, "safety_stock", 40)
+        W.copy_row(wb, k.ROUTING, W.find_row(wb, k.ROUTING, item=like), {"item": "NEW1"})  # it can be made
+        W.append_row(wb, k.ITEMS, {"item": "NEW1", "description": "New tent", "item_type": "FG",
+                                   "family": W.get_value(wb, k.ITEMS, W.find_row(wb, k.ITEMS, item=like), "family"),
+                                   "like_item": like, "safety_stock": 25, "holding_cost": 1,
+                                   "price": W.get_value(wb, k.ITEMS, W.find_row(wb, k.ITEMS, item=like), "price"),
+                                   "launch_date": (start + pd.DateOffset(months=3)).to_pydatetime()})
+        picked.update(old=old, start=start, like=like)
+
+    path = W.demo_xlsx(tmp_path, mutate)
+    assert main(["run", str(path), "--steps", "forecast,balance", "--quiet"]) == EXIT_OK
+    plan = _table(path, k.SUPPLY_PLAN)
+    plan["period"] = pd.to_datetime(plan["period"])
+    months = sorted(plan["period"].unique())
+    assert months[0] == picked["start"]
+    old = plan[plan["item"] == picked["old"]].set_index("period")
+    # lead time 0: the full 40 until the end of the month before the last month of sale (month 3)
+    assert (old.loc[months[:3], "safety_stock"] == 40).all() and (old.loc[months[3]:, "safety_stock"] == 0).all()
+    assert old.loc[months[4]:, "demand"].abs().max() == 0
+    assert old.loc[months[4]:, "production"].abs().max() < 1e-6  # nothing made for a month without demand
+    assert old.loc[months[-1], "inventory"] <= old.loc[months[2], "inventory"] + 1e-6  # what is left is the last buffer
+    new = plan[plan["item"] == "NEW1"].set_index("period")
+    assert (new.loc[months[:3], "safety_stock"] == 0).all() and (new.loc[months[3]:, "safety_stock"] == 25).all()
+    assert new["production"].sum() > 0  # (stock before the launch month is only a pre-build for tight capacity)
+    exc = _table(path, k.EXCEPTIONS)
+    low = exc[(exc["kind"] == "below safety stock") & exc["subject"].isin([picked["old"], "NEW1"])]
+    for r in low.itertuples():  # judged against the month's target: never after the last month of sale
+        assert pd.Timestamp(r.period_to) < months[3] if r.subject == picked["old"] else pd.Timestamp(r.period_from) >= months[3]

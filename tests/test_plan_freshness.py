@@ -81,3 +81,36 @@ def test_an_input_written_by_a_run_has_the_same_fingerprint_when_read_back(demo_
         ctx.load((k.ITEMS, k.DEMAND, k.ACTUALS))
         for table in (k.DEMAND, k.ACTUALS):
             assert fingerprint(ctx.frames[table.name], table) == stamp["inputs"][table.sheet], table.name
+
+
+def test_family_pages_show_one_stamp_that_goes_stale_with_their_inputs(tmp_path):
+    """The family pages are stamped like a table (named cell StampFamilyPages on Start), each page shows
+    that stamp in its title row, and a changed input marks them STALE until a planning run rewrites them."""
+    from openpyxl import load_workbook
+
+    from sop_xl.plan.family_layout import is_family_page
+
+    path = W.demo_xlsx(tmp_path)
+    pages = freshness.FAMILY_PAGES
+    assert _stamp(path, pages) == "not computed yet"
+    _run(path, ["forecast", "balance"])
+    first = _stamp(path, pages)
+    assert first.startswith("Current · computed ") and " by balance · inputs Items#" in first and "Demand#" in first
+    wb = load_workbook(path)
+    shown = [wb[n] for n in wb.sheetnames if is_family_page(n, wb[n]["A1"].value)]
+    assert len(shown) >= 2
+    for ws in shown:  # the stamp in the title row (printed on every page), right of the title
+        cells = [c for c in ws[1] if c.value == "=StampFamilyPages"]
+        assert len(cells) == 1 and cells[0].column > 1, ws.title
+
+    report = _run(path, ["cost_rollup"])  # reads Items as saved: nothing changed, nothing stale
+    assert _stamp(path, pages) == first and not [w for w in report.warnings if "Family pages" in w]
+
+    W.set_cells(path, k.ITEMS.sheet, {W.coordinate(k.ITEMS, 0, "description")[1]: "renamed part"})
+    report = _run(path, ["cost_rollup"])  # does not write the pages
+    stale = _stamp(path, pages)
+    assert stale.startswith("STALE since ") and "Items changed" in stale and "run balance again" in stale
+    assert any(w.startswith("Family pages is stale: Items changed") for w in report.warnings)
+
+    _run(path, ["exceptions"])  # a planning step rewrites the pages
+    assert _stamp(path, pages).startswith("Current · computed ") and " by exceptions · " in _stamp(path, pages)

@@ -111,3 +111,5 @@ def test_family_pages_print_on_their_three_designed_pages(pack, sheet):
     assert "Inventory and days of supply" in pages[1]
     assert "Decisions (" in pages[2] and "Value at risk (EUR)" in pages[2]
     assert "Chart data" not in "".join(pages)  # beside the print area
+    # the pages' freshness stamp (a formula showing Start's StampFamilyPages) in the repeated title row
+    assert all("Current · computed" in p and "· inputs Items#" in p for p in pages), sheet

@@ -23,16 +23,18 @@ def merge_forecast(stat: pd.DataFrame, existing: pd.DataFrame | None, periods) -
     """New consensus rows for the plan periods.
 
     ``stat``: item, period, stat_forecast. ``existing``: the Demand table as it stands (item, period,
-    stat_forecast, sales_override, event_uplift). Overrides and uplifts typed by people are kept for
-    every (item, period) still in the horizon; only the statistical column is replaced.
+    stat_forecast, sales_override, event_uplift and, optionally, reason). Overrides, uplifts and their
+    reasons typed by people are kept for every (item, period) still in the horizon; only the
+    statistical column is replaced.
     """
     periods = pd.DatetimeIndex(periods)
-    cols = ["item", "period", "stat_forecast", "sales_override", "event_uplift"]
+    typed = ["sales_override", "event_uplift"] + (["reason"] if existing is not None and "reason" in existing else [])
+    cols = ["item", "period", "stat_forecast", *typed]
     stat = stat[["item", "period", "stat_forecast"]]
     if existing is None or existing.empty:
-        frame = stat.assign(sales_override=np.nan, event_uplift=np.nan)
+        frame = stat.assign(**{c: np.nan for c in typed})
     else:
-        keep = existing[existing["period"].isin(periods)][["item", "period", "sales_override", "event_uplift"]]
+        keep = existing[existing["period"].isin(periods)][["item", "period", *typed]]
         frame = stat.merge(keep, on=KEYS, how="outer")
     frame = frame[cols].sort_values(KEYS, kind="stable").reset_index(drop=True)
     frame["stat_forecast"] = frame["stat_forecast"].fillna(0.0)

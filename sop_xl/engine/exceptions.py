@@ -19,7 +19,8 @@ def find_exceptions(*, utilization: pd.DataFrame, unmet: pd.DataFrame, plan: pd.
                     financials: pd.DataFrame, models: pd.DataFrame, resources: pd.DataFrame,
                     max_utilization: float, min_margin_pct: float, max_bias: float) -> pd.DataFrame:
     """``items`` has item, family, price, safety_stock, unit_cost; ``resources`` resource, period,
-    overtime_cost; ``plan`` item, period, demand, inventory."""
+    overtime_cost; ``plan`` item, period, demand, inventory and, optionally, safety_stock (the
+    target per month, which then replaces the items' one figure)."""
     family = items.set_index("item")["family"] if len(items) else pd.Series(dtype=object)
     price = items.set_index("item")["price"].fillna(0.0) if len(items) else pd.Series(dtype=float)
     cost = items.set_index("item")["unit_cost"].fillna(0.0) if len(items) else pd.Series(dtype=float)
@@ -70,7 +71,11 @@ def _unmet(unmet: pd.DataFrame, family: pd.Series, price: pd.Series) -> pd.DataF
 def _low_stock(plan: pd.DataFrame, items: pd.DataFrame, family: pd.Series, cost: pd.Series) -> pd.DataFrame:
     if not (len(plan) and len(items)):
         return pd.DataFrame(columns=COLUMNS)
-    ss = plan[["item", "period", "inventory"]].merge(items[["item", "safety_stock"]], on="item", how="inner")
+    if "safety_stock" in plan.columns:  # the target the plan aimed at, per month (0 after a phase-out)
+        ss = plan[["item", "period", "inventory", "safety_stock"]]
+        ss = ss[ss["item"].isin(items["item"])].assign(safety_stock=ss["safety_stock"].fillna(0.0))
+    else:
+        ss = plan[["item", "period", "inventory"]].merge(items[["item", "safety_stock"]], on="item", how="inner")
     low = ss[(ss["safety_stock"] > 0) & (ss["inventory"] < ss["safety_stock"] - 1e-6)]
     short = low["safety_stock"] - low["inventory"]
     # Stock is a level, not a flow: the value of the shortfall (at unit cost) is not summed over months.

@@ -41,6 +41,7 @@ DECISION_COLUMNS = (  # header, field, first column, last column (1-based), numb
     ("Value at risk", "value_at_risk", 6, 8, "#,##0"), ("Message", "message", 9, 14, "General"),
     ("Owner", "owner", 15, 16, "General"), ("Decision", "decision", 17, 18, "General"),
 )
+STAMP_COLUMNS = 10  # month columns the stamp spans at the right of the title row
 CHARS_PER_LINE = {"message": 55, "decision": 17}  # what the merged wrapped cells hold per line at 11 pt
 
 
@@ -76,7 +77,9 @@ def _month(ts) -> Cell:
     return Cell(pd.Timestamp(ts).to_pydatetime(), "mmm yy", bold=True, align="right", fill=HEAD_FILL)
 
 
-def family_page(fig: FamilyFigures, sheet: str, currency: str, run_label: str = "") -> Page:
+def family_page(fig: FamilyFigures, sheet: str, currency: str, run_label: str = "", stamp: str | None = None) -> Page:
+    """``stamp``: the named cell holding the pages' freshness stamp (plan/freshness.py), shown at the
+    right of the title row, so it prints on every page and a STALE mark shows at once."""
     months = list(fig.plan.columns)
     history = list(fig.history.columns)
     ncols = max(len(months), len(history), MIN_MONTH_COLS)
@@ -85,6 +88,10 @@ def family_page(fig: FamilyFigures, sheet: str, currency: str, run_label: str = 
     heights: dict[int, float] = {1: 24}
     who = "all families" if fig.family == TOTAL else fig.family
     cells[(1, 1)] = Cell(f"{PAGE_MARK}{who}", size=16, bold=True, colour=TITLE_COLOUR)
+    if stamp:  # two wrapped lines in the right half of the title row: a long STALE note stays off the title
+        first = ncols + 1 - STAMP_COLUMNS + 1
+        cells[(1, first)] = Cell(f"={stamp}", size=8, italic=True, colour=GREY, align="right", wrap=True,
+                                 merge_to=ncols + 1)
     note = (f"Money in thousands of {currency}; units whole. Each actual month stands above the same month "
             f"a year on." + (f" {run_label}" if run_label else ""))
     cells[(2, 1)] = Cell(note, italic=True, colour=GREY)

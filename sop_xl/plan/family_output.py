@@ -10,6 +10,7 @@ from sop_xl import contract as k
 from sop_xl.plan.context import Context
 from sop_xl.plan.family_layout import family_page, is_family_page, sheet_names
 from sop_xl.plan.family_pages import family_figures
+from sop_xl.plan.freshness import FAMILY_PAGES
 from sop_xl.plan.page import Page
 
 # The steps whose outputs the pages show: any of them refreshes the pages.
@@ -39,8 +40,11 @@ def family_pages(ctx: Context, steps: list[str]) -> list[Page]:
     existing = ctx.book.sheet_names()
     ours = {s for s in existing if is_family_page(s, ctx.book.read_cell(s, 1, 1))}
     names = sheet_names(figures, set(existing) - ours)
-    label = f"Written by the run of {datetime.now():%Y-%m-%d %H:%M}."
-    return [family_page(f, name, str(ctx.settings.get("Currency") or ""), label) for f, name in zip(figures, names)]
+    # The pages show their freshness stamp; a workbook from before it (no named cell) gets the run's time.
+    stamp = FAMILY_PAGES.stamp if ctx.book.has_setting(FAMILY_PAGES.stamp) else None
+    label = "" if stamp else f"Written by the run of {datetime.now():%Y-%m-%d %H:%M}."
+    return [family_page(f, name, str(ctx.settings.get("Currency") or ""), label, stamp)
+            for f, name in zip(figures, names)]
 
 
 def write_family_pages(book, pages: list[Page]) -> list[str]:

@@ -9,11 +9,16 @@ and a saved file may not hold their results), so a fingerprint changes exactly w
 an input. After every run, each output that run did not rewrite is checked against the fingerprints
 of the inputs that run read: if one differs, or an output it is computed from is newer or stale,
 its stamp starts with ``STALE`` and names what changed. The Dashboard counts the stale stamps.
+
+The family pages (generated sheets, written together by the runs that plan) are stamped as one
+output: their stamp is the named cell ``StampFamilyPages`` on the Start sheet, and each page shows it
+in its title row by a formula (plan/family_layout.py), so a STALE mark reaches every page at once.
 """
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -26,6 +31,20 @@ STALE = "STALE"
 SETTINGS_KEY = "Settings"
 _STAMP = re.compile(r"computed (?P<when>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) by (?P<step>\w+) · inputs ?(?P<inputs>.*)$")
 
+
+
+@dataclass(frozen=True)
+class Pages:
+    """An output that is not a table: generated sheets (the family pages) stamped as one. Its stamp is
+    a named cell on the Start sheet (``stamp``), which each page shows in its title row by a formula,
+    so marking them stale is one write, as for a table."""
+    name: str
+    sheet: str  # what messages call it
+    stamp: str  # the named cell
+
+
+FAMILY_PAGES = Pages("FamilyPages", "Family pages", "StampFamilyPages")
+
 _BALANCE_INPUTS = (k.ITEMS, k.ACTUALS, k.DEMAND, k.RESOURCES, k.ROUTING, k.BOM, k.RECEIPTS, k.SUPPLY, k.COSTS)
 # Output -> (input tables it is computed from, outputs it is computed from)
 DEPENDS: dict[str, tuple[tuple[k.Table, ...], tuple[k.Table, ...]]] = {
@@ -37,13 +56,15 @@ DEPENDS: dict[str, tuple[tuple[k.Table, ...], tuple[k.Table, ...]]] = {
     k.REQUIREMENTS.name: ((k.ITEMS, k.BOM), (k.SUPPLY_PLAN,)),
     k.FINANCIALS.name: ((k.ITEMS, k.BOM, k.COSTS, k.BUDGET), (k.SUPPLY_PLAN,)),
     k.EXCEPTIONS.name: ((k.ITEMS,), (k.SUPPLY_PLAN, k.UTILIZATION, k.UNMET, k.FINANCIALS, k.FORECAST_MODELS)),
+    # the family pages: what plan/family_output.py reads for their figures
+    FAMILY_PAGES.name: ((k.ITEMS, k.ACTUALS, k.DEMAND, k.BUDGET, k.ROUTING), (k.SUPPLY_PLAN, k.FINANCIALS, k.EXCEPTIONS)),
 }
-STAMPED = tuple(k.TABLES[name] for name in DEPENDS)
+STAMPED = tuple(FAMILY_PAGES if name == FAMILY_PAGES.name else k.TABLES[name] for name in DEPENDS)
 
 
-def stamp_name(table: k.Table) -> str:
-    """The workbook-level name of the stamp cell on the table's sheet."""
-    return "Stamp" + re.sub(r"\W", "", table.sheet)
+def stamp_name(table: k.Table | Pages) -> str:
+    """The workbook-level name of the output's stamp cell (a table's: on its own sheet)."""
+    return table.stamp if isinstance(table, Pages) else "Stamp" + re.sub(r"\W", "", table.sheet)
 
 
 def fingerprint(frame: pd.DataFrame, table: k.Table | None = None) -> str:
@@ -115,20 +136,22 @@ def parse(stamp) -> dict | None:
     return {"stale": stamp.startswith(STALE), "when": m["when"], "step": m["step"], "inputs": inputs}
 
 
-def stamp_outputs(ctx, steps: list[str], book, now: datetime | None = None) -> list[str]:
-    """Stamp the outputs this run wrote; mark the others stale where their inputs changed.
+def stamp_outputs(ctx, steps: list[str], book, now: datetime | None = None, pages: bool = False) -> list[str]:
+    """Stamp the outputs this run wrote (``pages``: the family pages too); mark the others stale where
+    their inputs changed.
 
     Returns one line per output found stale in this run (for the run's warnings).
     """
     when = f"{now or datetime.now():%Y-%m-%d %H:%M:%S}"
     current = input_fingerprints(ctx)
     step = steps[-1] if steps else "run"
+    written = set(ctx.results) | ({FAMILY_PAGES.name} if pages else set())
     stamps: dict[str, dict | None] = {}
     for table in STAMPED:
         name = stamp_name(table)
         if not book.has_setting(name):
             continue
-        if table.name in ctx.results:
+        if table.name in written:
             inputs = {t.sheet: current[t.sheet] for t in DEPENDS[table.name][0] if t.sheet in current}
             inputs[SETTINGS_KEY] = current[SETTINGS_KEY]
             producer = next((s for s in reversed(steps) if table.name in _produced_by(s)), step)
@@ -140,7 +163,7 @@ def stamp_outputs(ctx, steps: list[str], book, now: datetime | None = None) -> l
     stale = []
     for table in STAMPED:  # DEPENDS lists producers before their users, so staleness flows downstream
         info = stamps.get(table.name)
-        if info is None or table.name in ctx.results:
+        if info is None or table.name in written:
             continue
         changed = [sheet for sheet, h in info["inputs"].items() if sheet in current and current[sheet] != h]
         upstream = [t.sheet for t in DEPENDS[table.name][1]
@@ -163,8 +186,8 @@ def _produced_by(step: str) -> set[str]:
 PRODUCES = {
     "forecast": {k.FORECAST.name, k.FORECAST_MODELS.name},
     "balance": {k.SUPPLY_PLAN.name, k.UTILIZATION.name, k.MATERIALS.name, k.BOTTLENECKS.name, k.UNMET.name,
-                k.BALANCE_COSTS.name, k.REQUIREMENTS.name, k.FINANCIALS.name, k.EXCEPTIONS.name},
+                k.BALANCE_COSTS.name, k.REQUIREMENTS.name, k.FINANCIALS.name, k.EXCEPTIONS.name, FAMILY_PAGES.name},
     "cost_rollup": {k.COST_ROLLUP.name, k.REQUIREMENTS.name},
-    "financials": {k.FINANCIALS.name},
-    "exceptions": {k.EXCEPTIONS.name},
+    "financials": {k.FINANCIALS.name, FAMILY_PAGES.name},
+    "exceptions": {k.EXCEPTIONS.name, FAMILY_PAGES.name},
 }

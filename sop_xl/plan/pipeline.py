@@ -23,7 +23,8 @@ from sop_xl.plan.freshness import stamp_outputs
 from sop_xl.plan.runlog import recording
 from sop_xl.plan.scenario import unknown_scenario, with_scenario
 from sop_xl.plan.steps import STEP_ORDER, STEPS, tables_for
-from sop_xl.plan.validation import ValidationError, missing_table_problem
+from sop_xl.plan import cells
+from sop_xl.plan.validation import ROW, ValidationError, missing_table_problem
 
 @dataclass
 class RunReport:
@@ -72,6 +73,38 @@ def rows_for(table: k.Table, frame: pd.DataFrame, first_row: int, first_col: int
     return [list(r) for r in zip(*columns)] if n else []
 
 
+def keep_blanks(table: k.Table, frame: pd.DataFrame, raw, parsed: pd.DataFrame | None) -> pd.DataFrame:
+    """``frame`` with the cells a person left blank blank again, where the value is still the one the
+    blank read as (the column's default): rewriting an input table (re-forecast, roll, collect, adopt)
+    must not type 0 into every blank EventUplift. Rows are matched on the table's keys; a changed
+    value, or a row that is new, is written as it is."""
+    if parsed is None or not len(parsed) or not len(frame) or not table.keys or ROW not in parsed.columns:
+        return frame
+    positions = column_positions(raw.headers, table)
+    fields = [c for c in table.columns if c.default is not None and c.editable and c.formula is None
+              and c.field in frame.columns and c.field not in table.keys]
+    if not fields:
+        return frame
+    keys = list(table.keys)
+    at = (parsed[ROW].to_numpy() - raw.first_row).astype(int)
+    out = None
+    for col in fields:
+        j = positions[col.field]
+        blank = np.array([0 <= i < len(raw.rows) and (j >= len(raw.rows[i]) or cells.is_blank(raw.rows[i][j]))
+                          for i in at], dtype=bool)
+        if not blank.any():
+            continue
+        was_blank = pd.MultiIndex.from_frame(parsed.loc[blank, keys])
+        new = frame[col.field]
+        same = new.eq(col.default) if not isinstance(col.default, float) else \
+            pd.to_numeric(new, errors="coerce").eq(float(col.default))
+        mask = same.to_numpy() & pd.MultiIndex.from_frame(frame[keys]).isin(was_blank)
+        if mask.any():
+            out = frame.copy() if out is None else out
+            out[col.field] = out[col.field].astype(object).where(~mask, None)
+    return frame if out is None else out
+
+
 def write_results(ctx: Context) -> list[str]:
     """Write every result table; first check that each is there with its columns, so that a missing
     sheet or column stops the run before anything is written."""
@@ -89,6 +122,8 @@ def write_results(ctx: Context) -> list[str]:
     written = []
     for name, frame in ctx.results.items():
         table, raw = k.TABLES[name], placed[name]
+        if table.role != k.OUTPUT:  # an input table written back keeps what its blanks meant
+            frame = keep_blanks(table, frame, raw, ctx.frames.get(name))
         ctx.book.write_table(table, rows_for(table, frame, raw.first_row, raw.first_col, raw.headers))
         written.append(f"{table.sheet} ({len(frame)} rows)")
     return written
@@ -114,7 +149,7 @@ def run(book, steps: list[str], progress: Callable[[str], None] | None = None) -
         ctx.status("Writing results …")
         written = write_results(ctx)
         written += write_family_pages(book, pages)
-        ctx.warnings += stamp_outputs(ctx, steps, book)
+        ctx.warnings += stamp_outputs(ctx, steps, book, pages=bool(pages))
     return RunReport(steps, rec.seconds, ctx.summary, ctx.warnings, written)
 
 

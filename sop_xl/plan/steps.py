@@ -163,7 +163,7 @@ def step_balance(ctx: Context) -> None:
     ctx.status(f"Balancing {demand['item'].nunique()} items against capacity and supply …")
     res = balance(demand, items, ctx.frame(k.RESOURCES), ctx.frame(k.ROUTING), balance_options(ctx.settings),
                   progress=ctx.status, bom=ctx.frame(k.BOM), receipts=receipts, supply=ctx.frame(k.SUPPLY))
-    plan = res.plan.merge(items[["item", "safety_stock"]], on="item", how="left")
+    plan = res.plan  # its safety_stock: the target per month (none before a launch, after a phase-out)
     ctx.put(k.SUPPLY_PLAN, plan)
     ctx.put(k.UTILIZATION, res.utilization)
     ctx.put(k.MATERIALS, res.materials)
@@ -291,12 +291,9 @@ def step_exceptions(ctx: Context, quiet: bool = False) -> None:
     frames = {t.name: ctx.previous(t, missing_ok=True)
               for t in (k.UTILIZATION, k.UNMET, k.SUPPLY_PLAN, k.FINANCIALS, k.FORECAST_MODELS, k.COST_ROLLUP)}
     plan = frames[k.SUPPLY_PLAN.name]
-    # Judge stock against the safety stock the plan aimed at (typed, or from the policy): the supply
-    # plan carries it; typed values stand where the plan does not say.
+    # Stock is judged against the safety stock the plan aimed at, per month (typed or from the policy,
+    # none before a launch or after a phase-out): the supply plan carries it.
     items = ctx.frame(k.ITEMS)
-    if len(plan) and plan["safety_stock"].notna().any():
-        targets = plan.dropna(subset=["safety_stock"]).groupby("item")["safety_stock"].first()
-        items["safety_stock"] = items["item"].map(targets).fillna(items["safety_stock"])
     items["safety_stock"] = items["safety_stock"].fillna(0.0)
     unit_cost = frames[k.COST_ROLLUP.name].set_index("item")["unit_cost"] if len(frames[k.COST_ROLLUP.name]) \
         else pd.Series(dtype=float)

@@ -17,7 +17,7 @@ from openpyxl.worksheet.table import Table as XlTable
 from openpyxl.worksheet.table import TableStyleInfo
 
 from sop_xl import contract as k
-from sop_xl.plan.freshness import DEPENDS, stamp_name
+from sop_xl.plan.freshness import DEPENDS, FAMILY_PAGES, stamp_name
 from openpyxl.utils import get_column_letter as column_letter
 
 # Named, not left to the application's default: LibreOffice's default for an unnamed font is a wide
@@ -260,10 +260,17 @@ def add_start_sheet(wb: Workbook, ws=None) -> None:
     ws["B4"] = "not run yet"
     ws["B4"].fill = COMPUTED_FILL
     wb.defined_names[k.LAST_RUN_NAME] = DefinedName(k.LAST_RUN_NAME, attr_text=f"{quote(k.START_SHEET)}!$B$4")
+    # The family pages are generated sheets: their one stamp lives here, and each page shows it
+    ws["A5"] = FAMILY_PAGES.sheet.capitalize()
+    ws["A5"].font = BOLD
+    ws["B5"] = "not computed yet"
+    ws["B5"].fill = COMPUTED_FILL
+    ws["B5"].font = Font(name=FONT, size=9, color="595959")  # the stamp is long: it fits column B at 9 pt
+    wb.defined_names[FAMILY_PAGES.stamp] = DefinedName(FAMILY_PAGES.stamp, attr_text=f"{quote(k.START_SHEET)}!$B$5")
     for i, (text, bold) in enumerate(START_TEXT):
-        cell = ws.cell(6 + i, 1, text)
+        cell = ws.cell(7 + i, 1, text)
         cell.font = BOLD if bold else Font(name=FONT)
-    row = 7 + len(START_TEXT)
+    row = 8 + len(START_TEXT)
     # A cell function example (Windows Excel with Python); LibreOffice and a Mac show #NAME? here.
     hist = k.ACTUALS
     qty = column_letter(hist.first_col + hist.fields.index("qty"))
@@ -290,7 +297,7 @@ def add_start_sheet(wb: Workbook, ws=None) -> None:
             ws.row_dimensions[row + 1 + i].height = 15 * lines
     ws.column_dimensions["A"].width = 22
     ws.column_dimensions["B"].width = START_B_WIDTH
-    for r in range(6, 6 + len(START_TEXT)):
+    for r in range(7, 7 + len(START_TEXT)):
         ws.cell(r, 1).alignment = Alignment(wrap_text=False)
     print_setup(ws)
 

@@ -228,7 +228,7 @@ def test_empty_demand_does_not_crash():
     assert "nothing to plan" in res.status
     assert list(res.plan.columns) == ["item", "period", "demand", "shipped_on_time", "shipped_from_backlog",
                                       "shipped", "backlog", "lost", "production", "completions", "receipts",
-                                      "dependent_demand", "inventory", "cover", "served"]
+                                      "dependent_demand", "inventory", "safety_stock", "cover", "served"]
 
 
 # --------------------------------------------------------------------------- solver agreement

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from sop_xl.engine.balance.lifecycle import months_sold_after, safety_targets
 from sop_xl.engine.balance.lp import INF, LP, Builder
 from sop_xl.engine.balance.options import BalanceOptions
 
@@ -26,7 +27,7 @@ class ModelData:
     receipts: np.ndarray  # n x T scheduled receipts / open orders / WIP, available at the start of t
     supply_max: np.ndarray  # n x T most that can be started / bought (inf = no limit)
     init_inv: np.ndarray
-    safety_stock: np.ndarray
+    safety_stock: np.ndarray  # n x T target for the end of each period (0 before a launch, after a phase-out)
     end_target: np.ndarray  # n: soft lower bound on the last period's inventory
     max_inv: np.ndarray  # inf = no limit
     holding: np.ndarray
@@ -311,24 +312,35 @@ def prepare(demand, items, resources, routing, options: BalanceOptions | None = 
         msgs.append(f"{len(noroute)} item(s) without routing, BOM or supply cannot be produced; their demand "
                     f"is met from inventory only: {_names(noroute)}.")
 
+    # ---- safety stock per period: none before a launch, tapering to none before a phase-out (lifecycle.py)
+    launch = im["launch_date"] if "launch_date" in im.columns else None
+    phase_out = im["phase_out_date"] if "phase_out_date" in im.columns else None
+    SS = safety_targets(ss, lead, periods, launch, phase_out)
+    ss_end = SS[:, -1] if T else ss
+
     # ---- end of horizon: inventory target
     end = opts.end_inventory
     if end is None or (isinstance(end, str) and end.strip().lower() == "none"):
         target = np.zeros(n)  # no target: the stock may run down at the end (the model before issue 11)
     elif isinstance(end, str) and end.strip().lower() == "safety":
-        target = ss.copy()
+        target = ss_end.copy()
     else:
         try:
             cover = float(end)
         except (TypeError, ValueError):
             msgs.append(f"Unknown end_inventory '{end}', safety stock used.")
             cover = None
-        target = ss.copy() if cover is None else np.where(D.sum(axis=1) > 0, cover * D.mean(axis=1) if T else 0.0, ss)
+        if cover is None:
+            target = ss_end.copy()
+        else:  # N months of cover, but only of the months still sold after the horizon
+            sold_after = months_sold_after(launch, phase_out, periods, lead)
+            target = np.where(D.sum(axis=1) > 0, (D.mean(axis=1) if T else 0.0) * np.minimum(cover, sold_after),
+                              ss_end)
     target = np.minimum(target, max_inv)
     safety_penalty = opts.safety_penalty_factor * short
     return ModelData(
         items=item_list, periods=periods, resources=res_list, demand=D, opening_backlog=ob, receipts=REC,
-        supply_max=SUP, init_inv=init_inv, safety_stock=ss, end_target=target, max_inv=max_inv, holding=hold,
+        supply_max=SUP, init_inv=init_inv, safety_stock=SS, end_target=target, max_inv=max_inv, holding=hold,
         shortage=short, priority=prio, price=price, lost=lost, lead=lead, unit_cost=ucost, step_cost=step_cost,
         # running the stock down at the end saves one unit's cost: a unit short must cost more than that
         safety_penalty=safety_penalty, end_penalty=ucost + safety_penalty + hold,
@@ -347,7 +359,7 @@ def start_bound(md: ModelData) -> np.ndarray:
     routing's capacity allows, and the most the item could ever be needed (demand, backlog, end
     target, safety stock, and its parents' bounds through the BOM)."""
     n, T = md.demand.shape
-    need = md.demand.sum(axis=1) + md.opening_backlog + md.end_target + md.safety_stock
+    need = md.demand.sum(axis=1) + md.opening_backlog + md.end_target + md.safety_stock.max(axis=1, initial=0.0)
     M = need.copy()
     for _ in range(50):  # BOM depth; a cycle stops at the cap
         new = need.copy()
@@ -411,8 +423,8 @@ def layout(md: ModelData, options: BalanceOptions | None = None, safety_split: b
     pmask = md.producible[:, None] & (tt[None, :] + md.lead[:, None] <= T - 1)
     pidx = b.cols("prod", pmask, cost=md.step_cost[:, None], hi=md.supply_max, axes=ax_i,
                   integer=bool(opts.whole_units))
-    has_ss = np.broadcast_to((md.safety_stock > 0)[:, None], full)
-    ss, hold, pen = md.safety_stock[:, None], md.holding[:, None], md.safety_penalty[:, None]
+    has_ss = md.safety_stock > 0
+    ss, hold, pen = md.safety_stock, md.holding[:, None], md.safety_penalty[:, None]
     offset = 0.0
     if safety_split:
         i_cost = np.where(has_ss, hold - pen, hold)
@@ -422,7 +434,7 @@ def layout(md: ModelData, options: BalanceOptions | None = None, safety_split: b
     iidx = b.cols("inv", np.ones(full, dtype=bool), cost=i_cost, hi=i_hi, axes=ax_i)
     if safety_split:
         jidx = b.cols("inv_above_ss", has_ss, cost=hold, hi=np.maximum(md.max_inv[:, None] - ss, 0.0), axes=ax_i)
-        offset = float((md.safety_penalty * md.safety_stock).sum() * T)
+        offset = float((md.safety_penalty[:, None] * md.safety_stock).sum())
     else:
         jidx = b.cols("ss_short", has_ss, cost=pen, axes=ax_i)
     dem = np.broadcast_to(md.has_demand[:, None], full)

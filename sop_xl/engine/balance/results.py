@@ -14,7 +14,8 @@ EPS = 1e-9
 
 # `served` (= shipped) is kept while the plan side moves to `shipped` (see the interface brief)
 PLAN_COLUMNS = ["item", "period", "demand", "shipped_on_time", "shipped_from_backlog", "shipped", "backlog", "lost",
-                "production", "completions", "receipts", "dependent_demand", "inventory", "cover", "served"]
+                "production", "completions", "receipts", "dependent_demand", "inventory", "safety_stock", "cover",
+                "served"]
 UTIL_COLUMNS = ["resource", "period", "load_hours", "available_hours", "overtime_hours", "utilization", "shadow_price"]
 MATERIAL_COLUMNS = ["item", "period", "used", "max_qty", "utilization", "shadow_price"]
 COST_COLUMNS = ["component", "constrained", "unconstrained", "delta"]
@@ -54,7 +55,7 @@ def values(lay: Layout, md: ModelData, x: np.ndarray) -> Values:
     if lay.safety_split:  # I holds stock up to safety stock, J the stock above it
         has = lay.jidx >= 0
         I = I + J
-        S = np.where(has, np.maximum(md.safety_stock[:, None] - I, 0.0), 0.0)
+        S = np.where(has, np.maximum(md.safety_stock - I, 0.0), 0.0)
         S = np.where(S < EPS, 0.0, S)
     else:
         S = J
@@ -115,6 +116,7 @@ def plan_frame(md: ModelData, v: Values) -> pd.DataFrame:
         "shipped": r(v.SH), "backlog": r(v.B), "lost": r(v.L), "production": r(v.P),
         "completions": r(v.completions), "receipts": r(md.receipts), "dependent_demand": r(v.dependent),
         "inventory": r(v.I),
+        "safety_stock": r(md.safety_stock),  # the target the plan aimed at in that period
         # cover counts every use of the stock: customers' demand and parents' consumption
         "cover": r(cover(md.demand + v.dependent, v.I)),
         "served": r(v.SH),
