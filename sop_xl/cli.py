@@ -331,11 +331,13 @@ def _forecast_to_workbook(args, result, out) -> int:
             result = pd.read_parquet(out)
         family_of = read_families(args.data, args.item, args.family) if args.level == "family" and args.family else None
         rows, models = aggregate(result, args.level, family_of, args.top)
-        written = write_forecast(args.to_workbook, rows, models, progress=_progress(args.quiet))
+        written, stale = write_forecast(args.to_workbook, rows, models, progress=_progress(args.quiet))
     except ScaleError as exc:
         print(f"sop-xl: {exc}; the workbook was not changed (the forecast file is written)", file=sys.stderr)
         return EXIT_ERROR
     print(f"{args.to_workbook}: {models['item'].nunique()} {args.level} row(s) written: {', '.join(written)}")
+    for line in stale:
+        print(f"  {line}")
     return EXIT_OK
 
 

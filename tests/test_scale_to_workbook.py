@@ -55,6 +55,13 @@ def test_family_sums_and_their_intervals_go_to_forecast_and_demand(tmp_path, cap
     assert np.isclose(first["stat_forecast"], got.loc[(families[0], start), "yhat"]) and first["sales_override"] == 777.0
     models = _table(book, k.FORECAST_MODELS).set_index("item")
     assert set(models.index) == set(families) and "independent" in models.loc[families[0], "note"]
+    # Stamped current, from Items and Settings only: the workbook's Actuals are not what it came from.
+    from sop_xl.plan.freshness import parse, stamp_name
+    with open_file(book, writable=False) as wb:
+        for table in (k.FORECAST, k.FORECAST_MODELS):
+            stamp = parse(wb.read_setting(stamp_name(table)))
+            assert not stamp["stale"] and stamp["step"] == "forecast", stamp
+            assert set(stamp["inputs"]) == {k.ITEMS.sheet, "Settings"}
 
 
 def test_top_items_and_unknown_keys(tmp_path, capsys):

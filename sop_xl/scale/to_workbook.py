@@ -67,11 +67,13 @@ def aggregate(forecasts: pd.DataFrame, level: str, family_of: pd.Series | None =
 
 
 def write_forecast(workbook, rows: pd.DataFrame, models: pd.DataFrame,
-                   progress: Callable[[str], None] | None = None) -> list[str]:
+                   progress: Callable[[str], None] | None = None) -> tuple[list[str], list[str]]:
     """Forecast, ForecastModels and Demand of ``workbook`` from ``rows``/``models``; the keys must be
-    Items of the workbook. Nothing is saved if a check fails. Returns what was written."""
+    Items of the workbook. Nothing is saved if a check fails. Returns (the tables written, one line
+    per output now stale - its stamp says so)."""
     from sop_xl.engine import demand as demand_engine
     from sop_xl.plan.context import Context
+    from sop_xl.plan.freshness import stamp_outputs
     from sop_xl.plan.pipeline import write_results
     from sop_xl.plan.validation import ValidationError
     from sop_xl.workbook import open_file
@@ -100,5 +102,9 @@ def write_forecast(workbook, rows: pd.DataFrame, models: pd.DataFrame,
         stat = fc[["item", "period", "yhat"]].rename(columns={"yhat": "stat_forecast"})
         ctx.put(k.DEMAND, demand_engine.merge_forecast(stat, ctx.frame(k.DEMAND), periods))
         written = write_results(ctx)
+        # Forecast and ForecastModels are current, computed from outside: their stamp names the
+        # inputs read here (Items, and not Actuals, which this forecast did not come from), and
+        # outputs computed from the old Demand are marked stale, as after a Forecast run
+        stale = stamp_outputs(ctx, ["forecast"], book)
         book.save()
-    return written
+    return written, stale
