@@ -15,7 +15,8 @@ How items are handled (``model="auto"``, the default)
    (:mod:`.cleaning`); the caller's history is not changed; ``selection.cleaned`` lists them.
    Known promotions (``exclude``: unique_id, ds) are replaced the same way, first, in every class
    (``cleaning.replace_marked``: the robust fit of the other periods) and listed as "(promotion)".
-4. Per class, one frame-level statsforecast call per group of series:
+4. Per class, one frame-level statsforecast call per group of series, every series divided by its
+   mean |y| and the forecasts multiplied back (``models.unit_scale``: the same forecast in any units):
 
    * smooth / erratic (>= 2 seasons): the ``ensemble`` of DynamicOptimizedTheta, damped seasonal
      ETS on log(y), CES on the seasonally adjusted series and seasonal CES on quarterly totals (see
