@@ -124,6 +124,9 @@ def spark_engine(master: str | None = None, workers: int | None = None) -> Itera
                .config("spark.sql.adaptive.coalescePartitions.enabled", "false")
                # periods are naive month starts: no shift by the machine's time zone on the way through
                .config("spark.sql.session.timeZone", "UTC")
+               # pandas writes Parquet timestamps in nanoseconds, which Spark cannot read as timestamps:
+               # they arrive as integers (ns since 1970) and to_engine_frame makes them dates again
+               .config("spark.sql.legacy.parquet.nanosAsLong", "true")
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
@@ -205,12 +208,12 @@ def run(data, columns: Columns, settings: sf.Settings, engine, slots: int, n_par
     n_parts = n_parts or 2 * max(1, slots)
     _shuffle_into(engine, n_parts)  # before the first data set: Ray's copy their context
     paths = [str(f.resolve()) for f in files]
-    # CSV as text (item codes such as 00123 keep their zeros); to_engine_frame types the columns.
-    raw = (fa.load(paths, format_hint="csv", header=True, infer_schema=False, engine=engine) if kind == "csv"
-           else fa.load(paths, format_hint="parquet", engine=engine))
-    mapping = columns.resolve(fa.get_column_names(raw), str(data))
     typed_schema = f"unique_id:str,ds:datetime,y:double,{PART}:long"
     try:
+        # CSV as text (item codes such as 00123 keep their zeros); to_engine_frame types the columns.
+        raw = (fa.load(paths, format_hint="csv", header=True, infer_schema=False, engine=engine) if kind == "csv"
+               else fa.load(paths, format_hint="parquet", engine=engine))
+        mapping = columns.resolve(fa.get_column_names(raw), str(data))
         typed = fa.transform(fa.select_columns(raw, list(mapping)), _typed, schema=typed_schema,
                              params=dict(mapping=mapping, where=str(data), n_parts=n_parts), engine=engine)
         progress(f"forecasting {n_parts} partition(s) of whole series …")
