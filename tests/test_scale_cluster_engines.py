@@ -125,6 +125,17 @@ def break_the_engine():
     exec(BROKEN, {})
 
 
+def _bad_period_is_one_line(tmp_path, engine):
+    """A period that is not a date, found by a worker: the local message, not the engine's traceback."""
+    from sop_xl.scale import ScaleError
+    from sop_xl.scale import fugue_engines as fe
+
+    (tmp_path / "bad.csv").write_text("item,period,qty\nA,2025-01-01,3\nA,someday,4\n")
+    with pytest.raises(ScaleError) as caught:
+        fe.run(tmp_path / "bad.csv", Columns(), sf.Settings(horizon=3, model="Naive"), engine, slots=1, n_parts=2)
+    assert str(caught.value) == f"{tmp_path / 'bad.csv'}: 1 period value(s) are not dates, e.g. 'someday' for item A"
+
+
 @pytest.mark.slow
 def test_a_failing_partition_on_ray_is_named_with_its_series(tmp_path):
     ray = pytest.importorskip("ray")
@@ -140,6 +151,7 @@ def test_a_failing_partition_on_ray_is_named_with_its_series(tmp_path):
                                                      r"ValueError: no convergence$"):
             fe.run(tmp_path / "sales.csv", Columns(), sf.Settings(horizon=3, model="Naive"), RayExecutionEngine(),
                    slots=1, n_parts=3)
+        _bad_period_is_one_line(tmp_path, RayExecutionEngine())
     finally:
         ray.shutdown()
 
@@ -167,5 +179,6 @@ def test_a_failing_partition_on_spark_is_named_with_its_series(tmp_path, monkeyp
                                                      r"ValueError: no convergence$"):
             fe.run(tmp_path / "sales.csv", Columns(), sf.Settings(horizon=3, model="Naive"),
                    SparkExecutionEngine(spark), slots=1, n_parts=3)
+        _bad_period_is_one_line(tmp_path, SparkExecutionEngine(spark))
     finally:
         spark.stop()

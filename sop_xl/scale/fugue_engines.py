@@ -19,6 +19,7 @@ import re
 import shutil
 import socket
 import sys
+import warnings
 from contextlib import contextmanager
 from typing import Callable, Iterator
 from urllib.parse import urlsplit
@@ -191,9 +192,9 @@ def _user_error(exc: BaseException) -> ScaleError | None:
 
 def _shuffle_into(engine, n_parts: int) -> None:
     """As many shuffle partitions as buckets: the engines' default (200) would mostly be empty tasks."""
-    if hasattr(engine, "spark_session"):
+    if type(engine).__module__.startswith("fugue_spark"):
         engine.spark_session.conf.set("spark.sql.shuffle.partitions", str(n_parts))
-    else:
+    elif type(engine).__module__.startswith("fugue_ray"):
         from ray.data import DataContext
 
         DataContext.get_current().default_hash_shuffle_parallelism = n_parts
@@ -211,8 +212,11 @@ def run(data, columns: Columns, settings: sf.Settings, engine, slots: int, n_par
     typed_schema = f"unique_id:str,ds:datetime,y:double,{PART}:long"
     try:
         # CSV as text (item codes such as 00123 keep their zeros); to_engine_frame types the columns.
-        raw = (fa.load(paths, format_hint="csv", header=True, infer_schema=False, engine=engine) if kind == "csv"
-               else fa.load(paths, format_hint="parquet", engine=engine))
+        with warnings.catch_warnings():
+            # fugue 0.9.7's Ray reader uses an argument Ray 2.5x deprecates: not the user's concern
+            warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+            raw = (fa.load(paths, format_hint="csv", header=True, infer_schema=False, engine=engine)
+                   if kind == "csv" else fa.load(paths, format_hint="parquet", engine=engine))
         mapping = columns.resolve(fa.get_column_names(raw), str(data))
         typed = fa.transform(fa.select_columns(raw, list(mapping)), _typed, schema=typed_schema,
                              params=dict(mapping=mapping, where=str(data), n_parts=n_parts), engine=engine)
