@@ -138,10 +138,12 @@ def _run_dask(data: Path, settings, workers: int, n_series: int) -> pd.DataFrame
     client = sf.dask_client(workers=workers)
     try:
         before = client.run(_worker_stats)
+        all_before, _ = _descendants_stats()
         t0 = time.perf_counter()
         out = sf.sort_output(sf.run_dask(read_long_dask(data), settings, client))
         wall = time.perf_counter() - t0
         after = client.run(_worker_stats)
+        all_cpu = _descendants_stats()[0] - all_before
     finally:
         cluster = client.cluster
         client.close()
@@ -149,8 +151,8 @@ def _run_dask(data: Path, settings, workers: int, n_series: int) -> pd.DataFrame
     cpu = sum(after[w][0] - before[w][0] for w in after)
     peak = max(v[1] for v in after.values())
     print(f"dask  (local cluster, {workers} worker processes x 1 thread):    {wall:7.1f} s wall, "
-          f"{n_series / wall:6.1f} series/s, {1000 * cpu / n_series:6.1f} ms CPU per series (workers), "
-          f"peak memory {peak:.0f} MB per worker, {_peak_mb():.0f} MB client")
+          f"{n_series / wall:6.1f} series/s, {1000 * cpu / n_series:6.1f} ms CPU per series (workers; "
+          f"{1000 * all_cpu / n_series:.1f} all processes), peak memory {peak:.0f} MB per worker, {_peak_mb():.0f} MB client")
     return out
 
 

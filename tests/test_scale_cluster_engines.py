@@ -73,6 +73,8 @@ def test_spark_gives_the_local_forecasts_and_models(sales):
     written = sorted((folder / "spark_parts").glob("part-*.parquet"))
     assert 1 <= len(written) <= 4
     _same_as_local(local, sf.sort_output(pd.concat(map(pd.read_parquet, written), ignore_index=True)))
+    from pyspark.sql import SparkSession
+    assert SparkSession.getActiveSession() is None  # the local Spark sop-xl started is stopped
 
 
 @pytest.mark.parametrize("engine, module, pip", [("ray", "ray", "sop-xl[ray]"), ("spark", "pyspark", "sop-xl[spark]")])
@@ -86,6 +88,16 @@ def test_a_missing_extra_is_one_line_naming_the_pip_command(engine, module, pip,
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"pip install '{pip}'" in err, err
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_the_core_imports_neither_ray_nor_spark():
+    """The extras stay optional: the CLI and the engines' module load without touching them."""
+    import subprocess
+
+    code = ("import sys, sop_xl.cli, sop_xl.scale.fugue_engines; "
+            "print(sorted(m for m in ('ray', 'pyspark', 'fugue_ray', 'fugue_spark') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def _closed_port() -> int:
