@@ -90,6 +90,19 @@ def test_a_missing_extra_is_one_line_naming_the_pip_command(engine, module, pip,
     assert not (tmp_path / "o.csv").exists()
 
 
+def test_spark_without_java_is_one_line(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("pyspark")
+    from sop_xl.scale import fugue_engines as fe
+
+    synthetic_series(3, months=24).to_csv(tmp_path / "sales.csv", index=False)
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setattr(fe.shutil, "which", lambda name: None)  # no java on the PATH
+    assert main(["forecast", str(tmp_path / "sales.csv"), "--engine", "spark", "--out", str(tmp_path / "o.csv"),
+                 "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--engine spark needs a Java runtime (17 or 21)" in err, err
+
+
 def test_the_core_imports_neither_ray_nor_spark():
     """The extras stay optional: the CLI and the engines' module load without touching them."""
     import subprocess

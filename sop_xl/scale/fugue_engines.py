@@ -19,8 +19,10 @@ import re
 import shutil
 import socket
 import sys
+import tempfile
 import warnings
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
@@ -111,7 +113,7 @@ def spark_engine(master: str | None = None, workers: int | None = None) -> Itera
     _require("spark")
     if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
         raise ScaleError("--engine spark needs a Java runtime (17 or 21): install one (e.g. apt-get install "
-                         "openjdk-17-jre-headless) or set JAVA_HOME")
+                         "default-jre-headless) or set JAVA_HOME")
     if master and master.startswith("spark://"):
         _probe(master, "Spark master", 7077, "`start-master.sh` starts one")
     # The workers run Python too: the same interpreter as this one (with sop-xl), unless told otherwise.
@@ -120,7 +122,14 @@ def spark_engine(master: str | None = None, workers: int | None = None) -> Itera
     from pyspark.sql import SparkSession
 
     url = master or f"local[{workers or os.cpu_count() or 1}]"
-    builder = (SparkSession.builder.master(url).appName("sop-xl forecast")
+    log_conf = None
+    builder = SparkSession.builder
+    if not master:  # a Spark of our own: its JVM logs errors only (a cluster's own settings are left alone)
+        with tempfile.NamedTemporaryFile("w", prefix="sop-xl-log4j2-", suffix=".properties", delete=False) as f:
+            f.write(QUIET_LOG4J)
+        log_conf = Path(f.name)
+        builder = builder.config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={log_conf.as_uri()}")
+    builder = (builder.master(url).appName("sop-xl forecast")
                # one task per bucket as asked: adaptive execution must not merge the buckets' partitions
                .config("spark.sql.adaptive.coalescePartitions.enabled", "false")
                # periods are naive month starts: no shift by the machine's time zone on the way through
@@ -130,12 +139,16 @@ def spark_engine(master: str | None = None, workers: int | None = None) -> Itera
                .config("spark.sql.legacy.parquet.nanosAsLong", "true")
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                .config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.log.level", "ERROR"))
+               .config("spark.ui.showConsoleProgress", "false"))
+    if master:
+        builder = builder.config("spark.log.level", "ERROR")
     try:
         spark = builder.getOrCreate()
     except Exception as exc:  # noqa: BLE001 - the JVM did not start or the master refused: one line
         raise ScaleError(f"cannot start Spark at {url}: {str(exc).splitlines()[0][:200]}") from None
+    finally:
+        if log_conf is not None:
+            log_conf.unlink(missing_ok=True)  # read once, when the JVM started
     try:
         slots = spark.sparkContext.defaultParallelism
         yield SparkExecutionEngine(spark), f"Spark: {url} ({slots} task slot(s))", slots
@@ -144,6 +157,17 @@ def spark_engine(master: str | None = None, workers: int | None = None) -> Itera
 
 
 ENGINES = {"ray": ray_engine, "spark": spark_engine}
+
+# Spark's default log4j profile prints WARN lines (host name, native Hadoop) on every start.
+QUIET_LOG4J = """\
+rootLogger.level = error
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+"""
 
 
 def bucket_of(ids: pd.Series, n_parts: int) -> np.ndarray:
