@@ -146,9 +146,6 @@ BROKEN = textwrap.dedent("""
 """)
 
 
-def break_the_engine():
-    exec(BROKEN, {})
-
 
 def _bad_period_is_one_line(tmp_path, engine):
     """A period that is not a date, found by a worker: the local message, not the engine's traceback."""
@@ -167,6 +164,9 @@ def test_a_failing_partition_on_ray_is_named_with_its_series(tmp_path):
     from fugue_ray import RayExecutionEngine
 
     from sop_xl.scale import fugue_engines as fe
+
+    def break_the_engine():  # nested: Ray ships it by value, the workers need not import this test module
+        exec(BROKEN, {})
 
     synthetic_series(12, months=24).to_csv(tmp_path / "sales.csv", index=False)
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False,
