@@ -207,3 +207,103 @@ def test_a_failing_partition_on_spark_is_named_with_its_series(tmp_path, monkeyp
         _bad_period_is_one_line(tmp_path, SparkExecutionEngine(spark))
     finally:
         spark.stop()
+
+
+@pytest.mark.slow
+def test_an_existing_spark_cluster_gives_the_local_numbers_and_keeps_running(tmp_path):
+    """`--master spark://…` against a standalone master and worker someone else started (as
+    `start-master.sh` / `start-worker.sh` run them): the local numbers, and the cluster is left running."""
+    pyspark = pytest.importorskip("pyspark")
+    import os
+    import subprocess
+    from pathlib import Path
+
+    data = synthetic_series(40, months=36, seed=5, edge_cases=True)
+    data.to_csv(tmp_path / "sales.csv", index=False)
+    spark_class = str(Path(pyspark.__file__).parent / "bin" / "spark-class")
+    port = _closed_port()
+    master = f"spark://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "SPARK_LOCAL_IP": "127.0.0.1",
+           "PYSPARK_PYTHON": sys.executable, "SPARK_LOG_DIR": str(tmp_path), "SPARK_WORKER_DIR": str(tmp_path / "work")}
+    started = [subprocess.Popen([spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+                                 "--port", str(port), "--webui-port", str(_closed_port())], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # the master listens once its JVM is up
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the Spark master did not start"
+                time.sleep(1)
+        started.append(subprocess.Popen([spark_class, "org.apache.spark.deploy.worker.Worker", master, "--cores", "1",
+                                         "--memory", "1g", "--webui-port", str(_closed_port())], env=env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        args = ["--horizon", "6", "--quiet"]
+        assert main(["forecast", str(tmp_path / "sales.csv"), "--out", str(tmp_path / "local.csv"), *args]) == 0
+        assert main(["forecast", str(tmp_path / "sales.csv"), "--engine", "spark", "--master", master,
+                     "--out", str(tmp_path / "remote.csv"), *args]) == 0
+        local, remote = pd.read_csv(tmp_path / "local.csv"), pd.read_csv(tmp_path / "remote.csv")
+        pd.testing.assert_frame_equal(local[["item", "period", "model"]], remote[["item", "period", "model"]])
+        assert np.abs(local[VALUES].to_numpy() - remote[VALUES].to_numpy()).max() <= 1e-9
+        time.sleep(0.5)
+        assert all(p.poll() is None for p in started)  # still running: not sop-xl's to stop
+    finally:
+        for p in reversed(started):
+            p.terminate()
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@pytest.mark.slow
+def test_an_existing_ray_cluster_gives_the_local_numbers_and_keeps_running(tmp_path):
+    """`--address host:port` against a Ray head someone else started (`ray start --head --block`, a
+    process of this test, so stopping it stops its raylet and workers): the local numbers, and the
+    cluster is left running."""
+    pytest.importorskip("ray")
+    import os
+    import subprocess
+    from pathlib import Path
+
+    data = synthetic_series(40, months=36, seed=5, edge_cases=True)
+    data.to_csv(tmp_path / "sales.csv", index=False)
+    port = _closed_port()
+    # Ray's token authentication, as a cluster would run it: the head and sop-xl share the token (with
+    # an explicit address Ray sends one only when RAY_AUTH_MODE=token says so). Ray reads these when
+    # it starts, so sop-xl runs as its own process, as a user runs it.
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "RAY_USAGE_STATS_ENABLED": "0",
+           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": os.urandom(32).hex()}
+    head = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
+                             "--node-ip-address", "127.0.0.1", "--port", str(port), "--num-cpus", "1",
+                             "--include-dashboard", "false"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # the head's GCS listens on --port once it is up
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert head.poll() is None and time.monotonic() < deadline, "the Ray head did not start"
+                time.sleep(1)
+        args = ["--horizon", "6", "--quiet"]
+        assert main(["forecast", str(tmp_path / "sales.csv"), "--out", str(tmp_path / "local.csv"), *args]) == 0
+        done = subprocess.run([sys.executable, "-m", "sop_xl", "forecast", str(tmp_path / "sales.csv"), "--engine",
+                               "ray", "--address", f"127.0.0.1:{port}", "--out", str(tmp_path / "remote.csv"), *args],
+                              env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        local, remote = pd.read_csv(tmp_path / "local.csv"), pd.read_csv(tmp_path / "remote.csv")
+        pd.testing.assert_frame_equal(local[["item", "period", "model"]], remote[["item", "period", "model"]])
+        assert np.abs(local[VALUES].to_numpy() - remote[VALUES].to_numpy()).max() <= 1e-9
+        time.sleep(0.5)
+        assert head.poll() is None  # sop-xl disconnected and left the cluster running
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    finally:
+        head.terminate()
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
