@@ -169,7 +169,7 @@ def test_a_failing_partition_on_ray_is_named_with_its_series(tmp_path):
         exec(BROKEN, {})
 
     synthetic_series(12, months=24).to_csv(tmp_path / "sales.csv", index=False)
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False,
              runtime_env={"worker_process_setup_hook": break_the_engine})
     try:
         with pytest.raises(sf.PartitionFailed, match=r"^partition \d \(\d series: .*SKU000004.*\) failed: "

@@ -88,7 +88,9 @@ def ray_engine(address: str | None = None, workers: int | None = None) -> Iterat
         if address:
             ray.init(address=address, **quiet)
         else:
-            ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, **quiet)
+            # "local": a new instance even when `ray start` runs (or once ran) on this machine; without
+            # it Ray joins that cluster (and refuses num_cpus), or a stale record of it
+            ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:  # "auto" without a cluster, version mismatch
         raise ScaleError(f"cannot start or reach Ray{' at ' + address if address else ''}: "
                          f"{str(exc).splitlines()[0][:200]} ({hint})") from None
