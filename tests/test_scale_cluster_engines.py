@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import socket
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -307,3 +308,7 @@ def test_an_existing_ray_cluster_gives_the_local_numbers_and_keeps_running(tmp_p
             head.wait(timeout=60)
         except subprocess.TimeoutExpired:
             head.kill()
+        # `ray start` records its address for `--address auto`; a terminated head leaves it behind
+        record = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        if record.is_file() and record.read_text().strip().endswith(f":{port}"):
+            record.unlink()
