@@ -1,13 +1,16 @@
-"""Forecasting many series out of the workbook: `sop-xl forecast` local vs a Dask local cluster.
+"""Forecasting many series out of the workbook: `sop-xl forecast` local vs local Dask, Ray and Spark.
 
-    /work/main/.venv/bin/python bench/scale.py [--series 10000] [--months 36] [--workers N] [--skip-local]
+    /work/main/.venv/bin/python bench/scale.py [--series 10000] [--months 36] [--workers N]
+                                               [--engines local,dask,ray,spark] [--skip-local]
 
 Synthetic monthly series (:func:`synthetic_series`: a third smooth, a third seasonal, a third
 intermittent) written as a folder of Parquet parts, then forecast by the CLI's own functions with
-the workbook's default model choice (``auto``), twice: ``local`` (partitions one after the other in
-this process, statsforecast using all cores) and ``dask`` (a local cluster, one worker process per
-core). Prints wall seconds, series per second, CPU seconds per series, peak memory (this process;
-for Dask also the largest worker), and checks that both give the same numbers and models.
+the workbook's default model choice (``auto``) on each engine: ``local`` (partitions one after the
+other in this process, statsforecast using all cores), ``dask`` (a local cluster, one worker process
+per core), ``ray`` and ``spark`` (a local instance with one worker slot per core, through Fugue).
+Prints wall seconds (engine start-up excluded, reported apart), series per second, CPU seconds per
+series, peak memory (this process; for the clusters also the largest worker), and checks that every
+engine gives the local numbers and models.
 """
 from __future__ import annotations
 
@@ -87,9 +90,75 @@ def _worker_stats() -> tuple[float, float]:
     return t.user + t.system, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _descendants_stats() -> tuple[float, float]:
+    """CPU seconds of this process and all its descendants (a local Ray or Spark runs as children:
+    raylet and its workers, the JVM and its Python workers), and the largest peak RSS among the
+    descendants (MB, /proc VmHWM)."""
+    import psutil
+
+    me = psutil.Process()
+    t = me.cpu_times()
+    cpu, peak = t.user + t.system + t.children_user + t.children_system, 0.0
+    for p in me.children(recursive=True):
+        try:
+            c = p.cpu_times()
+            cpu += c.user + c.system
+            with open(f"/proc/{p.pid}/status") as f:
+                hwm = next((line.split()[1] for line in f if line.startswith("VmHWM")), "0")
+            peak = max(peak, int(hwm) / 1024)
+        except (psutil.Error, OSError):
+            pass
+    return cpu, peak
+
+
+def _run_fugue(name: str, data: Path, settings, workers: int) -> pd.DataFrame:
+    from sop_xl.scale import fugue_engines as fe
+    from sop_xl.scale import series_forecast as sf
+    from sop_xl.scale.source import Columns
+
+    t0 = time.perf_counter()
+    with fe.ENGINES[name](None, workers) as (engine, where, slots):
+        start = time.perf_counter() - t0
+        c0, _ = _descendants_stats()
+        t1 = time.perf_counter()
+        out = sf.sort_output(fe.run(data, Columns(), settings, engine, slots))
+        wall = time.perf_counter() - t1
+        cpu, peak = _descendants_stats()
+    n = out["item"].nunique()
+    print(f"{name:5} ({where}, start-up {start:.0f} s): {wall:7.1f} s wall, {n / wall:6.1f} series/s, "
+          f"{1000 * (cpu - c0) / n:6.1f} ms CPU per series (all processes), peak memory {peak:.0f} MB "
+          f"largest worker, {_peak_mb():.0f} MB driver")
+    return out
+
+
+def _run_dask(data: Path, settings, workers: int, n_series: int) -> pd.DataFrame:
+    from sop_xl.scale import series_forecast as sf
+    from sop_xl.scale.source import read_long_dask
+
+    client = sf.dask_client(workers=workers)
+    try:
+        before = client.run(_worker_stats)
+        all_before, _ = _descendants_stats()
+        t0 = time.perf_counter()
+        out = sf.sort_output(sf.run_dask(read_long_dask(data), settings, client))
+        wall = time.perf_counter() - t0
+        after = client.run(_worker_stats)
+        all_cpu = _descendants_stats()[0] - all_before
+    finally:
+        cluster = client.cluster
+        client.close()
+        cluster.close()
+    cpu = sum(after[w][0] - before[w][0] for w in after)
+    peak = max(v[1] for v in after.values())
+    print(f"dask  (local cluster, {workers} worker processes x 1 thread):    {wall:7.1f} s wall, "
+          f"{n_series / wall:6.1f} series/s, {1000 * cpu / n_series:6.1f} ms CPU per series (workers; "
+          f"{1000 * all_cpu / n_series:.1f} all processes), peak memory {peak:.0f} MB per worker, {_peak_mb():.0f} MB client")
+    return out
+
+
 def main() -> int:
     from sop_xl.scale import series_forecast as sf
-    from sop_xl.scale.source import read_long, read_long_dask
+    from sop_xl.scale.source import read_long
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--series", type=int, default=10_000)
@@ -98,7 +167,9 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--partition-series", type=int, default=500, help="local: series per engine call")
     ap.add_argument("--skip-local", action="store_true")
+    ap.add_argument("--engines", default="local,dask", help="comma-separated: local,dask,ray,spark")
     args = ap.parse_args()
+    engines = [e for e in args.engines.split(",") if not (args.skip_local and e == "local")]
     settings = sf.Settings(horizon=args.horizon)
     cores = os.cpu_count() or 1
     print(f"{args.series} synthetic monthly series x {args.months} months (smooth/seasonal/intermittent), "
@@ -111,7 +182,7 @@ def main() -> int:
             frame.iloc[chunk].to_parquet(data / f"part-{i}.parquet", index=False)
         del frame
         results = {}
-        if not args.skip_local:
+        if "local" in engines:
             t0, c0 = time.perf_counter(), _cpu_seconds()
             long = read_long(data)
             results["local"] = sf.sort_output(sf.run_local(long, settings, args.partition_series, n_jobs=-1))
@@ -120,31 +191,21 @@ def main() -> int:
                   f"{args.series / wall:6.1f} series/s, {1000 * cpu / args.series:6.1f} ms CPU per series, "
                   f"peak memory {_peak_mb():.0f} MB")
             del long
-        client = sf.dask_client(workers=args.workers)
-        try:
-            before = client.run(_worker_stats)
-            t0 = time.perf_counter()
-            results["dask"] = sf.sort_output(sf.run_dask(read_long_dask(data), settings, client))
-            wall = time.perf_counter() - t0
-            after = client.run(_worker_stats)
-        finally:
-            cluster = client.cluster
-            client.close()
-            cluster.close()
-        cpu = sum(after[w][0] - before[w][0] for w in after)
-        peak = max(v[1] for v in after.values())
-        print(f"dask  (local cluster, {args.workers} worker processes x 1 thread):    {wall:7.1f} s wall, "
-              f"{args.series / wall:6.1f} series/s, {1000 * cpu / args.series:6.1f} ms CPU per series (workers), "
-              f"peak memory {peak:.0f} MB per worker, {_peak_mb():.0f} MB client")
-        if len(results) == 2:
-            a, b = results["local"], results["dask"]
-            values = ["forecast"] + [f"{x}_{lv}" for lv in settings.levels for x in ("lo", "hi")]
+        for name in ("ray", "spark"):
+            if name in engines:
+                results[name] = _run_fugue(name, data, settings, args.workers)
+        if "dask" in engines:
+            results["dask"] = _run_dask(data, settings, args.workers, args.series)
+        values = ["forecast"] + [f"{x}_{lv}" for lv in settings.levels for x in ("lo", "hi")]
+        names = list(results)
+        for other in names[1:]:
+            a, b = results[names[0]], results[other]
             same_rows = a[["item", "period"]].equals(b[["item", "period"]])
             diff = float(np.abs(a[values].to_numpy() - b[values].to_numpy()).max()) if same_rows else float("nan")
             models = bool((a["model"] == b["model"]).all()) if same_rows else False
-            print(f"same numbers: rows {'identical' if same_rows else 'DIFFER'}, largest difference {diff:.3g}, "
-                  f"model per series {'identical' if models else 'DIFFERS'}")
-        chosen = results["dask"].drop_duplicates("item")
+            print(f"{other} vs {names[0]}: rows {'identical' if same_rows else 'DIFFER'}, largest difference "
+                  f"{diff:.3g}, model per series {'identical' if models else 'DIFFERS'}")
+        chosen = results[names[-1]].drop_duplicates("item")
         print("models: " + ", ".join(f"{m} {n}" for m, n in chosen["model"].value_counts().items()))
         print("classes: " + ", ".join(f"{m} {n}" for m, n in chosen["demand_class"].value_counts().items()))
     return 0

@@ -291,6 +291,13 @@ def cmd_forecast(args) -> int:
             frame = read_long(args.data, columns)
             say(f"{frame['unique_id'].nunique()} series, {len(frame)} rows; forecasting here …")
             result = sf.run_local(frame, settings, args.partition_series, folder, say, n_jobs=args.jobs)
+        elif args.engine in ("ray", "spark"):
+            from sop_xl.scale import fugue_engines as fe
+
+            with fe.ENGINES[args.engine](args.master if args.engine == "spark" else args.address,
+                                         args.workers) as (engine, where, slots):
+                say(f"{where}; reading {args.data} …")
+                result = fe.run(args.data, columns, settings, engine, slots, args.partitions, folder, say)
         else:
             client = sf.dask_client(args.address, args.workers)
             try:
@@ -481,13 +488,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_collect)
 
     f = sub.add_parser("forecast", help="forecast series from CSV/Parquet files (long: item, period, qty), "
-                                        "here or on a Dask cluster; no workbook needed")
+                                        "here or on a Dask, Ray or Spark cluster; no workbook needed")
     f.add_argument("data", help="a .csv or .parquet file, or a folder of them")
     f.add_argument("--out", required=True, help="OUT.parquet or OUT.csv (one file), or a folder for Parquet parts")
-    f.add_argument("--engine", choices=("local", "dask"), default="local")
-    f.add_argument("--address", help="Dask scheduler, e.g. tcp://host:8786 (default: start a local cluster)")
-    f.add_argument("--workers", type=int, help="local Dask cluster: worker processes (default: one per core)")
-    f.add_argument("--partitions", type=int, help="dask: partitions of whole series (default: 2 per worker thread)")
+    f.add_argument("--engine", choices=("local", "dask", "ray", "spark"), default="local")
+    f.add_argument("--address", help="Dask scheduler (tcp://host:8786) or Ray cluster (ray://host:10001, auto) "
+                                     "(default: start a local cluster)")
+    f.add_argument("--master", help="spark: master URL, e.g. spark://host:7077 (default: local[N], N = --workers)")
+    f.add_argument("--workers", type=int, help="local Dask/Ray/Spark: worker processes (default: one per core)")
+    f.add_argument("--partitions", type=int, help="dask/ray/spark: partitions of whole series "
+                                                  "(default: 2 per worker thread)")
     f.add_argument("--partition-series", type=int, default=500, help="local: series per partition (default 500)")
     f.add_argument("--jobs", type=int, default=1, help="local: processes statsforecast may use (-1: all cores)")
     f.add_argument("--item", default="item", help="column holding the item (default: item)")
