@@ -24,6 +24,15 @@ def _table(path, table: k.Table) -> pd.DataFrame:
     return frame.rename(columns={c.header: c.field for c in table.columns})
 
 
+def _best_sellers(wb) -> list[str]:
+    """The finished goods, most units sold first."""
+    volume = {}
+    for i in range(W.n_rows(wb, k.ACTUALS)):
+        item = W.get_value(wb, k.ACTUALS, i, "item")
+        volume[item] = volume.get(item, 0.0) + float(W.get_value(wb, k.ACTUALS, i, "qty") or 0)
+    return sorted(_fg(wb), key=lambda u: -volume.get(u, 0.0))
+
+
 def _fg(wb) -> list[str]:
     return [W.get_value(wb, k.ITEMS, i, "item") for i in range(W.n_rows(wb, k.ITEMS))
             if W.get_value(wb, k.ITEMS, i, "item_type") == "FG"]
@@ -33,11 +42,7 @@ def test_new_item_phase_out_promotions_and_reconciliation_reach_the_forecast_she
     picked = {}
 
     def mutate(wb):
-        volume = {}
-        for i in range(W.n_rows(wb, k.ACTUALS)):
-            item = W.get_value(wb, k.ACTUALS, i, "item")
-            volume[item] = volume.get(item, 0.0) + float(W.get_value(wb, k.ACTUALS, i, "qty") or 0)
-        like, old, promo = sorted(_fg(wb), key=lambda u: -volume.get(u, 0.0))[:3]  # the best sellers
+        like, old, promo = _best_sellers(wb)[:3]
         start = W.plan_start(wb)
         launch = (pd.Timestamp(start) + pd.DateOffset(months=2)).to_pydatetime()
         fam = W.get_value(wb, k.ITEMS, W.find_row(wb, k.ITEMS, item=like), "family")
@@ -103,11 +108,7 @@ def test_balance_holds_no_safety_stock_of_a_phased_out_item_nor_before_a_launch(
     picked = {}
 
     def mutate(wb):
-        volume = {}
-        for i in range(W.n_rows(wb, k.ACTUALS)):
-            item = W.get_value(wb, k.ACTUALS, i, "item")
-            volume[item] = volume.get(item, 0.0) + float(W.get_value(wb, k.ACTUALS, i, "qty") or 0)
-        old, like = sorted(_fg(wb), key=lambda u: -volume.get(u, 0.0))[:2]  # the best sellers
+        old, like = _best_sellers(wb)[:2]
         row = W.find_row(wb, k.ITEMS, item=old)
         start = pd.Timestamp(W.plan_start(wb))
         W.set_value(wb, k.ITEMS, row, "phase_out_date", (start + pd.DateOffset(months=4)).to_pydatetime())
