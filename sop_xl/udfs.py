@@ -13,6 +13,13 @@ one engine call; SOP_BOM_COST for many items over one BOM and costs share one ro
 cell is the ribbon's model (same numbers as the Forecast step for the same history); a fixed single
 model skips the engine's accuracy holdout, which does not change its forecast (:func:`_holdout`).
 
+The functions that run the forecast engine (SOP_FORECAST, _BAND, SOP_MODEL, SOP_SAFETY_STOCK and
+SOP_FORECAST_TABLE) are xlwings background functions (``async_mode="threading"``; the four
+single-history ones synchronous with ``SOP_XL_CELL_MODE=immediate``, see :data:`CELL_ASYNC`): the cell
+shows "#N/A waiting..." while xlwings runs the function on its thread pool, and the histories cells
+ask for at the same time are forecast in one engine call, on up to 4 cores (:data:`CELLS`,
+:mod:`sop_xl.excel.batch`), each with exactly its lone answer.
+
 Functions and their output
 --------------------------
 * ``SOP_FORECAST(history, [horizon=18], [model="auto"], [season_length=12])`` -> one column of
@@ -46,6 +53,7 @@ Functions and their output
 from __future__ import annotations
 
 import math
+import os
 import statistics
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,6 +61,7 @@ from datetime import datetime
 from sop_xl import contract as k
 from sop_xl.excel import args as ua
 from sop_xl.excel.args import UdfArgError
+from sop_xl.excel.batch import Batcher
 from sop_xl.excel.udf import (CACHE_SIZE, MAX_MESSAGE, REGISTRY, Parsed, UdfSpec, UserError, cache_info,
                               clear_cache, engine_result, parsed, parsed_range, udf)
 
@@ -78,6 +87,16 @@ __all__ = [
 clear_cache()
 
 SYNTHETIC_START = datetime(2000, 1, 1)
+# The single-history functions that run the forecast engine (SOP_FORECAST, _BAND, SOP_MODEL,
+# SOP_SAFETY_STOCK) run in the background by default: xlwings answers "#N/A waiting..." at once and
+# computes on its thread pool, where :data:`CELLS` forecasts the histories asked for meanwhile
+# together, on several cores - Excel is not frozen and a sheet of 300 new histories takes seconds,
+# not half a minute. SOP_XL_CELL_MODE=immediate (an environment variable of the UDF server) makes
+# them ordinary synchronous functions: Excel waits for each, one after another (README, "Speed of a
+# cell": what each mode costs).
+ENV_CELL_MODE = "SOP_XL_CELL_MODE"
+CELL_MODES = {"background": "threading", "immediate": None}
+CELL_ASYNC = CELL_MODES.get(os.environ.get(ENV_CELL_MODE, "").strip().lower() or "background", "threading")
 DEFAULT_HORIZON, MAX_HORIZON = 18, 240
 DEFAULT_SEASON, MAX_SEASON = 12, 60
 LEVELS = (80, 95)  # always asked for, so SOP_FORECAST and SOP_FORECAST_BAND share one engine call
@@ -166,19 +185,46 @@ def _run_forecast(series: tuple, horizon: int, model: str, season: int, levels: 
     return out
 
 
-_SINGLE = "history"
+def _forecast_batch(key: tuple, histories: list) -> list[tuple]:
+    """The engine's forecasts of several histories in ONE call (the cells' :data:`CELLS` batcher
+    runs this, in this process or in a worker process): one ``(True, _Series)`` or ``(False,
+    error)`` per history, each exactly what that history gets alone - the engine fits every series
+    on its own, and every history gets the same synthetic months (from 2000-01) as a lone cell."""
+    import pandas as pd
+
+    horizon, model, season, levels = key
+    ids = [f"c{i:05d}" for i in range(len(histories))]
+    longest = max(len(h) for h in histories)
+    months = tuple(pd.date_range(SYNTHETIC_START, periods=longest, freq="MS").to_pydatetime())
+    try:
+        res = _run_forecast(tuple((u, months[: len(h)], h) for u, h in zip(ids, histories)), horizon, model, season,
+                            levels)
+    except Exception as e:  # noqa: BLE001 - find whose history it is: each alone
+        if len(histories) == 1:
+            return [(False, e)]
+        return [_forecast_batch(key, [h])[0] for h in histories]
+    missing = UdfArgError("the engine returned no forecast for this history")
+    return [(True, res[u]) if u in res else (False, missing) for u in ids]
+
+
+def _warm_worker() -> None:
+    """A cell worker process's first task: import the engine and load numba's compiled code with a
+    tiny forecast, so that no cell waits for it."""
+    _forecast_batch((3, "auto", DEFAULT_SEASON, LEVELS), [tuple(float(10 + i % 12 + i / 6) for i in range(48))])
+
+
+# The batcher every single-history cell goes through (sop_xl/excel/batch.py): histories asked for at
+# the same time (xlwings' background threads) are forecast together, on up to 4 cores.
+if isinstance(globals().get("CELLS"), Batcher):  # xlwings re-imports a changed module: stop the old workers
+    CELLS.close(wait=False)
+CELLS = Batcher(_forecast_batch, warm_up=_warm_worker)
 
 
 @engine_result
 def _single(history: Parsed, horizon: int, model: str, season: int, levels: tuple[int, ...]) -> _Series:
-    """The engine's forecast of one history (SOP_FORECAST / _BAND / SOP_MODEL share it)."""
-    import pandas as pd
-
-    months = tuple(pd.date_range(SYNTHETIC_START, periods=len(history.value), freq="MS").to_pydatetime())
-    res = _run_forecast(((_SINGLE, months, history.value),), horizon, model, season, levels)
-    if _SINGLE not in res:
-        raise UdfArgError("the engine returned no forecast for this history")
-    return res[_SINGLE]
+    """The engine's forecast of one history (SOP_FORECAST / _BAND / SOP_MODEL / SOP_SAFETY_STOCK
+    share it), computed by :data:`CELLS`: alone, or with the histories other cells ask for meanwhile."""
+    return CELLS.compute((horizon, model, season, levels), history.key, history.value)
 
 
 @parsed_range
@@ -200,7 +246,7 @@ def _forecast_args(history, horizon, model, season_length):
            "horizon": "Periods to forecast, 1 to 240 (default 18)",
            "model": "Model name, or auto to let the engine choose (default auto)",
            "season_length": "Periods per season, 1 to 60 (default 12 for monthly)"},
-     ranges=("history",))
+     ranges=("history",), async_mode=CELL_ASYNC)
 def SOP_FORECAST(history, horizon=None, model=None, season_length=None):
     s = _single(*_forecast_args(history, horizon, model, season_length), LEVELS)
     return [[v] for v in s.yhat]
@@ -212,7 +258,7 @@ def SOP_FORECAST(history, horizon=None, model=None, season_length=None):
            "level": "Interval level in %, 50 to 99 (default 80); 80 and 95 share the forecast's engine call",
            "model": "Model name, or auto (default auto)",
            "season_length": "Periods per season, 1 to 60 (default 12)"},
-     ranges=("history",))
+     ranges=("history",), async_mode=CELL_ASYNC)
 def SOP_FORECAST_BAND(history, horizon=None, level=None, model=None, season_length=None):
     lv = ua.optional_number(level, "level", 80.0, 0.0, 100.0, lo_open=True, hi_open=True)
     if lv < 1:
@@ -231,7 +277,7 @@ def SOP_FORECAST_BAND(history, horizon=None, level=None, model=None, season_leng
      args={"history": "Quantities in time order (a column or row; trailing blanks ignored)",
            "horizon": "Periods to forecast, 1 to 240 (default 18)",
            "season_length": "Periods per season, 1 to 60 (default 12)"},
-     ranges=("history",))
+     ranges=("history",), async_mode=CELL_ASYNC)
 def SOP_MODEL(history, horizon=None, season_length=None):
     h, hz, _, sl = _forecast_args(history, horizon, None, season_length)
     s = _single(h, hz, "auto", sl, LEVELS)
@@ -322,7 +368,7 @@ def _demand(raw) -> tuple[float, ...]:
            "lead_time": "Replenishment lead time in the same periods as history (above 0)",
            "service_level": "Cycle service level, e.g. 95% or 0.95 (default 95%)",
            "season_length": "Periods per season, 1 to 60 (default 12): the forecast the error is measured on"},
-     ranges=("history",))
+     ranges=("history",), async_mode=CELL_ASYNC)
 def SOP_SAFETY_STOCK(history, lead_time, service_level=None, season_length=None):
     _demand(history)  # at least 2 numbers
     lt = ua.optional_number(lead_time, "lead_time", None, 0.0, 120.0, lo_open=True)

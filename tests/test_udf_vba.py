@@ -1,40 +1,21 @@
 """The template's VBA UDF wrappers against xlwings' own generator, and the async SOP_FORECAST_TABLE.
 
-xlwings/udfs.py imports pywin32 at the top, so on Linux it is loaded here with three empty stand-in
-modules for pythoncom, pywintypes and win32com.client (its module level only names them; the
-functions used here - xlfunc, xlarg, generate_vba_wrapper - never call them). Our UDFs are then
+xlwings/udfs.py is loaded on Linux with stand-ins for pywin32 (tests/xlwings_udfs_standin.py). Our UDFs are then
 declared through xlwings' real ``xw.func``/``xw.arg`` (as on Windows) and xlwings'
 ``generate_vba_wrapper`` writes their module, which must equal what the template holds.
 """
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import io
-import sys
 import threading
-import types
 from datetime import datetime
 
 import pytest
 
 from sop_xl import udfs
 from sop_xl.template import udf_vba
-
-
-def _xlwings_udfs_module(monkeypatch) -> types.ModuleType:
-    import xlwings
-
-    for name in ("pythoncom", "pywintypes", "win32com", "win32com.client"):
-        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
-    sys.modules["pythoncom"].CoInitialize = lambda: None  # named by a ThreadPoolExecutor, not called
-    sys.modules["pywintypes"].com_error = type("com_error", (Exception,), {})
-    sys.modules["win32com.client"].Dispatch = lambda *a: None
-    spec = importlib.util.spec_from_file_location("xlwings.udfs", xlwings.__file__.replace("__init__.py", "udfs.py"))
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "xlwings.udfs", module)
-    spec.loader.exec_module(module)
-    return module
+from tests.xlwings_udfs_standin import load_xlwings_udfs
 
 
 @pytest.fixture
@@ -42,7 +23,7 @@ def udfs_as_on_windows(monkeypatch):
     """sop_xl.udfs declared through xlwings' real decorators, and xlwings.udfs itself."""
     import xlwings as xw
 
-    xu = _xlwings_udfs_module(monkeypatch)
+    xu = load_xlwings_udfs(monkeypatch.setitem)
     monkeypatch.setattr(xw, "func", xu.xlfunc)
     monkeypatch.setattr(xw, "arg", xu.xlarg)
     try:
@@ -67,12 +48,28 @@ def test_wrappers_are_what_xlwings_import_functions_writes(udfs_as_on_windows):
     assert body.count("\nFunction ") + body.startswith("Function ") == len(mod.REGISTRY) == 8
 
 
-def test_forecast_table_is_async_and_only_it(udfs_as_on_windows):
+ENGINE_CELLS = {"SOP_FORECAST", "SOP_FORECAST_BAND", "SOP_MODEL", "SOP_SAFETY_STOCK"}  # one history each
+
+
+def test_engine_functions_run_in_the_background(udfs_as_on_windows):
     mod, _ = udfs_as_on_windows
     modes = {name: getattr(mod, name).__xlfunc__["async_mode"] for name in mod.REGISTRY}
     assert modes == {name: spec.async_mode for name, spec in mod.REGISTRY.items()}  # what xlwings sees = the registry
-    assert modes.pop("SOP_FORECAST_TABLE") == "threading"
-    assert set(modes.values()) == {None}  # the single-history functions answer at once (and from the cache)
+    background = {name for name, m in modes.items() if m == "threading"}
+    assert background == ENGINE_CELLS | {"SOP_FORECAST_TABLE"}
+    assert {modes[n] for n in set(modes) - background} == {None}  # accuracy and BOM answer at once
+
+
+@pytest.mark.parametrize("value, expected", [("immediate", None), (" Immediate ", None), ("background", "threading"),
+                                             ("", "threading"), ("nonsense", "threading")])
+def test_cell_mode_setting(udfs_as_on_windows, monkeypatch, value, expected):
+    """SOP_XL_CELL_MODE=immediate makes the engine's single-history functions ordinary synchronous
+    ones (Excel waits for each); the table stays in the background; anything else: the default."""
+    monkeypatch.setenv("SOP_XL_CELL_MODE", value)
+    mod = importlib.reload(udfs)
+    modes = {name: getattr(mod, name).__xlfunc__["async_mode"] for name in mod.REGISTRY}
+    assert {modes[n] for n in ENGINE_CELLS} == {expected}
+    assert modes["SOP_FORECAST_TABLE"] == "threading"
 
 
 def test_async_mode_other_than_threading_is_refused():

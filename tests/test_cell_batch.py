@@ -1,0 +1,182 @@
+"""The cells' batcher (sop_xl/excel/batch.py): concurrent requests coalesced, identical ones run
+once, errors kept to their own request, worker processes used when ready and never required - and
+the forecast cells' batches give exactly the lone answers."""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import math
+import threading
+import time
+
+import pytest
+
+from sop_xl import udfs
+from sop_xl.excel.batch import Batcher
+
+
+class Recorder:
+    """A run() that squares numbers, slowly enough for concurrent callers to pile up, and records
+    every batch it was given."""
+
+    def __init__(self, delay: float = 0.03):
+        self.delay, self.batches, self.lock = delay, [], threading.Lock()
+
+    def __call__(self, key, items):
+        with self.lock:
+            self.batches.append((key, list(items)))
+        time.sleep(self.delay)
+        out = []
+        for x in items:
+            out.append((False, ValueError(f"negative: {x}")) if x < 0 else (True, key * x * x))
+        return out
+
+
+def _together(fn, args, threads: int = 6):
+    """Call ``fn(*a)`` for every ``a`` from a pool of threads, as xlwings runs background cells."""
+    def call(a):
+        try:
+            return fn(*a)
+        except Exception as e:  # noqa: BLE001 - the test compares exceptions too
+            return e
+    with cf.ThreadPoolExecutor(threads) as ex:
+        return list(ex.map(call, args))
+
+
+def test_a_lone_request_runs_at_once_in_this_process():
+    run = Recorder(delay=0)
+    b = Batcher(run, slots=4)
+    assert b.compute(2, "x", 3) == 18
+    assert run.batches == [(2, [3])] and b.batches == 1 and b.remote_batches == 0
+    assert not b.workers_ready and b._pool is None  # no process was started for one cell
+
+
+def test_concurrent_requests_share_batches():
+    run = Recorder()
+    b = Batcher(run, slots=1)
+    got = _together(b.compute, [(1, i, i) for i in range(40)])
+    assert got == [i * i for i in range(40)]
+    assert sorted(x for _, items in run.batches for x in items) == list(range(40))  # each once
+    assert len(run.batches) < 40 and max(len(items) for _, items in run.batches) > 1
+
+
+def test_an_identical_request_in_flight_is_computed_once():
+    gate, started = threading.Event(), threading.Event()
+    calls = []
+
+    def run(key, items):
+        calls.append(list(items))
+        started.set()
+        gate.wait(30)
+        return [(True, x * 10) for x in items]
+
+    b = Batcher(run, slots=1)
+    with cf.ThreadPoolExecutor(6) as ex:
+        first = ex.submit(b.compute, 0, "same", 4)
+        assert started.wait(30)
+        others = [ex.submit(b.compute, 0, "same", 4) for _ in range(5)]
+        time.sleep(0.2)  # let them all arrive while the first is running
+        gate.set()
+        assert [f.result(30) for f in [first, *others]] == [40] * 6
+    assert calls == [[4]]
+    assert b.compute(0, "same", 4) == 40 and calls == [[4], [4]]  # not in flight any more: computed again
+
+
+def test_requests_of_different_kinds_never_share_a_batch():
+    run = Recorder()
+    b = Batcher(run, slots=1)
+    args = [(1 + i % 3, i, i) for i in range(30)]
+    assert _together(b.compute, args) == [(1 + i % 3) * i * i for i in range(30)]
+    assert all(len({k}) == 1 for k, _ in run.batches)
+    assert {x for k, items in run.batches for x in items if k == 2} == {i for i in range(30) if i % 3 == 1}
+
+
+def test_an_error_stays_with_its_own_request():
+    b = Batcher(Recorder(), slots=1)
+    got = _together(b.compute, [(1, i, -i if i == 5 else i) for i in range(12)])
+    assert isinstance(got[5], ValueError) and str(got[5]) == "negative: -5"
+    assert [g for i, g in enumerate(got) if i != 5] == [i * i for i in range(12) if i != 5]
+
+
+def test_a_run_that_raises_fails_its_batch_and_nothing_else():
+    calls = []
+
+    def run(key, items):
+        calls.append(list(items))
+        if 13 in items:
+            raise RuntimeError("boom")
+        return [(True, x + key) for x in items]
+
+    b = Batcher(run, slots=1)
+    with pytest.raises(RuntimeError, match="boom"):
+        b.compute(0, 13, 13)
+    assert b.compute(0, 14, 14) == 14  # the batcher goes on
+
+
+def test_without_worker_processes_the_answers_are_the_same():
+    """A run() that cannot be sent to a process (a lambda: not picklable) breaks the pool: the
+    batcher computes everything here instead, with the same answers."""
+    b = Batcher(lambda key, items: [(True, key + x) for x in items], slots=2)
+    b.start_workers()
+    deadline = time.monotonic() + 120
+    while not b._pool_failed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert b._pool_failed and not b.workers_ready  # the warm-up could not even be sent
+    assert _together(b.compute, [(1, i, i) for i in range(20)]) == [1 + i for i in range(20)]
+    b.close()
+
+
+# ------------------------------------------------------------------ the forecast cells' batches
+def _histories() -> list[tuple[float, ...]]:
+    """Histories of every kind a cell meets: seasonal (long and 2-4 seasons), trending, short,
+    very short, intermittent, constant, all zero, negative values, leading zeros."""
+    seas = [100 + 30 * math.sin(2 * math.pi * m / 12) + 2 * m + (7 * m % 5) for m in range(60)]
+    return [
+        tuple(seas),
+        tuple(seas[:30]),
+        tuple(v * 1000 for v in seas[:48]),
+        tuple(float(50 + 3 * m + (m * 13 % 7)) for m in range(20)),
+        tuple(float(10 + m % 3) for m in range(10)),
+        (5.0, 7.0, 6.0),
+        tuple(float(x) for x in [0, 0, 4, 0, 0, 0, 9, 0, 1, 0, 0, 3, 0, 0, 0, 7, 0, 2, 0, 0, 0, 5, 0, 0] * 2),
+        (12.0,) * 30,
+        (0.0,) * 26,
+        tuple(float(-20 + 5 * (m % 12) - m) for m in range(40)),
+        (0.0,) * 6 + tuple(float(20 + m % 12) for m in range(36)),
+    ]
+
+
+@pytest.mark.parametrize("model", ["auto", "AutoETS", "CrostonSBA"])
+def test_a_batch_of_histories_gives_each_its_lone_answer(model):
+    key = (12, model, 12, udfs.LEVELS)
+    hs = _histories()
+    together = udfs._forecast_batch(key, hs)
+    alone = [udfs._forecast_batch(key, [h])[0] for h in hs]
+    assert [ok for ok, _ in together] == [True] * len(hs)
+    assert together == alone  # every number, model name and σ equal (frozen dataclasses)
+
+
+@pytest.mark.slow
+def test_forecast_cells_from_worker_processes_equal_the_lone_answers(monkeypatch):
+    """SOP_FORECAST from xlwings-like background threads with a worker process (spawned, as on
+    Windows): batches run in both, and every cell shows its lone answer."""
+    hs = _histories() * 3
+    hs = [tuple(v + i for v in h) for i, h in enumerate(hs)]  # 33 distinct histories
+    cells = [[[v] for v in h] for h in hs]
+    udfs.clear_cache()
+    expected = [udfs.SOP_FORECAST(c, 12) for c in cells]
+    assert all(isinstance(e, list) for e in expected)
+    batcher = Batcher(udfs._forecast_batch, slots=2, warm_up=udfs._warm_worker)
+    monkeypatch.setattr(udfs, "CELLS", batcher)
+    try:
+        batcher.start_workers()
+        deadline = time.monotonic() + 300
+        while not batcher.workers_ready and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert batcher.workers_ready
+        udfs.clear_cache()
+        got = _together(udfs.SOP_FORECAST, [(c, 12) for c in cells])
+        assert got == expected
+        assert batcher.remote_batches > 0 and batcher.batches < len(cells)
+    finally:
+        batcher.close()
+        udfs.clear_cache()
