@@ -38,7 +38,7 @@ from typing import Any, Callable
 log = logging.getLogger(__name__)
 
 ENV_SLOTS = "SOP_XL_CELL_WORKERS"  # batches at once (1 = this process only); default below
-MAX_DEFAULT_SLOTS = 4  # each worker process holds its own engine (~200 MB): a few cores are plenty
+MAX_DEFAULT_SLOTS = 4  # each worker process holds its own engine (~300 MB): a few cores are plenty
 MAX_BATCH = 64  # requests per batch: bounds the wait of the first one
 LINGER = 0.005  # seconds a batch waits for more requests while other work runs (see _linger)
 
