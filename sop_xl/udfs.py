@@ -215,8 +215,9 @@ def _warm_worker() -> None:
 
 # The batcher every single-history cell goes through (sop_xl/excel/batch.py): histories asked for at
 # the same time (xlwings' background threads) are forecast together, on up to 4 cores.
-if isinstance(globals().get("CELLS"), Batcher):  # xlwings re-imports a changed module: stop the old workers
-    CELLS.close(wait=False)
+_previous = globals().get("CELLS")
+if isinstance(_previous, Batcher):  # xlwings re-imports a changed module: stop the old one's workers
+    _previous.close(wait=False)
 CELLS = Batcher(_forecast_batch, warm_up=_warm_worker)
 
 

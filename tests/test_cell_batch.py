@@ -125,6 +125,38 @@ def test_without_worker_processes_the_answers_are_the_same():
     b.close()
 
 
+def stuck_in_a_worker(key, items):
+    """A run() that never finishes in a worker process (and takes half a second here)."""
+    import multiprocessing
+
+    time.sleep(3600 if multiprocessing.parent_process() is not None else 0.5)
+    return [(True, key + x) for x in items]
+
+
+@pytest.mark.slow
+def test_a_stuck_worker_is_ended_and_its_batch_runs_here(monkeypatch):
+    from sop_xl.excel import batch
+
+    monkeypatch.setattr(batch, "remote_timeout", lambda items: 2.0)
+    b = Batcher(stuck_in_a_worker, slots=2)
+    b.start_workers()
+    deadline = time.monotonic() + 300
+    while not b.workers_ready and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert b.workers_ready
+    procs = list(b._pool._processes.values())
+    with cf.ThreadPoolExecutor(2) as ex:
+        first = ex.submit(b.compute, 1, "a", 1)  # here, half a second
+        time.sleep(0.1)
+        second = ex.submit(b.compute, 1, "b", 2)  # to the worker, which never answers
+        assert first.result(30) == 2 and second.result(60) == 3
+    assert b._pool_failed and b._pool is None and b.remote_batches == 0
+    deadline = time.monotonic() + 30
+    while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(p.is_alive() for p in procs)  # ended, not left to block this process's exit
+
+
 # ------------------------------------------------------------------ the forecast cells' batches
 def _histories() -> list[tuple[float, ...]]:
     """Histories of every kind a cell meets: seasonal (long and 2-4 seasons), trending, short,

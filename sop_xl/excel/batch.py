@@ -65,6 +65,25 @@ class _Request:
     outcome: tuple = (False, None)
 
 
+def remote_timeout(items: int) -> float:
+    """Seconds a batch may take in a worker process before the worker counts as stuck (the batch
+    then runs here): far more than any batch needs (a 240-month horizon costs well under a second a
+    history), so that a cell can wait, but never for ever."""
+    return 60.0 + 5.0 * items
+
+
+def _stop(pool: cf.ProcessPoolExecutor) -> None:
+    """Stop a broken or stuck pool without waiting for it: its processes are ended (a stuck one
+    would otherwise keep this process from exiting)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() forgets them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        try:
+            proc.terminate()
+        except (OSError, AttributeError, ValueError):  # already gone
+            pass
+
+
 def _warm(run: Callable) -> bool:
     """A worker's first task: import what ``run`` needs (module import happens on unpickling)."""
     return callable(run)
@@ -234,11 +253,12 @@ class Batcher:
 
     def _pool_broken(self, e: BaseException) -> None:
         if not self._pool_failed:
-            log.warning("worker processes unavailable (%s: %s): computing in this process only", type(e).__name__, e)
+            log.warning("worker processes unavailable (%s: %s): computing in this process only", type(e).__name__,
+                        e or "no answer in time")
         self._pool_failed, self._pool_ready = True, False
         pool, self._pool = self._pool, None
         if pool is not None:
-            threading.Thread(target=pool.shutdown, kwargs={"wait": False, "cancel_futures": True}, daemon=True).start()
+            threading.Thread(target=_stop, args=(pool,), daemon=True).start()
 
     # ------------------------------------------------------------------------------- running
     def _run_batch(self, batch: list[_Request], slot: str) -> bool:
@@ -251,7 +271,7 @@ class Batcher:
             try:
                 if pool is None:
                     raise RuntimeError("the worker pool was stopped")
-                outcomes = pool.submit(self.run, key, items).result()
+                outcomes = pool.submit(self.run, key, items).result(timeout=remote_timeout(len(items)))
             except Exception as e:  # noqa: BLE001 - a broken pool: compute here instead
                 with self._cond:
                     self._pool_broken(e)
