@@ -212,3 +212,15 @@ def test_forecast_cells_from_worker_processes_equal_the_lone_answers(monkeypatch
     finally:
         batcher.close()
         udfs.clear_cache()
+
+
+def test_a_reimported_udfs_module_stops_the_old_workers(monkeypatch):
+    """xlwings re-imports a changed sop_xl/udfs.py: the old batcher's processes must not linger."""
+    import importlib
+
+    closed = []
+    old = Batcher(lambda key, items: [(True, x) for x in items], slots=1)
+    monkeypatch.setattr(old, "close", lambda wait=True: closed.append(wait))
+    monkeypatch.setattr(udfs, "CELLS", old)
+    importlib.reload(udfs)
+    assert closed == [False] and udfs.CELLS is not old
