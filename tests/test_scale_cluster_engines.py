@@ -15,8 +15,8 @@ from bench.scale import synthetic_series
 from sop_xl.cli import main
 from sop_xl.scale import series_forecast as sf
 from sop_xl.scale.source import Columns
+from tests.test_scale_forecast import VALUES, assert_remote_equals_local
 
-VALUES = ["forecast", "lo_80", "hi_80", "lo_95", "hi_95"]
 MAPPING = ["--item", "MATNR", "--period", "Month", "--qty", "Units", "--horizon", "12", "--quiet"]
 
 
@@ -241,13 +241,7 @@ def test_an_existing_spark_cluster_gives_the_local_numbers_and_keeps_running(tmp
         started.append(subprocess.Popen([spark_class, "org.apache.spark.deploy.worker.Worker", master, "--cores", "1",
                                          "--memory", "1g", "--webui-port", str(_closed_port())], env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        args = ["--horizon", "6", "--quiet"]
-        assert main(["forecast", str(tmp_path / "sales.csv"), "--out", str(tmp_path / "local.csv"), *args]) == 0
-        assert main(["forecast", str(tmp_path / "sales.csv"), "--engine", "spark", "--master", master,
-                     "--out", str(tmp_path / "remote.csv"), *args]) == 0
-        local, remote = pd.read_csv(tmp_path / "local.csv"), pd.read_csv(tmp_path / "remote.csv")
-        pd.testing.assert_frame_equal(local[["item", "period", "model"]], remote[["item", "period", "model"]])
-        assert np.abs(local[VALUES].to_numpy() - remote[VALUES].to_numpy()).max() <= 1e-9
+        assert_remote_equals_local(tmp_path, "--engine", "spark", "--master", master)
         time.sleep(0.5)
         assert all(p.poll() is None for p in started)  # still running: not sop-xl's to stop
     finally:

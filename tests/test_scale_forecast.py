@@ -14,6 +14,17 @@ from sop_xl.scale.source import read_long
 VALUES = ["forecast", "lo_80", "hi_80", "lo_95", "hi_95"]
 
 
+def assert_remote_equals_local(tmp_path, *engine: str) -> None:
+    """``sop-xl forecast`` of tmp_path/sales.csv here and with ``engine`` (a cluster's options): the
+    same models and periods, the same numbers to 1e-9."""
+    args = ["--horizon", "6", "--quiet"]
+    assert main(["forecast", str(tmp_path / "sales.csv"), "--out", str(tmp_path / "local.csv"), *args]) == 0
+    assert main(["forecast", str(tmp_path / "sales.csv"), *engine, "--out", str(tmp_path / "remote.csv"), *args]) == 0
+    local, remote = pd.read_csv(tmp_path / "local.csv"), pd.read_csv(tmp_path / "remote.csv")
+    pd.testing.assert_frame_equal(local[["item", "period", "model"]], remote[["item", "period", "model"]])
+    assert np.abs(local[VALUES].to_numpy() - remote[VALUES].to_numpy()).max() <= 1e-9
+
+
 def _erp_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.rename(columns={"item": "MATNR", "period": "Month", "qty": "Units"})
 
@@ -164,13 +175,7 @@ def test_an_existing_cluster_at_an_address_gives_the_local_numbers(tmp_path):
     try:
         with Client(address, timeout=60) as probe:
             probe.wait_for_workers(1, timeout=120)
-        args = ["--horizon", "6", "--quiet"]
-        assert main(["forecast", str(tmp_path / "sales.csv"), "--out", str(tmp_path / "local.csv"), *args]) == 0
-        assert main(["forecast", str(tmp_path / "sales.csv"), "--engine", "dask", "--address", address,
-                     "--out", str(tmp_path / "remote.csv"), *args]) == 0
-        local, remote = pd.read_csv(tmp_path / "local.csv"), pd.read_csv(tmp_path / "remote.csv")
-        pd.testing.assert_frame_equal(local[["item", "period", "model"]], remote[["item", "period", "model"]])
-        assert np.abs(local[VALUES].to_numpy() - remote[VALUES].to_numpy()).max() <= 1e-9
+        assert_remote_equals_local(tmp_path, "--engine", "dask", "--address", address)
         time.sleep(0.5)
         assert scheduler.poll() is None and worker.poll() is None  # still running: not ours to close
     finally:
