@@ -224,3 +224,71 @@ def test_a_reimported_udfs_module_stops_the_old_workers(monkeypatch):
     monkeypatch.setattr(udfs, "CELLS", old)
     importlib.reload(udfs)
     assert closed == [False] and udfs.CELLS is not old
+
+
+def test_cells_through_xlwings_own_background_machinery(monkeypatch):
+    """SOP_FORECAST and SOP_MODEL cells recalculated as xlwings recalculates background functions
+    (its own ``async_thread`` on its ``com_executor``; Excel's side of the COM calls stubbed): every
+    cell's formula is written again once, and xlwings' cache holds the synchronous answer."""
+    import asyncio
+
+    from tests.xlwings_udfs_standin import load_xlwings_udfs
+
+    xu = load_xlwings_udfs(monkeypatch.setitem)
+    cells = [[[v] for v in h] for h in _histories()]
+    udfs.clear_cache()
+    expected = [udfs.SOP_FORECAST(c, 12) for c in cells] + [udfs.SOP_MODEL(c, 12) for c in cells]
+    udfs.clear_cache()
+    monkeypatch.setattr(udfs, "CELLS", Batcher(udfs._forecast_batch, slots=1))
+    written = []
+
+    class Cell:
+        def __init__(self, address):
+            self.address = address
+
+        async def get_formula2(self):
+            return "=SOP_FORECAST(A1:A60, 12)"
+
+        async def set_formula2(self, formula):
+            written.append(self.address)
+
+    async def recalculate():
+        calls = [(udfs.SOP_FORECAST, c) for c in cells] + [(udfs.SOP_MODEL, c) for c in cells]
+        await asyncio.gather(*(xu.async_thread(Cell(i), True, f, (c, 12), i, False) for i, (f, c) in enumerate(calls)))
+
+    asyncio.run(recalculate())
+    assert sorted(written) == list(range(len(expected)))
+    assert [xu.cache[i] for i in range(len(expected))] == expected
+    assert udfs.CELLS.requests == len(cells)  # SOP_MODEL shared SOP_FORECAST's engine call
+    assert udfs.CELLS.batches < len(cells)  # histories asked together were forecast together
+    udfs.clear_cache()
+
+
+def test_the_result_cache_computes_a_key_once_while_it_is_in_flight():
+    """Cells over one history asked at the same time share one computation (the result cache's own
+    rule, before any batcher): the others wait for it; an unexpected failure is not shared."""
+    from sop_xl.excel.udf import LRU
+
+    cache, calls, gate = LRU(8), [], threading.Event()
+
+    def slow():
+        calls.append(1)
+        gate.wait(30)
+        return 42
+
+    with cf.ThreadPoolExecutor(6) as ex:
+        futures = [ex.submit(cache.get, "k", slow) for _ in range(6)]
+        time.sleep(0.2)
+        gate.set()
+        assert [f.result(30) for f in futures] == [42] * 6
+    assert calls == [1] and cache.misses == 1
+
+    def boom():
+        calls.append(2)
+        raise RuntimeError("unexpected")
+
+    with pytest.raises(RuntimeError):
+        cache.get("b", boom)
+    with pytest.raises(RuntimeError):
+        cache.get("b", boom)  # not cached: tried again
+    assert calls == [1, 2, 2]

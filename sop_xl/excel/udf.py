@@ -120,33 +120,47 @@ def one_line(text: str) -> str:
 
 # ===================================================================================== caches
 class LRU:
-    """Bounded, thread-safe memo of values (and of deterministic input errors)."""
+    """Bounded, thread-safe memo of values (and of deterministic input errors). A key being
+    computed is computed once: other callers of the same key (background cells over one history,
+    SOP_FORECAST and SOP_MODEL side by side) wait for that computation and share its result."""
 
     def __init__(self, maxsize: int):
         self.maxsize = maxsize
         self._data: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
+        self._computing: dict = {}  # key -> Event set when its computation has ended
         self.hits = self.misses = 0
 
     def get(self, key, compute: Callable[[], Any]):
-        with self._lock:
-            if key in self._data:
-                self._data.move_to_end(key)
-                self.hits += 1
-                ok, value = self._data[key]
-                if ok:
-                    return value
-                raise value
-            self.misses += 1
+        while True:
+            with self._lock:
+                if key in self._data:
+                    self._data.move_to_end(key)
+                    self.hits += 1
+                    ok, value = self._data[key]
+                    if ok:
+                        return value
+                    raise value
+                running = self._computing.get(key)
+                if running is None:
+                    self.misses += 1
+                    self._computing[key] = threading.Event()
+                    break
+            running.wait()  # then look again: a result, or (an unexpected failure) compute it here
         try:
             entry = (True, compute())
         except (UdfArgError, UserError) as e:
             entry = (False, e)
+        except BaseException:
+            with self._lock:
+                self._computing.pop(key).set()
+            raise
         with self._lock:
             self._data[key] = entry
             self._data.move_to_end(key)
             while len(self._data) > self.maxsize:
                 self._data.popitem(last=False)
+            self._computing.pop(key).set()
         if entry[0]:
             return entry[1]
         raise entry[1]
