@@ -317,8 +317,8 @@ def candidate_point(wide: pd.DataFrame, candidate: str, members, weights: pd.Dat
     X = np.stack([wide[c].to_numpy(float) for c in comps], axis=1)
     if weights is None or len(comps) == 1:
         return X.mean(axis=1)
-    W = (wide[["unique_id"]].merge(weights.reindex(columns=comps), left_on="unique_id", right_index=True, how="left")
-         [comps].to_numpy(float))
+    # each row's item's weights (a lookup, not a merge: ~1 ms less per call); items without: NaN
+    W = weights.reindex(columns=comps).reindex(wide["unique_id"].to_numpy()).to_numpy(float)
     missing = ~np.isfinite(W).all(axis=1)
     W[missing] = 1.0 / len(comps)
     W = W / W.sum(axis=1, keepdims=True)
@@ -333,8 +333,9 @@ def holdout_weights(cv: pd.DataFrame, candidate: str = "ensemble") -> pd.DataFra
     comps = [c for c in components_of(candidate) if c in cv.columns]
     if len(comps) < 2 or cv.empty:
         return pd.DataFrame(columns=comps)
-    err = cv[comps].sub(cv["y"], axis=0).abs()
-    mae = err.groupby(cv["unique_id"].to_numpy()).mean()
+    # the errors in numpy (same element-wise operations), the per-item mean still pandas' groupby
+    err = np.abs(cv[comps].to_numpy(float) - cv["y"].to_numpy(float)[:, None])
+    mae = pd.DataFrame(err, columns=comps).groupby(cv["unique_id"].to_numpy()).mean()
     scale = mae.mean(axis=1)
     inv = 1.0 / mae.clip(lower=1e-9 * scale.where(scale > 0, 1.0), axis=0)
     return inv.div(inv.sum(axis=1), axis=0)
@@ -381,10 +382,9 @@ def _in_units(df: pd.DataFrame, scale: pd.Series) -> pd.DataFrame:
 
 def _from_units(frame: pd.DataFrame, scale: pd.Series, columns) -> pd.DataFrame:
     s = frame["unique_id"].map(scale).to_numpy(float)
-    frame = frame.copy()
-    for c in columns:
-        frame[c] = frame[c].to_numpy(float) * s
-    return frame
+    columns = list(columns)
+    # one block assignment instead of a column at a time (same products)
+    return frame.assign(**dict(zip(columns, (frame[columns].to_numpy(float) * s[:, None]).T)))
 
 
 def _frame(res: pd.DataFrame) -> pd.DataFrame:
