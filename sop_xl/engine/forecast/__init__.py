@@ -185,7 +185,9 @@ def _clean(history: pd.DataFrame, freq: str, warnings: list[str], filled_counts:
         for uid in sorted(df.loc[dup, "unique_id"].unique()):
             warnings.append(f"item {uid}: duplicate periods summed")
         df = df.groupby(["unique_id", "ds"], as_index=False)["y"].sum()
-    df = df.sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
+    if not is_sorted(df):  # a stable sort of sorted rows would keep them as they are
+        df = df.sort_values(["unique_id", "ds"], kind="stable")
+    df = df.reset_index(drop=True)
     if not _has_gaps(df, off):  # the usual case; fill_gaps costs ~4 ms even with nothing to fill
         df["y"] = df["y"].astype(float)
         return df
@@ -214,7 +216,12 @@ def _has_gaps(df: pd.DataFrame, off) -> bool:
 
 
 def _trim_leading_zeros(df: pd.DataFrame) -> pd.DataFrame:
-    started = df.assign(nz=df["y"] != 0).groupby("unique_id", sort=False)["nz"].cummax()
+    # numpy (~1 ms less than a groupby cummax): a row is kept from its item's first non-zero row on
+    codes, ids = pd.factorize(df["unique_id"])
+    nz = np.flatnonzero(df["y"].to_numpy() != 0)
+    first = np.full(len(ids), len(df))
+    np.minimum.at(first, codes[nz], nz)
+    started = np.arange(len(df)) >= first[codes]
     return df[started].reset_index(drop=True)
 
 

@@ -333,12 +333,17 @@ def holdout_weights(cv: pd.DataFrame, candidate: str = "ensemble") -> pd.DataFra
     comps = [c for c in components_of(candidate) if c in cv.columns]
     if len(comps) < 2 or cv.empty:
         return pd.DataFrame(columns=comps)
-    # the errors in numpy (same element-wise operations), the per-item mean still pandas' groupby
+    # numpy, the same operations as the pandas they replace (~2 ms a call); the per-item mean stays
+    # pandas' groupby (its compensated summation), the row means/sums skip NaN as pandas' do
     err = np.abs(cv[comps].to_numpy(float) - cv["y"].to_numpy(float)[:, None])
     mae = pd.DataFrame(err, columns=comps).groupby(cv["unique_id"].to_numpy()).mean()
-    scale = mae.mean(axis=1)
-    inv = 1.0 / mae.clip(lower=1e-9 * scale.where(scale > 0, 1.0), axis=0)
-    return inv.div(inv.sum(axis=1), axis=0)
+    M = mae.to_numpy(float)
+    ok = ~np.isnan(M)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(ok, M, 0.0).sum(axis=1) / ok.sum(axis=1)
+        inv = 1.0 / np.maximum(M, 1e-9 * np.where(scale > 0, scale, 1.0)[:, None])
+        total = np.where(np.isnan(inv), 0.0, inv).sum(axis=1)
+        return pd.DataFrame(inv / total[:, None], index=mae.index, columns=mae.columns)
 
 
 def _statsforecast(models: list, freq: str, n_jobs: int) -> StatsForecast:
@@ -382,9 +387,10 @@ def _in_units(df: pd.DataFrame, scale: pd.Series) -> pd.DataFrame:
 
 def _from_units(frame: pd.DataFrame, scale: pd.Series, columns) -> pd.DataFrame:
     s = frame["unique_id"].map(scale).to_numpy(float)
-    columns = list(columns)
-    # one block assignment instead of a column at a time (same products)
-    return frame.assign(**dict(zip(columns, (frame[columns].to_numpy(float) * s[:, None]).T)))
+    columns = set(columns)
+    # a new frame from the columns (same products; a copy and column-wise assignment cost ~1 ms)
+    return pd.DataFrame({c: frame[c].to_numpy(float) * s if c in columns else frame[c] for c in frame.columns},
+                        index=frame.index)
 
 
 def _frame(res: pd.DataFrame) -> pd.DataFrame:
