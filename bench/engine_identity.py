@@ -170,6 +170,12 @@ def compare(base: dict, head: dict, tol: float) -> int:
             if why or worst > tol:
                 bad += 1
                 print(f"DIFF {name} {key}: {why or f'max rel diff {worst:.3g}'}")
+    errors = [n for n in base if "error" in base[n]]
+    if errors:
+        print(f"cases that raise (in both, compared as messages): {', '.join(errors)}")
+    neg = sum(r["selection"]["note"].str.contains("NEGATIVE").sum() for r in base.values() if "selection" in r)
+    print(f"items with a negative-FVA note: {neg}; with a seasonal-naive floor: "
+          f"{sum((r['selection']['model'] == 'SeasonalNaive').sum() for r in base.values() if 'selection' in r)}")
     print(f"{len(base)} cases compared; max relative float difference per output: "
           + ", ".join(f"{k} {v:.3g}" for k, v in sorted(worst_all.items())))
     print("IDENTICAL" if not bad else f"{bad} difference(s)")

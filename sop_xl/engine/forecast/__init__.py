@@ -387,7 +387,7 @@ def forecast(
                 weights = holdout_weights(cv)
             if not met.empty:
                 cv_metrics.append(met)
-                volumes.append(cv.assign(a=cv["y"].abs()).groupby("unique_id")["a"].mean())
+                volumes.append(cv["y"].abs().groupby(cv["unique_id"]).mean())
         # per-item choice
         pick = pd.Series(default, index=ids, dtype=object)
         if not met.empty and kind in ("intermittent", "regular"):
@@ -481,9 +481,13 @@ def forecast(
     row = {k: i for i, k in enumerate(zip(metrics["unique_id"], metrics["candidate"]))}
     pos = np.array([row.get((u, chosen[u]), -1) for u in all_ids], dtype=int)
     mine = acc.assign(**{c: np.append(metrics[c].to_numpy(float), np.nan)[pos] for c in HOLDOUT_METRICS})
-    snaive = metrics[metrics["candidate"] == "SeasonalNaive"].set_index("unique_id")["mae"]
+    def mae_of(candidate):  # by unique_id
+        rows = metrics[metrics["candidate"] == candidate]
+        return pd.Series(rows["mae"].to_numpy(), index=rows["unique_id"].to_numpy(), dtype=rows["mae"].dtype)
+
+    snaive = mae_of("SeasonalNaive")
     if snaive.empty:
-        snaive = metrics[metrics["candidate"] == "Naive"].set_index("unique_id")["mae"]
+        snaive = mae_of("Naive")
     ref = mine["unique_id"].map(snaive).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         fva = 1.0 - mine["mae"].astype(float) / ref.where(ref > 0)
@@ -501,8 +505,9 @@ def forecast(
         }
     )
     # negative value added: the chosen model lost to seasonal naive on the holdout - said per item
-    fva_by = accuracy.set_index("unique_id")["fva"]
-    for u, v in fva_by[fva_by < 0].items():
+    for u, v in zip(all_ids, accuracy["fva"].to_numpy(float)):
+        if not v < 0:
+            continue
         why = (f"kept: seasonal naive must win by more than {int(FLOOR_MARGIN * 100)} % to replace it"
                if model == "auto" and FLOOR_MARGIN is not None else "kept")
         notes[u] += f"; NEGATIVE VALUE ADDED: holdout MAE {-v:.0%} above seasonal naive's ({why})"
