@@ -24,22 +24,30 @@ def classify_demand(df: pd.DataFrame, season_length: int) -> pd.DataFrame:
       'smooth'       ADI < 1.32 and CV^2 < 0.49
       'erratic'      ADI < 1.32 and CV^2 >= 0.49
     """
-    g = df.groupby("unique_id", sort=False)["y"]
-    n = g.size()
-    nz = df[df["y"] != 0].groupby("unique_id", sort=False)["y"]
-    n_nz = nz.size().reindex(n.index, fill_value=0)
-    mean_nz = nz.mean().reindex(n.index)
-    std_nz = nz.std(ddof=0).reindex(n.index)
+    # counts, min and max in numpy (exact, ~1 ms less a call); the non-zero sizes' mean and std stay
+    # pandas' groupby (its compensated summation). Items in order of appearance, as groupby(sort=False).
+    codes, ids = pd.factorize(df["unique_id"])
+    k = len(ids)
+    y = df["y"].to_numpy(float)
+    nzm = y != 0
+    n = np.bincount(codes, minlength=k)
+    n_nz = np.bincount(codes[nzm], minlength=k)
+    nz = pd.Series(y[nzm]).groupby(codes[nzm])
+    mean_nz = nz.mean().reindex(range(k)).to_numpy(float)
+    std_nz = nz.std(ddof=0).reindex(range(k)).to_numpy(float)
+    ymin, ymax = np.full(k, np.inf), np.full(k, -np.inf)
+    np.minimum.at(ymin, codes, y)
+    np.maximum.at(ymax, codes, y)
     with np.errstate(divide="ignore", invalid="ignore"):
-        adi = n / n_nz.replace(0, np.nan)
-        cv2 = (std_nz / mean_nz.abs()) ** 2
-    ymin, ymax = g.min(), g.max()
-    out = pd.DataFrame({"n_obs": n, "adi": adi, "cv2": cv2.fillna(0.0)})
-    cls = np.where(cv2.fillna(0) < CV2_CUTOFF, "smooth", "erratic").astype(object)
+        adi = n / np.where(n_nz == 0, np.nan, n_nz)
+        cv2 = (std_nz / np.abs(mean_nz)) ** 2
+    cv2 = np.where(np.isnan(cv2), 0.0, cv2)
+    out = pd.DataFrame({"n_obs": n, "adi": adi, "cv2": cv2}, index=pd.Index(ids, name="unique_id"))
+    cls = np.where(cv2 < CV2_CUTOFF, "smooth", "erratic").astype(object)
     cls = np.where(n < 2 * max(season_length, 1), "short", cls)
     inter = adi >= ADI_CUTOFF
-    cls = np.where(inter & (out["cv2"] < CV2_CUTOFF), "intermittent", cls)
-    cls = np.where(inter & (out["cv2"] >= CV2_CUTOFF), "lumpy", cls)
+    cls = np.where(inter & (cv2 < CV2_CUTOFF), "intermittent", cls)
+    cls = np.where(inter & (cv2 >= CV2_CUTOFF), "lumpy", cls)
     cls = np.where(ymin == ymax, "constant", cls)
     cls = np.where(n <= NEW_MAX_OBS, "new", cls)
     cls = np.where(n_nz == 0, "zero", cls)
