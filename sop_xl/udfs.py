@@ -225,7 +225,7 @@ CELLS = Batcher(_forecast_batch, warm_up=_warm_worker)
 def _single(history: Parsed, horizon: int, model: str, season: int, levels: tuple[int, ...]) -> _Series:
     """The engine's forecast of one history (SOP_FORECAST / _BAND / SOP_MODEL / SOP_SAFETY_STOCK
     share it), computed by :data:`CELLS`: alone, or with the histories other cells ask for meanwhile."""
-    return CELLS.compute((horizon, model, season, levels), history.key, history.value)
+    return CELLS.compute((horizon, model, season, levels), history.value)
 
 
 @parsed_range

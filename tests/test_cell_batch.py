@@ -1,6 +1,6 @@
-"""The cells' batcher (sop_xl/excel/batch.py): concurrent requests coalesced, identical ones run
-once, errors kept to their own request, worker processes used when ready and never required - and
-the forecast cells' batches give exactly the lone answers."""
+"""The cells' batcher (sop_xl/excel/batch.py): concurrent requests coalesced, errors kept to their
+own request, worker processes used when ready and never required - and the forecast cells' batches
+give exactly the lone answers; the result cache in front of it computes a key in flight once."""
 from __future__ import annotations
 
 import concurrent.futures as cf
@@ -45,7 +45,7 @@ def _together(fn, args, threads: int = 6):
 def test_a_lone_request_runs_at_once_in_this_process():
     run = Recorder(delay=0)
     b = Batcher(run, slots=4)
-    assert b.compute(2, "x", 3) == 18
+    assert b.compute(2, 3) == 18
     assert run.batches == [(2, [3])] and b.batches == 1 and b.remote_batches == 0
     assert not b.workers_ready and b._pool is None  # no process was started for one cell
 
@@ -53,38 +53,16 @@ def test_a_lone_request_runs_at_once_in_this_process():
 def test_concurrent_requests_share_batches():
     run = Recorder()
     b = Batcher(run, slots=1)
-    got = _together(b.compute, [(1, i, i) for i in range(40)])
+    got = _together(b.compute, [(1, i) for i in range(40)])
     assert got == [i * i for i in range(40)]
     assert sorted(x for _, items in run.batches for x in items) == list(range(40))  # each once
     assert len(run.batches) < 40 and max(len(items) for _, items in run.batches) > 1
 
 
-def test_an_identical_request_in_flight_is_computed_once():
-    gate, started = threading.Event(), threading.Event()
-    calls = []
-
-    def run(key, items):
-        calls.append(list(items))
-        started.set()
-        gate.wait(30)
-        return [(True, x * 10) for x in items]
-
-    b = Batcher(run, slots=1)
-    with cf.ThreadPoolExecutor(6) as ex:
-        first = ex.submit(b.compute, 0, "same", 4)
-        assert started.wait(30)
-        others = [ex.submit(b.compute, 0, "same", 4) for _ in range(5)]
-        time.sleep(0.2)  # let them all arrive while the first is running
-        gate.set()
-        assert [f.result(30) for f in [first, *others]] == [40] * 6
-    assert calls == [[4]]
-    assert b.compute(0, "same", 4) == 40 and calls == [[4], [4]]  # not in flight any more: computed again
-
-
 def test_requests_of_different_kinds_never_share_a_batch():
     run = Recorder()
     b = Batcher(run, slots=1)
-    args = [(1 + i % 3, i, i) for i in range(30)]
+    args = [(1 + i % 3, i) for i in range(30)]
     assert _together(b.compute, args) == [(1 + i % 3) * i * i for i in range(30)]
     assert all(len({k}) == 1 for k, _ in run.batches)
     assert {x for k, items in run.batches for x in items if k == 2} == {i for i in range(30) if i % 3 == 1}
@@ -92,7 +70,7 @@ def test_requests_of_different_kinds_never_share_a_batch():
 
 def test_an_error_stays_with_its_own_request():
     b = Batcher(Recorder(), slots=1)
-    got = _together(b.compute, [(1, i, -i if i == 5 else i) for i in range(12)])
+    got = _together(b.compute, [(1, -i if i == 5 else i) for i in range(12)])
     assert isinstance(got[5], ValueError) and str(got[5]) == "negative: -5"
     assert [g for i, g in enumerate(got) if i != 5] == [i * i for i in range(12) if i != 5]
 
@@ -108,8 +86,8 @@ def test_a_run_that_raises_fails_its_batch_and_nothing_else():
 
     b = Batcher(run, slots=1)
     with pytest.raises(RuntimeError, match="boom"):
-        b.compute(0, 13, 13)
-    assert b.compute(0, 14, 14) == 14  # the batcher goes on
+        b.compute(0, 13)
+    assert b.compute(0, 14) == 14  # the batcher goes on
 
 
 def test_without_worker_processes_the_answers_are_the_same():
@@ -121,7 +99,7 @@ def test_without_worker_processes_the_answers_are_the_same():
     while not b._pool_failed and time.monotonic() < deadline:
         time.sleep(0.05)
     assert b._pool_failed and not b.workers_ready  # the warm-up could not even be sent
-    assert _together(b.compute, [(1, i, i) for i in range(20)]) == [1 + i for i in range(20)]
+    assert _together(b.compute, [(1, i) for i in range(20)]) == [1 + i for i in range(20)]
     b.close()
 
 
@@ -146,9 +124,9 @@ def test_a_stuck_worker_is_ended_and_its_batch_runs_here(monkeypatch):
     assert b.workers_ready
     procs = list(b._pool._processes.values())
     with cf.ThreadPoolExecutor(2) as ex:
-        first = ex.submit(b.compute, 1, "a", 1)  # here, half a second
+        first = ex.submit(b.compute, 1, 1)  # here, half a second
         time.sleep(0.1)
-        second = ex.submit(b.compute, 1, "b", 2)  # to the worker, which never answers
+        second = ex.submit(b.compute, 1, 2)  # to the worker, which never answers
         assert first.result(30) == 2 and second.result(60) == 3
     assert b._pool_failed and b._pool is None and b.remote_batches == 0
     deadline = time.monotonic() + 30

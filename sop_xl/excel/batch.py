@@ -14,7 +14,9 @@ them from its thread pool, several at a time; each caller here hands its request
   processes (a :class:`concurrent.futures.ProcessPoolExecutor`, started the first time two batches
   wait at once, with the "spawn" start method everywhere, as Windows has it, and warmed up before it
   is used, so that no request waits for a process to import the engine),
-* runs an identical request (same key and identity) once, however many cells ask for it.
+
+Identical requests are not merged here: the cells' result cache (:class:`sop_xl.excel.udf.LRU`), in
+front of the batcher, already computes a key in flight once.
 
 Every request gets exactly the answer it would get alone: ``run(key, items)`` must compute each
 item independently of the others in its batch (the forecast engine fits every series on its own;
@@ -58,7 +60,6 @@ def default_slots() -> int:
 @dataclass(eq=False)
 class _Request:
     key: Any  # requests with equal keys may share a batch
-    ident: Any  # with the key: what makes two requests the same computation
     item: Any  # what run() gets for this request
     waiting: bool = True  # not yet taken into a batch
     done: threading.Event = field(default_factory=threading.Event)
@@ -101,7 +102,7 @@ class Batcher:
         self.slots = default_slots() if slots is None else max(1, int(slots))
         self._cond = threading.Condition()
         self._pending: list[_Request] = []
-        self._inflight: dict[tuple, _Request] = {}
+        self._present = 0  # requests not yet answered (waiting or in a running batch)
         self._here_busy = False  # the in-process slot (at most one: the fits hold the GIL)
         self._remote_busy = 0
         self._pool: cf.ProcessPoolExecutor | None = None
@@ -110,16 +111,15 @@ class Batcher:
         self.batches = self.requests = self.remote_batches = 0  # counters (bench, tests)
 
     # ------------------------------------------------------------------------------- public
-    def compute(self, key, ident, item):
-        """The value for ``item`` (run alone or in a batch), or raise its exception."""
+    def compute(self, key, item):
+        """The value for ``item`` (run alone or in a batch with other items of ``key``), or raise
+        its exception."""
         with self._cond:
-            req = self._inflight.get((key, ident))
-            if req is None:
-                req = _Request(key, ident, item)
-                self._inflight[(key, ident)] = req
-                self._pending.append(req)
-                self.requests += 1
-                self._cond.notify_all()  # a runner may take it into its batch
+            req = _Request(key, item)
+            self._pending.append(req)
+            self._present += 1
+            self.requests += 1
+            self._cond.notify_all()  # a runner may take it into its batch
             while not req.done.is_set():
                 slot = self._free_slot() if req.waiting else None
                 if slot is not None:
@@ -143,8 +143,7 @@ class Batcher:
                 self._release(slot)
                 self.batches += 1
                 self.remote_batches += bool(remote)
-                for r in batch:
-                    self._inflight.pop((r.key, r.ident), None)
+                self._present -= len(batch)
                 self._cond.notify_all()
         return self._result(req)
 
@@ -210,7 +209,7 @@ class Batcher:
         calls from a pool of a few threads, min(32, cores + 4): one slot taking them all would
         leave the other slots idle), at most max_batch."""
         usable = 1 + ((self.slots - 1) if self._pool_ready else 0)
-        return max(1, min(self.max_batch, -(-len(self._inflight) // usable)))
+        return max(1, min(self.max_batch, -(-self._present // usable)))
 
     def _take_batch(self, first: _Request) -> list[_Request]:
         """``first`` and the oldest waiting requests of its kind, up to a fair share."""
