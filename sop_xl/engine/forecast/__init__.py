@@ -261,13 +261,12 @@ def holdout_plan(n: pd.Series, hv: int, min_train: int, L_eff: int) -> pd.DataFr
 
 
 def _holdout(df, ids, candidates, L, freq, plan, n_jobs, adjust_all=False):
-    """Rolling-origin holdout (:func:`cross_validate`) of the items ``ids`` as ``plan``
-    (:func:`holdout_plan`) says: one frame-level call per (window length, windows) group."""
-    sub = _rows(df, ids)
+    """Rolling-origin holdout (:func:`cross_validate`) of the items ``ids`` (``df``: their history)
+    as ``plan`` (:func:`holdout_plan`) says: one frame-level call per (window length, windows) group."""
     plan = plan.reindex(ids)
     parts = []
     for (h, w), grp in plan[plan["windows"] > 0].groupby(["h", "windows"]):
-        parts.append(cross_validate(_rows(sub, list(grp.index)), int(h), int(w), candidates, L, freq,
+        parts.append(cross_validate(_rows(df, list(grp.index)), int(h), int(w), candidates, L, freq,
                                     n_jobs, adjust_all))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["unique_id", "ds", "cutoff", "y", *candidates])
 
@@ -378,11 +377,12 @@ def forecast(
         met = pd.DataFrame()
         weights = None
         plan = holdout_plan(cls.loc[ids, "n_obs"].astype(int), hv, min_train, L_eff)
+        group = _rows(df, ids)  # the group's history, for the holdout, its metrics and the fit
         if hv > 0:
             # judged on the cleaned history: a listed one-off is not demand a model should forecast
             # (nor a safety stock cover), and would otherwise dominate the error of a short holdout
-            cv = _holdout(df, ids, cv_cands, L_eff, freq, plan, n_jobs, adj_all)
-            met = holdout_metrics(cv, _rows(df, ids), L_eff, cv_cands)
+            cv = _holdout(group, ids, cv_cands, L_eff, freq, plan, n_jobs, adj_all)
+            met = holdout_metrics(cv, group, L_eff, cv_cands)
             if HOLDOUT_WEIGHTS and "ensemble" in cands:
                 weights = holdout_weights(cv)
             if not met.empty:
@@ -442,7 +442,7 @@ def forecast(
                 yhat_cv[chosen_col == c] = mine_cv.loc[chosen_col == c, c].to_numpy(float)
             holdouts.append(mine_cv[["unique_id", "ds", "cutoff", "y"]].assign(yhat=yhat_cv))
         final_cands = list(dict.fromkeys(pick.tolist()))
-        fc = predict(_rows(df, ids), horizon, final_cands, L_eff, freq, levels, n_jobs, adj_all,
+        fc = predict(group, horizon, final_cands, L_eff, freq, levels, n_jobs, adj_all,
                      weights)
         fc = fc[fc["candidate"] == fc["unique_id"].map(pick)]
         frames.append(fc.rename(columns={"candidate": "model"}))
